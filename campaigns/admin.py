@@ -1,0 +1,184 @@
+from django.contrib import admin
+
+from mike.core.admin import ReadOnlyAdminMixin
+
+from .models import (
+    AceForm,
+    AceFormField,
+    AceFormSubmission,
+    Campaign,
+    CampaignCondition,
+    Event,
+    LandingPage,
+    MailTemplate,
+)
+
+TIMESTAMPS = ("id", "created_at", "updated_at")
+
+
+@admin.register(MailTemplate)
+class MailTemplateAdmin(admin.ModelAdmin):
+    list_display = ("name", "client", "size", "editor_state", "is_favorite", "updated_at")
+    list_filter = ("size", "editor_state", "is_favorite", "industry_vertical", "has_back_design")
+    search_fields = ("name", "client__name")
+    autocomplete_fields = ("client",)
+    list_select_related = ("client",)
+    readonly_fields = TIMESTAMPS
+
+
+@admin.register(LandingPage)
+class LandingPageAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "client", "campaign", "published", "editor_type", "updated_at")
+    list_filter = ("published", "editor_type", "source_type", "ai_generated", "ai_provider")
+    search_fields = ("name", "slug", "meta_title", "client__name", "campaign__name")
+    autocomplete_fields = ("client", "campaign", "created_by")
+    list_select_related = ("client", "campaign")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = TIMESTAMPS
+
+
+class CampaignConditionInline(admin.TabularInline):
+    model = CampaignCondition
+    extra = 0
+    fields = (
+        "condition_number",
+        "condition_name",
+        "trigger_type",
+        "crm_event_name",
+        "time_delay_hours",
+        "min_call_duration_seconds",
+        "form",
+        "brand",
+        "card_value",
+        "is_active",
+    )
+    autocomplete_fields = ("brand", "form")
+    ordering = ("condition_number",)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "client",
+        "status",
+        "mail_date",
+        "mailing_method",
+        "audience",
+        "rewards_enabled",
+        "created_at",
+    )
+    list_filter = ("status", "mailing_method", "postage", "size", "rewards_enabled", "mail_date")
+    search_fields = ("name", "client__name", "vendor", "utm_campaign")
+    autocomplete_fields = (
+        "client",
+        "audience",
+        "template",
+        "landing_page",
+        "contact_list",
+        "created_by",
+    )
+    list_select_related = ("client", "audience")
+    readonly_fields = TIMESTAMPS
+    date_hierarchy = "created_at"
+    inlines = [CampaignConditionInline]
+    fieldsets = (
+        (None, {"fields": ("id", "client", "name", "status", "audience", "contact_list")}),
+        (
+            "Mailing",
+            {"fields": ("template", "mail_date", "mailing_method", "size", "postage", "vendor")},
+        ),
+        (
+            "Landing page and tracking",
+            {
+                "fields": (
+                    "lp_mode",
+                    "landing_page",
+                    "base_lp_url",
+                    "utm_source",
+                    "utm_medium",
+                    "utm_campaign",
+                )
+            },
+        ),
+        ("Rewards", {"fields": ("rewards_enabled", "sms_opt_in_message", "allocated_budget")}),
+        ("History", {"fields": ("created_by", "created_at", "updated_at")}),
+    )
+
+
+@admin.register(CampaignCondition)
+class CampaignConditionAdmin(admin.ModelAdmin):
+    list_display = (
+        "condition_name",
+        "campaign",
+        "condition_number",
+        "trigger_type",
+        "brand",
+        "card_value",
+        "is_active",
+    )
+    list_filter = ("trigger_type", "is_active")
+    search_fields = ("condition_name", "crm_event_name", "campaign__name")
+    autocomplete_fields = ("campaign", "form", "brand")
+    list_select_related = ("campaign", "brand")
+    readonly_fields = TIMESTAMPS
+
+
+class AceFormFieldInline(admin.TabularInline):
+    model = AceFormField
+    extra = 0
+    fields = ("position", "name", "label", "field_type", "required", "options", "placeholder")
+    ordering = ("position", "name")
+
+
+@admin.register(AceForm)
+class AceFormAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "slug",
+        "client",
+        "campaign",
+        "is_active",
+        "is_draft",
+        "total_submissions",
+        "total_views",
+    )
+    list_filter = ("is_active", "is_draft", "created_at")
+    search_fields = ("name", "slug", "client__name", "campaign__name")
+    autocomplete_fields = ("client", "campaign", "created_by")
+    list_select_related = ("client", "campaign")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("id", "total_submissions", "total_views", "created_at", "updated_at")
+    inlines = [AceFormFieldInline]
+
+
+@admin.register(AceFormField)
+class AceFormFieldAdmin(admin.ModelAdmin):
+    list_display = ("label", "name", "form", "field_type", "required", "position")
+    list_filter = ("field_type", "required")
+    search_fields = ("name", "label", "form__name", "form__slug")
+    autocomplete_fields = ("form",)
+    list_select_related = ("form",)
+    readonly_fields = TIMESTAMPS
+
+
+@admin.register(AceFormSubmission)
+class AceFormSubmissionAdmin(admin.ModelAdmin):
+    list_display = ("submitted_at", "form", "recipient", "enrichment_status")
+    list_filter = ("submitted_at", "enrichment_status")
+    search_fields = ("form__name", "form__slug", "recipient__redemption_code", "recipient__phone")
+    autocomplete_fields = ("form", "recipient", "gift_card", "contact")
+    list_select_related = ("form", "recipient")
+    readonly_fields = TIMESTAMPS
+    date_hierarchy = "submitted_at"
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("occurred_at", "event_type", "source", "client", "campaign", "recipient")
+    list_filter = ("event_type", "source", "occurred_at")
+    search_fields = ("event_type", "client__name", "campaign__name", "recipient__redemption_code")
+    autocomplete_fields = ("client", "campaign", "recipient")
+    list_select_related = ("client", "campaign", "recipient")
+    readonly_fields = TIMESTAMPS
+    date_hierarchy = "occurred_at"

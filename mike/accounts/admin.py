@@ -1,0 +1,170 @@
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
+from django.contrib.auth.forms import UserCreationForm as DjangoUserCreationForm
+from django.core.exceptions import ValidationError
+
+from . import services
+from .models import ApiKey, Membership, Organization, User, UserTablePreference
+
+
+class UserCreationForm(DjangoUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email", "full_name")
+
+
+class UserChangeForm(DjangoUserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    fk_name = "user"
+    extra = 0
+    fields = ("role", "organization", "granted_by", "created_at")
+    readonly_fields = ("role", "organization", "granted_by", "created_at")
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        # Roles are granted on the Membership page, which goes through grant_role.
+        return False
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    ordering = ("email",)
+    list_display = ("email", "full_name", "is_staff", "is_superuser", "is_active", "last_login")
+    list_filter = ("is_staff", "is_superuser", "is_active", "groups")
+    search_fields = ("email", "full_name")
+    readonly_fields = ("id", "last_login", "date_joined", "created_at", "updated_at")
+    inlines = [MembershipInline]
+    fieldsets = (
+        (None, {"fields": ("id", "email", "password")}),
+        ("Personal info", {"fields": ("full_name", "phone")}),
+        (
+            "Permissions",
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
+        ("Dates", {"fields": ("last_login", "date_joined", "created_at", "updated_at")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("email", "full_name", "password1", "password2"),
+            },
+        ),
+    )
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "parent", "status", "industry", "auto_approve_recipients")
+    list_filter = ("kind", "status", "industry", "auto_approve_recipients")
+    search_fields = ("name", "slug", "contact_email")
+    autocomplete_fields = ("parent",)
+    list_select_related = ("parent",)
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("id", "created_at", "updated_at")
+
+
+class MembershipForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ("user", "organization", "role")
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            services._check_role_fits(cleaned.get("role"), cleaned.get("organization"))
+        except ValidationError as error:
+            raise ValidationError(error.messages) from error
+        return cleaned
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    """Memberships are granted and revoked through the role services, which keep the Group and
+    the guardian object permissions in step; the form never writes the row by itself."""
+
+    form = MembershipForm
+    list_display = ("user", "role", "organization", "granted_by", "created_at")
+    list_filter = ("role", "organization__kind")
+    search_fields = ("user__email", "organization__name")
+    autocomplete_fields = ("user", "organization")
+    list_select_related = ("user", "organization", "granted_by")
+    readonly_fields = ("granted_by", "created_at")
+
+    def has_change_permission(self, request, obj=None):
+        # A role is revoked and granted anew rather than edited in place.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        membership = services.grant_role(
+            user=obj.user, role=obj.role, organization=obj.organization, by=request.user
+        )
+        obj.pk = membership.pk
+
+    def delete_model(self, request, obj):
+        services.revoke_role(
+            user=obj.user, role=obj.role, organization=obj.organization, by=request.user
+        )
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset.select_related("user", "organization"):
+            self.delete_model(request, membership)
+
+
+class ApiKeyForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ("organization", "name", "scopes", "expires_at")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    form = ApiKeyForm
+    list_display = ("name", "organization", "key_prefix", "last_used_at", "expires_at", "revoked_at")
+    list_filter = ("revoked_at", "expires_at")
+    search_fields = ("name", "key_prefix", "organization__name")
+    autocomplete_fields = ("organization",)
+    list_select_related = ("organization",)
+    readonly_fields = ("key_prefix", "last_used_at", "revoked_at", "created_by", "created_at")
+    actions = ["revoke_keys"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        api_key, raw_key = services.create_api_key(
+            organization=obj.organization,
+            name=obj.name,
+            scopes=obj.scopes,
+            created_by=request.user,
+            expires_at=obj.expires_at,
+        )
+        obj.pk = api_key.pk
+        messages.warning(request, f"Copy this key now; it is not shown again: {raw_key}")
+
+    @admin.action(description="Revoke selected keys")
+    def revoke_keys(self, request, queryset):
+        for api_key in queryset:
+            services.revoke_api_key(api_key=api_key)
+        messages.success(request, f"Revoked {queryset.count()} key(s).")
+
+
+@admin.register(UserTablePreference)
+class UserTablePreferenceAdmin(admin.ModelAdmin):
+    list_display = ("user", "table_name", "updated_at")
+    search_fields = ("user__email", "table_name")
+    autocomplete_fields = ("user",)
+    list_select_related = ("user",)
+    readonly_fields = ("created_at", "updated_at")

@@ -1,0 +1,252 @@
+"""Roles, tenancy and API keys (seed functions `grant_role`, `revoke_role`, `has_role`,
+`user_can_access_client`).
+
+A role is two things kept in step by `grant_role` / `revoke_role`:
+- a Django Group per role, carrying the model permissions (what the role may do anywhere it reaches);
+- django-guardian object permissions on the Organization where the role is held (where it reaches).
+Agency roles are held on the agency and reach every client whose parent is that agency, including
+clients added later, because scoping follows `parent` at query time instead of copying permissions.
+Staff and superusers see everything.
+"""
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from guardian.shortcuts import assign_perm, get_objects_for_user, get_perms, remove_perm
+
+from .models import (
+    AGENCY_ROLES,
+    CLIENT_ROLES,
+    ApiKey,
+    Membership,
+    Organization,
+    OrganizationKind,
+    Role,
+    User,
+)
+
+ACCESS = "access_organization"
+MANAGE = "manage_organization"
+APPROVE = "approve_recipients"
+HANDLE_CALLS = "handle_calls"
+
+# Object permissions each role holds on its organization.
+ROLE_OBJECT_PERMISSIONS: dict[str, frozenset[str]] = {
+    Role.PLATFORM_ADMIN: frozenset(),
+    Role.AGENCY_ADMIN: frozenset({ACCESS, MANAGE, APPROVE, HANDLE_CALLS}),
+    Role.AGENCY_USER: frozenset({ACCESS}),
+    Role.CLIENT_ADMIN: frozenset({ACCESS, MANAGE, APPROVE, HANDLE_CALLS}),
+    Role.CLIENT_USER: frozenset({ACCESS}),
+    Role.CALL_CENTER_AGENT: frozenset({ACCESS, HANDLE_CALLS}),
+}
+
+_VIEW_APPS = ("campaigns", "recipients", "giftcards", "calls", "crm")
+# Model permissions of each role's Group, as (app_label, codename prefix or codename) rules.
+ROLE_MODEL_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    Role.PLATFORM_ADMIN: ("*",),
+    Role.AGENCY_ADMIN: ("view", "add", "change"),
+    Role.AGENCY_USER: ("view",),
+    Role.CLIENT_ADMIN: ("view", "add", "change"),
+    Role.CLIENT_USER: ("view",),
+    Role.CALL_CENTER_AGENT: ("view",),
+}
+
+
+class RoleError(ValidationError):
+    """A role cannot be granted as asked (wrong kind of organization, missing organization)."""
+
+
+def _role_permissions(role: str):
+    actions = ROLE_MODEL_PERMISSIONS[role]
+    perms = Permission.objects.filter(
+        content_type__app_label__in=(*_VIEW_APPS, "accounts")
+    ).select_related("content_type")
+    if "*" in actions:
+        return perms
+    return perms.filter(
+        Q(content_type__app_label__in=_VIEW_APPS)
+        & Q(codename__regex=r"^(" + "|".join(actions) + r")_")
+    )
+
+
+def ensure_role_group(role: str) -> Group:
+    """The Group of a role, created with its model permissions if missing (idempotent)."""
+    group, created = Group.objects.get_or_create(name=Role(role).label)
+    if created or not group.permissions.exists():
+        group.permissions.set(_role_permissions(role))
+    return group
+
+
+def ensure_role_groups() -> None:
+    for role in Role.values:
+        ensure_role_group(role)
+
+
+def _check_role_fits(role: str, organization: Organization | None) -> None:
+    if role not in Role.values:
+        raise RoleError(f"Unknown role {role!r}.")
+    if role == Role.PLATFORM_ADMIN:
+        if organization is not None:
+            raise RoleError("The platform admin role is held without an organization.")
+        return
+    if organization is None:
+        raise RoleError(f"The role {Role(role).label} needs an organization.")
+    if role in AGENCY_ROLES and organization.kind != OrganizationKind.AGENCY:
+        raise RoleError(f"{Role(role).label} is an agency role; {organization} is not an agency.")
+    if role in CLIENT_ROLES and organization.kind != OrganizationKind.CLIENT:
+        raise RoleError(f"{Role(role).label} is a client role; {organization} is not a client.")
+
+
+@transaction.atomic
+def grant_role(
+    *, user: User, role: str, organization: Organization | None = None, by: User | None = None
+) -> Membership:
+    """Give `user` the `role` at `organization`. Idempotent: granting a held role changes nothing.
+
+    Raises RoleError when the role does not fit the organization's kind.
+    """
+    _check_role_fits(role, organization)
+    membership, _ = Membership.objects.get_or_create(
+        user=user, organization=organization, role=role, defaults={"granted_by": by}
+    )
+    user.groups.add(ensure_role_group(role))
+    for codename in ROLE_OBJECT_PERMISSIONS[role]:
+        assign_perm(f"accounts.{codename}", user, organization)
+    if role == Role.PLATFORM_ADMIN and not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff", "updated_at"])
+    return membership
+
+
+@transaction.atomic
+def revoke_role(
+    *, user: User, role: str, organization: Organization | None = None, by: User | None = None
+) -> bool:
+    """Take `role` at `organization` away from `user`; False when the user did not hold it.
+
+    Object permissions another role of the user at the same organization still needs are kept,
+    and so is the Group while the user holds the role elsewhere.
+    """
+    deleted, _ = Membership.objects.filter(
+        user=user, organization=organization, role=role
+    ).delete()
+    if not deleted:
+        return False
+    if organization is not None:
+        still_needed = set()
+        for other in Membership.objects.filter(user=user, organization=organization):
+            still_needed |= ROLE_OBJECT_PERMISSIONS[other.role]
+        for codename in set(get_perms(user, organization)) - still_needed:
+            if codename in ROLE_OBJECT_PERMISSIONS[role]:
+                remove_perm(f"accounts.{codename}", user, organization)
+    if not Membership.objects.filter(user=user, role=role).exists():
+        user.groups.remove(ensure_role_group(role))
+        if role == Role.PLATFORM_ADMIN and user.is_staff and not user.is_superuser:
+            user.is_staff = False
+            user.save(update_fields=["is_staff", "updated_at"])
+    return True
+
+
+def has_role(user: User, role: str, organization: Organization | None = None) -> bool:
+    """Whether `user` holds `role` — anywhere, or at `organization` (for a client, an agency role
+    held at its agency counts)."""
+    if user is None or not user.is_authenticated:
+        return False
+    memberships = Membership.objects.filter(user=user, role=role)
+    if organization is None:
+        return memberships.exists()
+    places = [organization.pk]
+    if organization.parent_id and role in AGENCY_ROLES:
+        places.append(organization.parent_id)
+    return memberships.filter(organization_id__in=places).exists()
+
+
+def accessible_client_ids(user: User, permission: str = ACCESS):
+    """A subquery of the ids of the client organizations `user` reaches with `permission`
+    (held on the client itself or on its agency). Archived clients are left out."""
+    holding = get_objects_for_user(
+        user,
+        f"accounts.{permission}",
+        klass=Organization,
+        with_superuser=False,
+        accept_global_perms=False,
+    ).values("pk")
+    return (
+        Organization.objects.filter(kind=OrganizationKind.CLIENT, archived_at__isnull=True)
+        .filter(Q(pk__in=holding) | Q(parent__in=holding))
+        .values("pk")
+    )
+
+
+def user_can_access_client(user: User, client: Organization, permission: str = ACCESS) -> bool:
+    """Whether `user` may see (or, with another `permission`, act on) the client's data."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser or user.is_staff:
+        return True
+    return accessible_client_ids(user, permission).filter(pk=client.pk).exists()
+
+
+# --- API keys -------------------------------------------------------------------------------------
+
+API_KEY_PREFIX = "mk_"
+
+
+def _hash_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+@transaction.atomic
+def create_api_key(
+    *,
+    organization: Organization,
+    name: str,
+    scopes: list[str] | None = None,
+    created_by: User | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[ApiKey, str]:
+    """A new key for a client. Returns the row and the raw key, which is shown once and never stored."""
+    if organization.kind != OrganizationKind.CLIENT:
+        raise ValidationError({"organization": "API keys belong to a client."})
+    prefix = secrets.token_hex(4)
+    raw_key = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(24)}"
+    api_key = ApiKey(
+        organization=organization,
+        name=name,
+        key_prefix=prefix,
+        key_hash=_hash_key(raw_key),
+        scopes=list(scopes or []),
+        created_by=created_by,
+        expires_at=expires_at,
+    )
+    api_key.full_clean()
+    api_key.save()
+    return api_key, raw_key
+
+
+def authenticate_api_key(raw_key: str) -> ApiKey | None:
+    """The usable key matching `raw_key`, with `last_used_at` refreshed; None otherwise."""
+    if not raw_key or not raw_key.startswith(API_KEY_PREFIX):
+        return None
+    api_key = (
+        ApiKey.objects.active()
+        .select_related("organization")
+        .filter(key_hash=_hash_key(raw_key))
+        .first()
+    )
+    if api_key is not None:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
+    return api_key
+
+
+def revoke_api_key(*, api_key: ApiKey) -> ApiKey:
+    """Revoke a key; idempotent (the first revocation time is kept)."""
+    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    api_key.refresh_from_db(fields=["revoked_at"])
+    return api_key

@@ -1,0 +1,211 @@
+"""Mike's settings, read from the environment (django-environ).
+
+With no environment at all Mike runs as a self-contained demo: a SQLite file, DEBUG on, Celery tasks
+run eagerly in-process, SMS and email printed to the console. Each variable in `.env.example`
+switches one part to a real service. Under pytest (which sets PYTEST_VERSION) the defaults point at
+the local PostgreSQL and Redis instead, because the suite tests with real parts.
+"""
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+TESTING = "PYTEST_VERSION" in os.environ
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=not TESTING)
+SECRET_KEY = env.str("SECRET_KEY", default="insecure-dev-key-change-me-" + "x" * 40)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "guardian",
+    "django_tables2",
+    "django_filters",
+    "django_htmx",
+    "mike.core",
+    "mike.accounts",
+    "campaigns",
+    "recipients",
+    "giftcards",
+    "calls",
+    "crm",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "mike.urls"
+WSGI_APPLICATION = "mike.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------------------------
+_default_db = (
+    "postgres://postgres@127.0.0.1:5432/mike" if TESTING else f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+)
+DATABASES = {"default": env.db("DATABASE_URL", default=_default_db)}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The demo runs eager tasks and a dev server in one process; wait on a busy file rather than fail.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth ---------------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+# Guardian's anonymous user row is not needed: public pages reach data through codes and tokens.
+ANONYMOUS_USER_NAME = None
+GUARDIAN_RAISE_403 = False
+LOGIN_URL = "/admin/login/"
+LOGIN_REDIRECT_URL = "/admin/"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+if TESTING:
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# --- i18n, static -------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="America/New_York")
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+MEDIA_URL = "media/"
+
+# --- Redis, cache, Celery -----------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/15" if TESTING else "")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+# Without a broker every task runs in-process; tests keep eager mode unless a test starts a worker.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=TESTING or not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- SMS, email ---------------------------------------------------------------------------------
+# SMS_BACKEND: "console" (prints), "locmem" (keeps messages in memory, for tests) or "twilio".
+SMS_BACKEND = env.str("SMS_BACKEND", default="locmem" if TESTING else "console")
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+# Only for pointing the Twilio client at a local fake in tests; empty means api.twilio.com.
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
+SMS_BACKEND_CHOICES = ("twilio", "console", "locmem")
+
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.locmem.EmailBackend"
+    if TESTING
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Mike <rewards@localhost>")
+
+# --- Gift card provider (Tillo) -----------------------------------------------------------------
+TILLO_BASE_URL = env.str("TILLO_BASE_URL", default="https://app.tillo.io")
+TILLO_API_KEY = env.str("TILLO_API_KEY", default="")
+TILLO_SECRET = env.str("TILLO_SECRET", default="")
+TILLO_TIMEOUT_SECONDS = env.float("TILLO_TIMEOUT_SECONDS", default=10.0)
+TILLO_MAX_RETRIES = env.int("TILLO_MAX_RETRIES", default=2)
+
+
+# --- Card code encryption -----------------------------------------------------------------------
+# CARD_CODE_KEY: one or more Fernet keys, comma separated, newest first. Codes are encrypted with the
+# first and decrypted with any, so a key can be rotated by prepending a new one. CARD_CODE_HASH_KEY
+# keys the HMAC that makes codes unique without storing them in the clear; it must never change.
+def _dev_fernet_key(label: str) -> str:
+    digest = hashlib.sha256(f"{label}:{SECRET_KEY}".encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+CARD_CODE_KEYS_FROM_ENV = [key for key in env.list("CARD_CODE_KEY", default=[]) if key]
+CARD_CODE_KEYS = CARD_CODE_KEYS_FROM_ENV or [_dev_fernet_key("card-code")]
+CARD_CODE_HASH_KEY = env.str("CARD_CODE_HASH_KEY", default="") or _dev_fernet_key("card-hash")
+
+# --- Security (production) ----------------------------------------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
+if not DEBUG and not TESTING:
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# --- Rate limits --------------------------------------------------------------------------------
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_VIEW = "mike.core.views.ratelimited"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

@@ -1,0 +1,180 @@
+from django.contrib import admin
+
+from mike.core.admin import ReadOnlyAdminMixin
+
+from .codes import is_well_formed, normalize_code
+from .models import Audience, Recipient, RecipientAuditLog, SmsOptInLog
+
+TIMESTAMPS = ("id", "created_at", "updated_at")
+
+
+@admin.register(Audience)
+class AudienceAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "client",
+        "source",
+        "status",
+        "total_count",
+        "valid_count",
+        "invalid_count",
+        "created_at",
+    )
+    list_filter = ("status", "source", "created_at")
+    search_fields = ("name", "client__name")
+    autocomplete_fields = ("client", "contact_list")
+    list_select_related = ("client",)
+    readonly_fields = TIMESTAMPS
+
+
+@admin.register(Recipient)
+class RecipientAdmin(admin.ModelAdmin):
+    list_display = (
+        "display_code",
+        "full_name",
+        "phone",
+        "email",
+        "audience",
+        "campaign",
+        "approval_status",
+        "sms_opt_in_status",
+        "created_at",
+    )
+    list_filter = ("approval_status", "sms_opt_in_status", "validation_status", "created_at")
+    search_fields = (
+        "redemption_code",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "company",
+        "token",
+    )
+    autocomplete_fields = (
+        "audience",
+        "campaign",
+        "contact",
+        "approved_by",
+        "approved_call_session",
+        "gift_card_assigned",
+    )
+    list_select_related = ("audience", "campaign")
+    readonly_fields = TIMESTAMPS
+    date_hierarchy = "created_at"
+    fieldsets = (
+        (None, {"fields": ("id", "audience", "campaign", "contact", "redemption_code", "token")}),
+        (
+            "Person",
+            {
+                "fields": (
+                    "first_name",
+                    "last_name",
+                    "company",
+                    "email",
+                    "phone",
+                    "address1",
+                    "address2",
+                    "city",
+                    "state",
+                    "zip",
+                    "zip4",
+                    "custom_fields",
+                )
+            },
+        ),
+        (
+            "Mail",
+            {"fields": ("validation_status", "validation_details", "geocode", "delivery_status")},
+        ),
+        (
+            "Approval",
+            {
+                "fields": (
+                    "approval_status",
+                    "approved_by",
+                    "approved_at",
+                    "approved_call_session",
+                    "rejection_reason",
+                    "disposition",
+                    "verification_method",
+                )
+            },
+        ),
+        (
+            "SMS opt-in",
+            {
+                "fields": (
+                    "sms_opt_in_status",
+                    "sms_opt_in_sent_at",
+                    "sms_opt_in_response_at",
+                    "sms_opt_in_response",
+                )
+            },
+        ),
+        (
+            "Reward and redemption",
+            {
+                "fields": (
+                    "gift_card_assigned",
+                    "redemption_ip",
+                    "redemption_user_agent",
+                    "redemption_completed_at",
+                )
+            },
+        ),
+        (
+            "Email and enrichment",
+            {
+                "fields": (
+                    "email_verification_token",
+                    "email_verification_sent_at",
+                    "email_verified_at",
+                    "last_enriched_at",
+                )
+            },
+        ),
+        ("History", {"fields": ("created_at", "updated_at")}),
+    )
+
+    @admin.display(description="code", ordering="redemption_code")
+    def display_code(self, obj):
+        return obj.display_code
+
+    def get_search_results(self, request, queryset, search_term):
+        # Staff paste codes as printed ("7kq4-m2xd-9p"); find those by their stored form too.
+        # The list filters are already applied to `queryset`; keep them for the code match.
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        code = normalize_code(search_term)
+        if is_well_formed(code):
+            results |= queryset.filter(redemption_code=code)
+        return results, may_have_duplicates
+
+
+@admin.register(RecipientAuditLog)
+class RecipientAuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "action", "recipient", "performed_by", "ip_address")
+    list_filter = ("action", "created_at")
+    search_fields = ("recipient__redemption_code", "recipient__phone", "performed_by__email")
+    autocomplete_fields = ("recipient", "performed_by", "call_session")
+    list_select_related = ("recipient", "performed_by")
+    readonly_fields = TIMESTAMPS
+    date_hierarchy = "created_at"
+
+
+@admin.register(SmsOptInLog)
+class SmsOptInLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "direction",
+        "status",
+        "phone",
+        "recipient",
+        "provider_used",
+        "message_sid",
+    )
+    list_filter = ("direction", "status", "provider_used", "created_at")
+    search_fields = ("phone", "message_sid", "message_text", "recipient__redemption_code")
+    autocomplete_fields = ("recipient", "campaign", "call_session")
+    list_select_related = ("recipient",)
+    readonly_fields = TIMESTAMPS
+    date_hierarchy = "created_at"

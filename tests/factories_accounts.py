@@ -1,0 +1,83 @@
+import factory
+from factory.django import DjangoModelFactory
+
+from mike.accounts.models import (
+    ApiKey,
+    Membership,
+    Organization,
+    OrganizationKind,
+    Role,
+    User,
+    UserTablePreference,
+)
+
+TEST_PASSWORD = "correct-horse-battery-staple"
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("email",)
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    full_name = factory.Faker("name")
+    password = factory.PostGenerationMethodCall("set_password", TEST_PASSWORD)
+
+    @factory.post_generation
+    def save_password(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class AgencyFactory(DjangoModelFactory):
+    class Meta:
+        model = Organization
+
+    kind = OrganizationKind.AGENCY
+    name = factory.Sequence(lambda n: f"Agency {n}")
+    slug = factory.Sequence(lambda n: f"agency-{n}")
+
+
+class ClientFactory(DjangoModelFactory):
+    class Meta:
+        model = Organization
+
+    kind = OrganizationKind.CLIENT
+    name = factory.Sequence(lambda n: f"Client {n}")
+    slug = factory.Sequence(lambda n: f"client-{n}")
+    parent = factory.SubFactory(AgencyFactory)
+
+
+OrganizationFactory = ClientFactory
+
+
+class MembershipFactory(DjangoModelFactory):
+    """A bare Membership row; tests of permissions use services.grant_role instead."""
+
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    organization = factory.SubFactory(ClientFactory)
+    role = Role.CLIENT_USER
+
+
+class ApiKeyFactory(DjangoModelFactory):
+    class Meta:
+        model = ApiKey
+
+    organization = factory.SubFactory(ClientFactory)
+    name = factory.Sequence(lambda n: f"Key {n}")
+    key_prefix = factory.Sequence(lambda n: f"{n:08x}")
+    key_hash = factory.Sequence(lambda n: f"{n:064x}")
+    scopes = factory.LazyFunction(lambda: ["recipients:read"])
+
+
+class UserTablePreferenceFactory(DjangoModelFactory):
+    class Meta:
+        model = UserTablePreference
+
+    user = factory.SubFactory(UserFactory)
+    table_name = factory.Sequence(lambda n: f"table_{n}")
+    visible_columns = factory.LazyFunction(lambda: ["name", "status"])
