@@ -326,7 +326,9 @@ class GiftCardPool(BaseModel):
         ]
         indexes = [
             # The claim's pool lookup: the client's pool of a condition's brand and value.
-            models.Index(fields=["client", "brand", "card_value"], name="giftcardpool_claim_lookup"),
+            models.Index(
+                fields=["client", "brand", "card_value"], name="giftcardpool_claim_lookup"
+            ),
         ]
 
     def __str__(self):
@@ -830,9 +832,7 @@ class GiftCardBalanceHistory(TimeOrderedModel):
             choices_constraint(
                 "check_method", BalanceCheckMethod, name="giftcardbalance_method_valid"
             ),
-            choices_constraint(
-                "status", BalanceCheckStatus, name="giftcardbalance_status_valid"
-            ),
+            choices_constraint("status", BalanceCheckStatus, name="giftcardbalance_status_valid"),
         ]
         indexes = [
             models.Index(fields=["gift_card", "checked_at"], name="giftcardbalance_card_checked"),

@@ -132,7 +132,14 @@ class ApiKeyForm(forms.ModelForm):
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     form = ApiKeyForm
-    list_display = ("name", "organization", "key_prefix", "last_used_at", "expires_at", "revoked_at")
+    list_display = (
+        "name",
+        "organization",
+        "key_prefix",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    )
     list_filter = ("revoked_at", "expires_at")
     search_fields = ("name", "key_prefix", "organization__name")
     autocomplete_fields = ("organization",)

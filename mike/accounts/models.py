@@ -236,7 +236,9 @@ class Membership(BaseModel):
     no organization. Written only by `grant_role` / `revoke_role`, which keep the Group and the
     guardian object permissions in step with these rows."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
     organization = models.ForeignKey(
         Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
     )
@@ -284,9 +286,13 @@ class ApiKey(BaseModel):
     """An API key of a client (seed: `api_keys`). Only a SHA-256 hash of the key is stored: keys are
     192 random bits, so a fast hash is as safe as a slow one and keeps each request cheap."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="api_keys"
+    )
     name = models.CharField(max_length=100)
-    key_prefix = models.CharField(max_length=16, unique=True, help_text="Shown to identify the key.")
+    key_prefix = models.CharField(
+        max_length=16, unique=True, help_text="Shown to identify the key."
+    )
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     scopes = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(

@@ -133,9 +133,7 @@ def revoke_role(
     Object permissions another role of the user at the same organization still needs are kept,
     and so is the Group while the user holds the role elsewhere.
     """
-    deleted, _ = Membership.objects.filter(
-        user=user, organization=organization, role=role
-    ).delete()
+    deleted, _ = Membership.objects.filter(user=user, organization=organization, role=role).delete()
     if not deleted:
         return False
     if organization is not None:

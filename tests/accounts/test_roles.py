@@ -98,9 +98,11 @@ def test_grant_role_is_idempotent_and_joins_the_role_group(world):
     assert first.pk == second.pk
     assert Membership.objects.filter(user=user).count() == 1
     assert user.groups.filter(name=Role.CLIENT_USER.label).exists()
-    assert Group.objects.get(name=Role.CLIENT_USER.label).permissions.filter(
-        codename="view_campaign"
-    ).exists()
+    assert (
+        Group.objects.get(name=Role.CLIENT_USER.label)
+        .permissions.filter(codename="view_campaign")
+        .exists()
+    )
 
 
 def test_has_role_at_organization_and_through_the_agency(world):

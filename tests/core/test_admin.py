@@ -37,7 +37,9 @@ def superuser_client(client):
 def test_every_project_model_is_registered_and_has_a_factory():
     missing = [m.__name__ for m in PROJECT_MODELS if m not in admin.site._registry]
     assert missing == []
-    without_factory = [m.__name__ for m in PROJECT_MODELS if not hasattr(factories, f"{m.__name__}Factory")]
+    without_factory = [
+        m.__name__ for m in PROJECT_MODELS if not hasattr(factories, f"{m.__name__}Factory")
+    ]
     assert without_factory == []
 
 
@@ -79,4 +81,6 @@ def test_changelist_queries_do_not_grow_with_rows(superuser_client, model):
     factory.create_batch(45)
     assert model.objects.count() >= 50
     with_fifty = changelist_queries(superuser_client, model)
-    assert with_fifty == with_five, f"{model.__name__}: {with_five} queries for 5 rows, {with_fifty} for 50"
+    assert with_fifty == with_five, (
+        f"{model.__name__}: {with_five} queries for 5 rows, {with_fifty} for 50"
+    )

@@ -1,0 +1,95 @@
+from django.contrib import admin
+
+from mike.core.admin import ReadOnlyAdminMixin
+
+from .models import CallConditionMet, CallDisposition, CallSession, TrackedPhoneNumber
+
+TIMESTAMPS = ("id", "created_at", "updated_at")
+
+
+@admin.register(TrackedPhoneNumber)
+class TrackedPhoneNumberAdmin(admin.ModelAdmin):
+    list_display = (
+        "phone_number",
+        "friendly_name",
+        "client",
+        "campaign",
+        "status",
+        "forward_to_number",
+        "recording_enabled",
+    )
+    list_filter = ("status", "recording_enabled")
+    search_fields = (
+        "phone_number",
+        "friendly_name",
+        "twilio_sid",
+        "client__name",
+        "campaign__name",
+    )
+    autocomplete_fields = ("client", "campaign")
+    list_select_related = ("client", "campaign")
+    readonly_fields = TIMESTAMPS
+
+
+class CallDispositionInline(admin.TabularInline):
+    model = CallDisposition
+    extra = 0
+    fields = ("disposition_type", "agent", "notes", "follow_up_date", "created_at")
+    readonly_fields = ("created_at",)
+    autocomplete_fields = ("agent",)
+
+
+@admin.register(CallSession)
+class CallSessionAdmin(admin.ModelAdmin):
+    list_display = (
+        "twilio_call_sid",
+        "caller_phone",
+        "client",
+        "campaign",
+        "recipient",
+        "call_status",
+        "match_status",
+        "call_duration_seconds",
+        "created_at",
+    )
+    list_filter = ("call_status", "match_status", "created_at")
+    search_fields = (
+        "twilio_call_sid",
+        "caller_phone",
+        "recipient__redemption_code",
+        "recipient__last_name",
+        "campaign__name",
+        "client__name",
+    )
+    autocomplete_fields = ("client", "campaign", "recipient", "tracked_number", "agent")
+    list_select_related = ("client", "campaign", "recipient")
+    readonly_fields = (*TIMESTAMPS, "twilio_call_sid", "recording_sid")
+    date_hierarchy = "created_at"
+    inlines = [CallDispositionInline]
+
+
+@admin.register(CallConditionMet)
+class CallConditionMetAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("recipient", "campaign", "condition_number", "source", "met_by_agent", "met_at")
+    list_filter = ("source", "condition_number", "met_at")
+    search_fields = ("recipient__redemption_code", "recipient__last_name", "campaign__name")
+    autocomplete_fields = ("recipient", "campaign", "condition", "call_session", "met_by_agent")
+    list_select_related = ("recipient", "campaign", "met_by_agent")
+    date_hierarchy = "met_at"
+
+
+@admin.register(CallDisposition)
+class CallDispositionAdmin(admin.ModelAdmin):
+    list_display = (
+        "disposition_type",
+        "call_session",
+        "recipient",
+        "agent",
+        "follow_up_date",
+        "created_at",
+    )
+    list_filter = ("disposition_type", "follow_up_date")
+    search_fields = ("call_session__twilio_call_sid", "recipient__last_name", "notes")
+    autocomplete_fields = ("call_session", "recipient", "agent")
+    list_select_related = ("call_session", "recipient", "agent")
+    readonly_fields = TIMESTAMPS

@@ -1,0 +1,112 @@
+from django.contrib import admin
+
+from mike.core.admin import ReadOnlyAdminMixin
+
+from .models import (
+    Contact,
+    ContactCampaignParticipation,
+    ContactList,
+    ContactListMember,
+    CrmEvent,
+    CrmIntegration,
+)
+
+TIMESTAMPS = ("id", "created_at", "updated_at")
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = (
+        "__str__",
+        "client",
+        "email",
+        "phone",
+        "lifecycle_stage",
+        "lead_score",
+        "do_not_contact",
+        "created_at",
+    )
+    list_filter = ("lifecycle_stage", "do_not_contact", "email_opt_out", "sms_opt_out")
+    search_fields = (
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "mobile_phone",
+        "company",
+        "customer_code",
+    )
+    autocomplete_fields = ("client", "created_by")
+    list_select_related = ("client",)
+    readonly_fields = TIMESTAMPS
+
+
+class ContactListMemberInline(admin.TabularInline):
+    model = ContactListMember
+    extra = 0
+    autocomplete_fields = ("contact", "added_by")
+
+
+@admin.register(ContactList)
+class ContactListAdmin(admin.ModelAdmin):
+    list_display = ("name", "client", "list_type", "contact_count", "last_sync_at")
+    list_filter = ("list_type",)
+    search_fields = ("name", "description", "client__name")
+    autocomplete_fields = ("client", "created_by")
+    list_select_related = ("client",)
+    readonly_fields = (*TIMESTAMPS, "contact_count")
+    inlines = [ContactListMemberInline]
+
+
+@admin.register(ContactListMember)
+class ContactListMemberAdmin(admin.ModelAdmin):
+    list_display = ("contact", "contact_list", "added_by", "created_at")
+    search_fields = ("contact__last_name", "contact__email", "contact_list__name")
+    autocomplete_fields = ("contact_list", "contact", "added_by")
+    list_select_related = ("contact", "contact_list", "added_by")
+    readonly_fields = TIMESTAMPS
+
+
+@admin.register(ContactCampaignParticipation)
+class ContactCampaignParticipationAdmin(admin.ModelAdmin):
+    list_display = (
+        "contact",
+        "campaign",
+        "participation_status",
+        "participated_at",
+        "delivered_at",
+        "redeemed_at",
+    )
+    list_filter = ("participation_status",)
+    search_fields = ("contact__last_name", "contact__email", "campaign__name", "redemption_code")
+    autocomplete_fields = ("contact", "campaign", "recipient", "gift_card")
+    list_select_related = ("contact", "campaign")
+    readonly_fields = TIMESTAMPS
+
+
+@admin.register(CrmIntegration)
+class CrmIntegrationAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "client", "crm_provider", "campaign", "is_active", "last_event_at")
+    list_filter = ("crm_provider", "is_active")
+    search_fields = ("name", "client__name", "campaign__name")
+    autocomplete_fields = ("client", "campaign")
+    list_select_related = ("client", "campaign")
+    readonly_fields = (*TIMESTAMPS, "webhook_token", "last_event_at")
+    exclude = ("webhook_secret",)
+
+
+@admin.register(CrmEvent)
+class CrmEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "event_type",
+        "integration",
+        "recipient",
+        "matched",
+        "processed",
+        "condition_triggered",
+        "created_at",
+    )
+    list_filter = ("matched", "processed", "event_type")
+    search_fields = ("event_type", "external_id", "integration__name", "recipient__redemption_code")
+    list_select_related = ("integration", "recipient")
+    date_hierarchy = "created_at"

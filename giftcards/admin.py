@@ -1,0 +1,547 @@
+from django import forms
+from django.contrib import admin
+
+from mike.core.admin import ReadOnlyAdminMixin
+
+from . import crypto
+from .models import (
+    CreditAccount,
+    CreditTransaction,
+    GiftCard,
+    GiftCardAuditLog,
+    GiftCardBalanceHistory,
+    GiftCardBrand,
+    GiftCardDelivery,
+    GiftCardPool,
+    GiftCardSale,
+    RecipientGiftCard,
+    SmsDeliveryLog,
+)
+
+TIMESTAMPS = ("id", "created_at", "updated_at")
+POOL_COUNTERS = (
+    "total_cards",
+    "available_cards",
+    "claimed_cards",
+    "delivered_cards",
+    "failed_cards",
+)
+
+
+@admin.register(GiftCardBrand)
+class GiftCardBrandAdmin(admin.ModelAdmin):
+    list_display = (
+        "brand_name",
+        "brand_code",
+        "provider",
+        "category",
+        "balance_check_enabled",
+        "is_active",
+        "is_enabled_by_admin",
+    )
+    list_filter = (
+        "provider",
+        "is_active",
+        "is_enabled_by_admin",
+        "balance_check_method",
+        "metadata_source",
+        "category",
+    )
+    search_fields = ("brand_name", "brand_code", "tillo_brand_code", "category")
+    readonly_fields = TIMESTAMPS
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "brand_name",
+                    "brand_code",
+                    "provider",
+                    "tillo_brand_code",
+                    "category",
+                    "typical_denominations",
+                    "is_active",
+                    "is_enabled_by_admin",
+                )
+            },
+        ),
+        (
+            "Display",
+            {
+                "fields": (
+                    "logo_url",
+                    "brand_color",
+                    "description",
+                    "website_url",
+                    "store_url",
+                    "terms_url",
+                    "redemption_instructions",
+                    "usage_restrictions",
+                    "metadata_source",
+                )
+            },
+        ),
+        (
+            "Balance checks",
+            {
+                "fields": (
+                    "balance_check_enabled",
+                    "balance_check_method",
+                    "balance_check_url",
+                    "balance_check_config",
+                )
+            },
+        ),
+        ("History", {"fields": ("created_at", "updated_at")}),
+    )
+
+
+@admin.register(GiftCardPool)
+class GiftCardPoolAdmin(admin.ModelAdmin):
+    list_display = (
+        "pool_name",
+        "client",
+        "brand",
+        "card_value",
+        "pool_type",
+        "available_cards",
+        "total_cards",
+        "is_low_stock",
+        "is_master_pool",
+        "is_active",
+    )
+    list_filter = (
+        "pool_type",
+        "purchase_method",
+        "is_master_pool",
+        "available_for_purchase",
+        "is_active",
+    )
+    search_fields = ("pool_name", "client__name", "brand__brand_name", "brand__brand_code")
+    autocomplete_fields = ("brand", "client")
+    list_select_related = ("client", "brand")
+    # The counters count the pool's cards; only the import and claim services move them, under a
+    # row lock, so an edit here could not be reconciled with the cards.
+    readonly_fields = (*TIMESTAMPS, *POOL_COUNTERS, "last_balance_check")
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "pool_name",
+                    "pool_type",
+                    "client",
+                    "is_master_pool",
+                    "brand",
+                    "card_value",
+                    "currency",
+                    "is_active",
+                )
+            },
+        ),
+        ("Stock", {"fields": (*POOL_COUNTERS, "low_stock_threshold")}),
+        (
+            "Provider",
+            {
+                "fields": (
+                    "purchase_method",
+                    "provider",
+                    "buffer_target_quantity",
+                    "buffer_refill_threshold",
+                    "api_config",
+                )
+            },
+        ),
+        (
+            "Sales",
+            {
+                "fields": (
+                    "cost_per_card",
+                    "available_for_purchase",
+                    "sale_price_per_card",
+                    "markup_percentage",
+                    "min_purchase_quantity",
+                )
+            },
+        ),
+        (
+            "Balance checks",
+            {
+                "fields": (
+                    "auto_balance_check",
+                    "balance_check_frequency_hours",
+                    "last_balance_check",
+                )
+            },
+        ),
+        ("History", {"fields": ("created_at", "updated_at")}),
+    )
+
+    @admin.display(boolean=True, description="low stock")
+    def is_low_stock(self, obj):
+        return obj.is_low_stock
+
+
+class GiftCardAddForm(forms.ModelForm):
+    """Takes the code, PIN and card number in the clear once, and stores them only encrypted (the
+    model's fields for them are not editable, so no form can show them back)."""
+
+    code = forms.CharField(
+        max_length=255,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        help_text="Stored encrypted; afterwards only its last four characters are shown.",
+    )
+    pin = forms.CharField(
+        label="PIN",
+        max_length=255,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    card_number = forms.CharField(
+        max_length=255,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+    class Meta:
+        model = GiftCard
+        fields = ("pool", "brand", "card_value")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("brand", "card_value"):
+            if name in self.fields:
+                self.fields[name].required = False
+                self.fields[name].help_text = "Leave empty to take the pool's."
+
+    def clean_code(self):
+        code = self.cleaned_data["code"]
+        if not crypto.normalize_code(code):
+            raise forms.ValidationError("Enter the card's code.")
+        # Codes are unique through their keyed hash, which the form does not validate itself.
+        if GiftCard.objects.filter(code_hash=crypto.code_hash(code)).exists():
+            raise forms.ValidationError("A card with this code is already stored.")
+        return code
+
+    def clean(self):
+        cleaned_data = super().clean()
+        pool = cleaned_data.get("pool")
+        if pool is not None:
+            if "brand" in self.fields and cleaned_data.get("brand") is None:
+                cleaned_data["brand"] = pool.brand
+            if "card_value" in self.fields and cleaned_data.get("card_value") is None:
+                cleaned_data["card_value"] = pool.card_value
+        return cleaned_data
+
+    def save(self, commit=True):
+        self.instance.set_code(self.cleaned_data["code"])
+        self.instance.set_pin(self.cleaned_data.get("pin", ""))
+        self.instance.set_card_number(self.cleaned_data.get("card_number", ""))
+        return super().save(commit=commit)
+
+
+@admin.register(GiftCard)
+class GiftCardAdmin(admin.ModelAdmin):
+    # The clear code is never shown here: lists and pages show the masked last four only, and the
+    # encrypted fields are not editable (so no form includes them).
+    list_display = (
+        "display_code",
+        "brand",
+        "card_value",
+        "pool",
+        "status",
+        "claimed_by_recipient",
+        "assignment_campaign",
+        "created_at",
+    )
+    list_filter = ("status", "source", "delivery_method", "assignment_source", "created_at")
+    search_fields = (
+        "code_last4",
+        "provider_order_id",
+        "pool__pool_name",
+        "brand__brand_name",
+        "claimed_by_recipient__redemption_code",
+    )
+    autocomplete_fields = (
+        "pool",
+        "brand",
+        "claimed_by_recipient",
+        "claimed_by_call_session",
+        "assignment_campaign",
+        "assignment_condition",
+        "uploaded_by",
+    )
+    list_select_related = ("brand", "pool", "claimed_by_recipient", "assignment_campaign")
+    readonly_fields = (*TIMESTAMPS, "display_code", "has_pin")
+    date_hierarchy = "created_at"
+    add_form = GiftCardAddForm
+    add_fieldsets = (
+        (None, {"fields": ("pool", "brand", "card_value", "code", "pin", "card_number")}),
+        ("Details", {"fields": ("expiration_date", "source", "provider_order_id", "uploaded_by")}),
+    )
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "display_code",
+                    "has_pin",
+                    "pool",
+                    "brand",
+                    "card_value",
+                    "status",
+                    "expiration_date",
+                )
+            },
+        ),
+        (
+            "Claim and delivery",
+            {
+                "fields": (
+                    "claimed_at",
+                    "claimed_by_recipient",
+                    "claimed_by_call_session",
+                    "assignment_source",
+                    "assignment_campaign",
+                    "assignment_condition",
+                    "delivered_at",
+                    "delivery_method",
+                    "delivery_address",
+                )
+            },
+        ),
+        (
+            "Balance",
+            {"fields": ("current_balance", "last_balance_check", "balance_check_status")},
+        ),
+        (
+            "Origin",
+            {"fields": ("source", "provider_order_id", "uploaded_by", "created_at", "updated_at")},
+        ),
+    )
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, **kwargs)
+
+    @admin.display(description="code", ordering="code_last4")
+    def display_code(self, obj):
+        return obj.masked_code
+
+    @admin.display(boolean=True, description="PIN")
+    def has_pin(self, obj):
+        return obj.has_pin
+
+    def get_search_results(self, request, queryset, search_term):
+        # Staff paste a whole code: find it by its keyed hash (the code itself is not searchable).
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if len(crypto.normalize_code(search_term)) > 4:
+            results |= queryset.filter(code_hash=crypto.code_hash(search_term))
+        return results, may_have_duplicates
+
+
+@admin.register(RecipientGiftCard)
+class RecipientGiftCardAdmin(admin.ModelAdmin):
+    list_display = (
+        "recipient",
+        "campaign",
+        "condition",
+        "brand",
+        "card_value",
+        "status",
+        "delivery_status",
+        "gift_card",
+        "created_at",
+    )
+    list_filter = ("status", "delivery_status", "delivery_method", "created_at")
+    search_fields = (
+        "recipient__redemption_code",
+        "recipient__last_name",
+        "recipient__phone",
+        "campaign__name",
+        "provider_request_id",
+        "gift_card__code_last4",
+    )
+    autocomplete_fields = ("recipient", "campaign", "condition", "gift_card", "brand")
+    # gift_card__brand: a card's str() names its brand only when it is already loaded.
+    list_select_related = (
+        "recipient",
+        "campaign",
+        "condition",
+        "brand",
+        "gift_card",
+        "gift_card__brand",
+    )
+    # provider_request_id is the purchase's idempotency key; changing it could buy a card twice.
+    readonly_fields = (*TIMESTAMPS, "provider_request_id", "purchase_attempts")
+    date_hierarchy = "created_at"
+
+
+@admin.register(GiftCardDelivery)
+class GiftCardDeliveryAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "recipient",
+        "campaign",
+        "delivery_method",
+        "delivery_address",
+        "status",
+        "retry_count",
+        "next_attempt_at",
+    )
+    list_filter = ("status", "delivery_method", "created_at")
+    search_fields = (
+        "delivery_address",
+        "twilio_message_sid",
+        "recipient__redemption_code",
+        "recipient__last_name",
+        "campaign__name",
+    )
+    autocomplete_fields = ("reward", "gift_card", "recipient", "campaign", "call_session")
+    list_select_related = ("recipient", "campaign")
+    # What the provider reported, and the message as sent (code masked).
+    readonly_fields = (*TIMESTAMPS, "twilio_message_sid", "sms_message", "sms_status")
+    date_hierarchy = "created_at"
+
+
+@admin.register(SmsDeliveryLog)
+class SmsDeliveryLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "phone_number",
+        "delivery_status",
+        "provider_used",
+        "recipient",
+        "twilio_message_sid",
+    )
+    list_filter = ("delivery_status", "provider_used", "created_at")
+    search_fields = (
+        "phone_number",
+        "twilio_message_sid",
+        "recipient__redemption_code",
+        "campaign__name",
+    )
+    autocomplete_fields = ("delivery", "recipient", "gift_card", "campaign")
+    list_select_related = ("recipient",)
+    readonly_fields = TIMESTAMPS
+    date_hierarchy = "created_at"
+
+
+@admin.register(GiftCardAuditLog)
+class GiftCardAuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "action", "entity_type", "entity_id", "client", "user")
+    list_filter = ("entity_type", "action", "created_at")
+    search_fields = ("action", "entity_type", "entity_id", "client__name", "user__email")
+    autocomplete_fields = ("client", "user")
+    list_select_related = ("client", "user")
+    readonly_fields = TIMESTAMPS
+    date_hierarchy = "created_at"
+
+
+@admin.register(GiftCardBalanceHistory)
+class GiftCardBalanceHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "checked_at",
+        "gift_card",
+        "previous_balance",
+        "new_balance",
+        "change_amount",
+        "check_method",
+        "status",
+    )
+    list_filter = ("status", "check_method", "checked_at")
+    search_fields = ("gift_card__code_last4", "gift_card__brand__brand_name", "error_message")
+    autocomplete_fields = ("gift_card",)
+    list_select_related = ("gift_card", "gift_card__brand")
+    readonly_fields = TIMESTAMPS
+    date_hierarchy = "checked_at"
+
+
+@admin.register(CreditAccount)
+class CreditAccountAdmin(admin.ModelAdmin):
+    list_display = (
+        "__str__",
+        "entity_type",
+        "balance",
+        "reserved_balance",
+        "currency",
+        "low_balance_threshold",
+        "auto_reload_enabled",
+        "updated_at",
+    )
+    list_filter = ("entity_type", "auto_reload_enabled", "currency")
+    # entity_type: the platform account has no organization to search by ("platform" finds it).
+    search_fields = ("organization__name", "organization__slug", "entity_type")
+    autocomplete_fields = ("organization",)
+    # str() names the organization.
+    list_select_related = ("organization",)
+    # Balances move only through the ledger services, each move with its CreditTransaction row.
+    readonly_fields = (*TIMESTAMPS, "balance", "reserved_balance")
+
+
+@admin.register(CreditTransaction)
+class CreditTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "account",
+        "transaction_type",
+        "amount",
+        "balance_before",
+        "balance_after",
+        "reference_type",
+        "created_by",
+    )
+    list_filter = ("transaction_type", "created_at")
+    search_fields = (
+        "account__organization__name",
+        "reference_type",
+        "reference_id",
+        "description",
+        "created_by__email",
+    )
+    autocomplete_fields = ("account", "from_account", "to_account", "created_by")
+    # account__organization: an account's str() names its organization.
+    list_select_related = ("account", "account__organization", "created_by")
+    readonly_fields = TIMESTAMPS
+    date_hierarchy = "created_at"
+
+
+@admin.register(GiftCardSale)
+class GiftCardSaleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "client",
+        "pool",
+        "source_pool",
+        "quantity",
+        "price_per_card",
+        "total_amount",
+        "margin",
+        "sold_by",
+    )
+    list_filter = ("currency", "created_at")
+    search_fields = (
+        "client__name",
+        "pool__pool_name",
+        "source_pool__pool_name",
+        "notes",
+        "sold_by__email",
+    )
+    autocomplete_fields = (
+        "client",
+        "pool",
+        "source_pool",
+        "reward",
+        "sold_by",
+        "credit_transaction",
+    )
+    list_select_related = ("client", "pool", "source_pool", "sold_by")
+    readonly_fields = TIMESTAMPS
+    date_hierarchy = "created_at"

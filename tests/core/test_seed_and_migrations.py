@@ -1,0 +1,98 @@
+"""The demo seed is complete and idempotent; migrations match the models and ship the brands."""
+
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from calls.models import TrackedPhoneNumber
+from campaigns.models import Campaign, CampaignCondition
+from giftcards.models import CreditAccount, GiftCard, GiftCardBrand, GiftCardPool
+from mike.accounts.models import Membership, Organization, Role, User
+from mike.accounts.services import has_role
+from recipients.models import Recipient
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def counts():
+    models = (
+        User,
+        Organization,
+        Membership,
+        Campaign,
+        CampaignCondition,
+        Recipient,
+        GiftCardPool,
+        GiftCard,
+        CreditAccount,
+        TrackedPhoneNumber,
+    )
+    return {m.__name__: m.objects.count() for m in models}
+
+
+@pytest.mark.django_db
+def test_the_five_brands_come_from_the_migration():
+    brands = {b.brand_code: b for b in GiftCardBrand.objects.all()}
+    assert {"starbucks", "amazon", "target", "walmart", "jimmy_johns"} <= set(brands)
+    jj = brands["jimmy_johns"]
+    assert jj.brand_name == "Jimmy John's" and jj.provider == "tillo"
+    assert jj.category and jj.typical_denominations and jj.logo_url
+    assert (ROOT / jj.logo_url.removeprefix("/")).exists()
+
+
+@pytest.mark.django_db
+def test_seed_demo_builds_the_demo_and_is_idempotent(settings):
+    settings.DEBUG = True
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    first = counts()
+    call_command("seed_demo", stdout=StringIO())
+    assert counts() == first
+
+    agency = Organization.objects.get(kind="agency")
+    clients = list(Organization.objects.filter(kind="client", parent=agency))
+    assert len(clients) == 2
+    for client in clients:
+        campaign = Campaign.objects.get(client=client)
+        assert campaign.conditions.exists()
+        assert campaign.recipients.count() >= 10
+        assert campaign.tracked_numbers.get().forward_to_number
+        assert CreditAccount.objects.get(organization=client).balance > 0
+        for condition in campaign.conditions.all():
+            pool = GiftCardPool.objects.get(
+                client=client, brand=condition.brand, card_value=condition.card_value
+            )
+            assert pool.available_cards == pool.cards.count() > 0
+
+    text = out.getvalue()
+    for role in Role:
+        holder = Membership.objects.filter(role=role).first()
+        assert holder is not None, role
+        assert holder.user.email in text
+        assert has_role(holder.user, role, holder.organization)
+        assert holder.user.check_password(text.split("password: ")[1].split()[0])
+
+
+@pytest.mark.django_db
+def test_seed_demo_refuses_to_run_in_production(settings):
+    from django.core.management.base import CommandError
+
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG is off"):
+        call_command("seed_demo", stdout=StringIO())
+    assert not User.objects.exists()
+
+
+def test_models_and_migrations_agree():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
