@@ -15,9 +15,13 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from mike.core.models import BaseModel, TenantQuerySet, TimeOrderedModel, choices_constraint
-
-CLIENT_CHOICES = {"kind": "client"}
+from mike.core.models import (
+    CLIENT_ONLY,
+    BaseModel,
+    TenantQuerySet,
+    TimeOrderedModel,
+    choices_constraint,
+)
 
 
 class TrackedNumberStatus(models.TextChoices):
@@ -34,7 +38,7 @@ class TrackedPhoneNumber(BaseModel):
         "accounts.Organization",
         on_delete=models.PROTECT,
         related_name="tracked_numbers",
-        limit_choices_to=CLIENT_CHOICES,
+        limit_choices_to=CLIENT_ONLY,
     )
     campaign = models.ForeignKey(
         "campaigns.Campaign",
@@ -128,7 +132,7 @@ class CallSession(TimeOrderedModel):
         "accounts.Organization",
         on_delete=models.PROTECT,
         related_name="call_sessions",
-        limit_choices_to=CLIENT_CHOICES,
+        limit_choices_to=CLIENT_ONLY,
     )
     campaign = models.ForeignKey(
         "campaigns.Campaign",

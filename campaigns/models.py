@@ -14,10 +14,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from mike.accounts.models import Industry
-from mike.core.models import BaseModel, TenantQuerySet, TimeOrderedModel, choices_constraint
-
-CLIENT_ONLY = {"kind": "client"}
-
+from mike.core.models import (
+    CLIENT_ONLY,
+    BaseModel,
+    TenantQuerySet,
+    TimeOrderedModel,
+    choices_constraint,
+)
 
 # --- Mail templates ------------------------------------------------------------------------------
 

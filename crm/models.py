@@ -10,9 +10,13 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from mike.core.models import BaseModel, TenantQuerySet, TimeOrderedModel, choices_constraint
-
-CLIENT_CHOICES = {"kind": "client"}
+from mike.core.models import (
+    CLIENT_ONLY,
+    BaseModel,
+    TenantQuerySet,
+    TimeOrderedModel,
+    choices_constraint,
+)
 
 
 def generate_webhook_token() -> str:
@@ -41,7 +45,7 @@ class Contact(TimeOrderedModel):
         "accounts.Organization",
         on_delete=models.CASCADE,
         related_name="contacts",
-        limit_choices_to=CLIENT_CHOICES,
+        limit_choices_to=CLIENT_ONLY,
         # Covered by the (client, email) and (client, phone) indexes, which lead with it.
         db_index=False,
     )
@@ -118,7 +122,7 @@ class ContactList(BaseModel):
         "accounts.Organization",
         on_delete=models.CASCADE,
         related_name="contact_lists",
-        limit_choices_to=CLIENT_CHOICES,
+        limit_choices_to=CLIENT_ONLY,
     )
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -278,7 +282,7 @@ class CrmIntegration(BaseModel):
         "accounts.Organization",
         on_delete=models.CASCADE,
         related_name="crm_integrations",
-        limit_choices_to=CLIENT_CHOICES,
+        limit_choices_to=CLIENT_ONLY,
     )
     campaign = models.ForeignKey(
         "campaigns.Campaign",

@@ -15,12 +15,17 @@ from django.db.models import F, Q
 from django.db.models.functions import Round
 from django.utils import timezone
 
-from mike.core.models import BaseModel, TenantQuerySet, TimeOrderedModel, choices_constraint
+from mike.core.models import (
+    CLIENT_ONLY,
+    BaseModel,
+    TenantQuerySet,
+    TimeOrderedModel,
+    choices_constraint,
+)
 
 from . import crypto
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
-CLIENT_CHOICES = {"kind": "client"}
 
 
 def money_field(**kwargs):
@@ -257,7 +262,7 @@ class GiftCardPool(BaseModel):
         blank=True,
         on_delete=models.PROTECT,
         related_name="gift_card_pools",
-        limit_choices_to=CLIENT_CHOICES,
+        limit_choices_to=CLIENT_ONLY,
         help_text="Empty only for the platform's master pools.",
     )
     is_master_pool = models.BooleanField(default=False)
@@ -773,7 +778,7 @@ class GiftCardAuditLog(TimeOrderedModel):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="gift_card_audit_logs",
-        limit_choices_to=CLIENT_CHOICES,
+        limit_choices_to=CLIENT_ONLY,
     )
     action = models.CharField(max_length=50)
     entity_type = models.CharField(max_length=50)
@@ -997,7 +1002,7 @@ class GiftCardSale(TimeOrderedModel):
         "accounts.Organization",
         on_delete=models.PROTECT,
         related_name="gift_card_sales",
-        limit_choices_to=CLIENT_CHOICES,
+        limit_choices_to=CLIENT_ONLY,
     )
     pool = models.ForeignKey(
         GiftCardPool,

@@ -11,16 +11,19 @@ from django.db.models import Q
 from django.db.models.functions import Length, Upper
 from django.db.models.lookups import GreaterThanOrEqual
 
-from mike.core.models import BaseModel, TenantQuerySet, TimeOrderedModel, choices_constraint
+from mike.core.models import (
+    CLIENT_ONLY,
+    BaseModel,
+    TenantQuerySet,
+    TimeOrderedModel,
+    choices_constraint,
+)
 from recipients.codes import (
     format_code,
     generate_recipient_token,
     generate_redemption_code,
     normalize_code,
 )
-
-CLIENT_ONLY = {"kind": "client"}
-
 
 # --- Audiences -----------------------------------------------------------------------------------
 

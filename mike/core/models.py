@@ -6,6 +6,9 @@ import uuid6
 from django.db import models
 from django.db.models import Q
 
+# `limit_choices_to` of every foreign key to a client Organization (tenant data belongs to clients).
+CLIENT_ONLY = {"kind": "client"}
+
 
 class BaseModel(models.Model):
     """UUID primary key (random) and timezone-aware created/updated timestamps."""
