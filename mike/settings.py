@@ -152,6 +152,7 @@ TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
 # Only for pointing the Twilio client at a local fake in tests; empty means api.twilio.com.
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
+TWILIO_TIMEOUT_SECONDS = env.float("TWILIO_TIMEOUT_SECONDS", default=10.0)
 SMS_BACKEND_CHOICES = ("twilio", "console", "locmem")
 
 EMAIL_BACKEND = env.str(

@@ -1,5 +1,10 @@
+import re
+
 import pytest
 from django.core.cache import cache
+
+from mike.core import sms
+from tests.fakes import twilio as fake_twilio
 
 
 @pytest.fixture(autouse=True)
@@ -8,3 +13,47 @@ def _clean_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _twilio_credentials(settings):
+    """Webhooks are signed with this token in every test; outbound SMS go to the locmem outbox
+    unless a test asks for the fake Twilio server."""
+    settings.TWILIO_ACCOUNT_SID = fake_twilio.ACCOUNT_SID
+    settings.TWILIO_AUTH_TOKEN = fake_twilio.AUTH_TOKEN
+    settings.TWILIO_FROM_NUMBER = fake_twilio.FROM_NUMBER
+    settings.SMS_BACKEND = "locmem"
+    sms.clear_outbox()
+    yield
+    sms.clear_outbox()
+
+
+@pytest.fixture
+def sms_outbox():
+    """The messages the locmem backend 'sent', in order."""
+    return sms.outbox
+
+
+@pytest.fixture
+def twilio_server(httpserver, settings):
+    """A local fake Twilio REST API; the real twilio client is pointed at it."""
+    fake = fake_twilio.FakeTwilio(url=httpserver.url_for("/"))
+    httpserver.expect_request(
+        re.compile(r"/2010-04-01/Accounts/[^/]+/Messages\.json"), method="POST"
+    ).respond_with_handler(fake.handle)
+    settings.SMS_BACKEND = "twilio"
+    settings.TWILIO_API_BASE_URL = httpserver.url_for("/").rstrip("/")
+    settings.TWILIO_TIMEOUT_SECONDS = 3
+    return fake
+
+
+@pytest.fixture
+def twilio_post(client):
+    """POST a Twilio webhook, signed the way Twilio signs it (URL + sorted params)."""
+
+    def post(path: str, params: dict, *, signature: str | None = None, **extra):
+        url = f"http://testserver{path}"
+        sig = fake_twilio.signature(url, params) if signature is None else signature
+        return client.post(path, params, HTTP_X_TWILIO_SIGNATURE=sig, **extra)
+
+    return post

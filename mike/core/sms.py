@@ -1,0 +1,117 @@
+"""Sending text messages through the backend `settings.SMS_BACKEND` names.
+
+- `twilio`: the official Twilio client. `TWILIO_API_BASE_URL`, when set, sends its HTTP requests to
+  another host (a local fake in tests) — the client code that builds and signs them still runs.
+- `console`: prints the message (the demo; no phone is reached).
+- `locmem`: appends it to `outbox` (tests).
+
+`send_sms` returns the provider's message SID and status, or raises `SmsError`, whose `retryable`
+says whether trying again later may succeed (a 5xx or a timeout) or not (an invalid number).
+"""
+
+import itertools
+import logging
+import sys
+import threading
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+outbox: list["SentSms"] = []
+_outbox_lock = threading.Lock()
+_fake_sids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class SentSms:
+    to: str
+    body: str
+    sid: str
+    status: str
+    provider: str
+    status_callback: str = ""
+
+
+class SmsError(Exception):
+    def __init__(self, message: str, *, retryable: bool, code: str = ""):
+        super().__init__(message)
+        self.retryable = retryable
+        self.code = code
+
+
+def backend_name() -> str:
+    return settings.SMS_BACKEND
+
+
+def send_sms(to: str, body: str, *, status_callback: str = "") -> SentSms:
+    """Send `body` to `to` (E.164). Raises SmsError."""
+    if not to:
+        raise SmsError("No phone number to text.", retryable=False)
+    name = backend_name()
+    if name == "twilio":
+        return _send_twilio(to, body, status_callback)
+    sid = f"SM{'local' if name == 'locmem' else 'console'}{next(_fake_sids):027d}"
+    sent = SentSms(to, body, sid, "sent", name, status_callback)
+    if name == "locmem":
+        with _outbox_lock:
+            outbox.append(sent)
+    elif name == "console":
+        sys.stdout.write(f"\n[SMS to {to}] {body}\n")
+        sys.stdout.flush()
+    else:
+        raise SmsError(f"Unknown SMS_BACKEND {name!r}.", retryable=False)
+    return sent
+
+
+def clear_outbox() -> None:
+    with _outbox_lock:
+        outbox.clear()
+
+
+def _send_twilio(to: str, body: str, status_callback: str) -> SentSms:
+    from twilio.base.exceptions import TwilioException, TwilioRestException
+
+    kwargs = {"to": to, "from_": settings.TWILIO_FROM_NUMBER, "body": body}
+    if status_callback:
+        kwargs["status_callback"] = status_callback
+    try:
+        message = twilio_client().messages.create(**kwargs)
+    except TwilioRestException as exc:
+        # 4xx other than 429 means Twilio refused this message (bad number, opted out): final.
+        retryable = exc.status >= 500 or exc.status == 429
+        raise SmsError(str(exc.msg), retryable=retryable, code=str(exc.code or exc.status)) from exc
+    except (TwilioException, OSError) as exc:
+        # Connection errors and timeouts: the message may or may not have left; retry later.
+        raise SmsError(f"Twilio unreachable: {exc}", retryable=True) from exc
+    return SentSms(to, body, message.sid, message.status or "queued", "twilio", status_callback)
+
+
+def twilio_client():
+    from twilio.rest import Client
+
+    return Client(
+        settings.TWILIO_ACCOUNT_SID,
+        settings.TWILIO_AUTH_TOKEN,
+        http_client=_http_client(),
+    )
+
+
+def _http_client():
+    from twilio.http.http_client import TwilioHttpClient
+
+    base = settings.TWILIO_API_BASE_URL
+    timeout = settings.TWILIO_TIMEOUT_SECONDS
+
+    class RedirectingHttpClient(TwilioHttpClient):
+        # The twilio library fixes its hosts (api.twilio.com); this sends the same requests to
+        # TWILIO_API_BASE_URL instead, so tests exercise the real client against a local fake.
+        def request(self, method, url, *args, **kwargs):
+            if base:
+                parts, target = urlsplit(url), urlsplit(base)
+                url = urlunsplit((target.scheme, target.netloc, parts.path, parts.query, ""))
+            return super().request(method, url, *args, **kwargs)
+
+    return RedirectingHttpClient(timeout=timeout)
