@@ -206,6 +206,8 @@ X_FRAME_OPTIONS = "DENY"
 # --- Rate limits --------------------------------------------------------------------------------
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_VIEW = "mike.core.views.ratelimited"
+# Wrong codes one address may try on the public redemption page (django-ratelimit rate).
+REDEEM_RATE = env.str("REDEEM_RATE", default="10/m")
 
 LOGGING = {
     "version": 1,

@@ -2,11 +2,14 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
+from recipients.redemption import redeem
+
 admin.site.site_header = "Mike administration"
 admin.site.site_title = "Mike"
 admin.site.index_title = "Campaigns, rewards and recipients"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("redeem/", redeem, name="redeem"),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]
