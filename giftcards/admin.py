@@ -1,5 +1,5 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from mike.core.admin import ReadOnlyAdminMixin
 
@@ -409,6 +409,20 @@ class GiftCardDeliveryAdmin(admin.ModelAdmin):
     # What the provider reported, and the message as sent (code masked).
     readonly_fields = (*TIMESTAMPS, "twilio_message_sid", "sms_message", "sms_status")
     date_hierarchy = "created_at"
+    actions = ["retry_deliveries"]
+
+    @admin.action(description="Retry the selected deliveries")
+    def retry_deliveries(self, request, queryset):
+        from .delivery import retry_delivery
+
+        retried = sum(retry_delivery(delivery, by=request.user) for delivery in queryset)
+        skipped = queryset.count() - retried
+        self.message_user(
+            request,
+            f"Queued {retried} deliveries again"
+            + (f"; {skipped} were already sent." if skipped else "."),
+            messages.SUCCESS,
+        )
 
 
 @admin.register(SmsDeliveryLog)

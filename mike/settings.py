@@ -143,6 +143,18 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Periodic tasks (run `celery -A mike beat`). Each entry's task is idempotent.
+CELERY_BEAT_SCHEDULE = {
+    "apply-time-delay-conditions": {
+        "task": "calls.tasks.apply_time_delay_conditions",
+        "schedule": 15 * 60,  # seconds
+    },
+}
+
+# Card deliveries: attempts before a delivery shows as failed in the admin, and how long a
+# delivery or opt-in may sit unfinished before the sweep re-queues it.
+DELIVERY_MAX_RETRIES = env.int("DELIVERY_MAX_RETRIES", default=5)
+DELIVERY_STUCK_MINUTES = env.int("DELIVERY_STUCK_MINUTES", default=10)
 
 # --- SMS, email ---------------------------------------------------------------------------------
 # SMS_BACKEND: "console" (prints), "locmem" (keeps messages in memory, for tests) or "twilio".

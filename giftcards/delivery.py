@@ -1,0 +1,340 @@
+"""Sending a claimed card to its recipient, applying Twilio's status callbacks, and the sweep that
+re-queues what a dead worker or a lost message left behind.
+
+The `GiftCardDelivery` row is the source of truth: the claim writes it `queued` in its own
+transaction, the task only moves it forward. Sending happens in three steps so no lock is held
+while Twilio is called:
+
+1. lock the row (`SKIP LOCKED`: a second worker on the same delivery walks away) and mark it
+   `sending`, or stop if it was already sent — a re-run after success sends nothing;
+2. send the text;
+3. record the outcome (message SID, SMS log, reward/card/pool status) in one transaction.
+
+A worker that dies between 2 and 3 leaves the row `sending`; the sweep re-queues it after
+DELIVERY_STUCK_MINUTES. That is the one place a recipient can get the same text twice, which is
+the safe side of the trade: a card is never lost.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+from campaigns.events import record_event
+from campaigns.models import EventSource, EventType
+from mike.core import sms
+from recipients.codes import format_code
+from recipients.models import RecipientAuditAction, RecipientAuditLog
+
+from .models import (
+    CardDeliveryMethod,
+    DeliveryStatus,
+    GiftCard,
+    GiftCardDelivery,
+    GiftCardPool,
+    GiftCardStatus,
+    RecipientGiftCard,
+    RewardDeliveryStatus,
+    RewardStatus,
+    SmsDeliveryLog,
+)
+
+logger = logging.getLogger(__name__)
+
+# How far each status is along the way; a callback may only move a delivery forward.
+_RANK = {
+    DeliveryStatus.QUEUED: 0,
+    DeliveryStatus.SENDING: 1,
+    DeliveryStatus.FAILED: 1,  # a failed send may be retried, so it is not final here
+    DeliveryStatus.SENT: 2,
+    DeliveryStatus.DELIVERED: 3,
+    DeliveryStatus.UNDELIVERED: 3,
+    DeliveryStatus.BOUNCED: 3,
+}
+_TWILIO_STATUS = {
+    "accepted": DeliveryStatus.SENDING,
+    "queued": DeliveryStatus.SENDING,
+    "scheduled": DeliveryStatus.SENDING,
+    "sending": DeliveryStatus.SENDING,
+    "sent": DeliveryStatus.SENT,
+    "delivered": DeliveryStatus.DELIVERED,
+    "undelivered": DeliveryStatus.UNDELIVERED,
+    "failed": DeliveryStatus.UNDELIVERED,
+}
+DONE = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
+
+
+class DeliveryOutcome:
+    SENT = "sent"
+    ALREADY_DONE = "already_done"
+    BUSY = "busy"
+    RETRY = "retry"
+    GAVE_UP = "gave_up"
+
+
+def backoff(attempt: int) -> timedelta:
+    """1, 2, 4, 8 … minutes after the attempt-th failure, at most an hour."""
+    return timedelta(minutes=min(60, 2 ** max(0, attempt - 1)))
+
+
+def card_message(delivery: GiftCardDelivery, card: GiftCard, *, masked: bool) -> str:
+    recipient = delivery.recipient
+    client = recipient.audience.client.name
+    code = card.masked_code if masked else card.code
+    pin = ""
+    if card.pin_encrypted:
+        pin = " PIN: ••••" if masked else f" PIN: {card.pin}"
+    link = f"{settings.SITE_URL.rstrip('/')}{reverse('redeem')}"
+    return (
+        f"{client}: here is your ${card.card_value:.2f} {card.brand.brand_name} gift card. "
+        f"Code: {code}{pin}. View it any time at {link} with your code "
+        f"{format_code(recipient.redemption_code)}."
+    )
+
+
+def _begin(delivery_id) -> GiftCardDelivery | str:
+    """Step 1: claim the right to send, or say why not."""
+    with transaction.atomic():
+        qs = GiftCardDelivery.objects.select_related(
+            "recipient__audience__client", "gift_card__brand", "reward"
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            qs = qs.select_for_update(skip_locked=True, of=("self",))
+        else:
+            qs = qs.select_for_update()
+        delivery = qs.filter(pk=delivery_id).first()
+        if delivery is None:
+            # Locked by another worker (or gone): that worker owns it now.
+            return DeliveryOutcome.BUSY
+        if delivery.status in DONE or _RANK[delivery.status] >= _RANK[DeliveryStatus.SENT]:
+            return DeliveryOutcome.ALREADY_DONE
+        if delivery.status == DeliveryStatus.FAILED and not delivery.can_retry:
+            return DeliveryOutcome.GAVE_UP
+        delivery.status = DeliveryStatus.SENDING
+        delivery.last_attempt_at = timezone.now()
+        delivery.save(update_fields=["status", "last_attempt_at", "updated_at"])
+        return delivery
+
+
+def send_delivery(delivery_id) -> str:
+    """Send one delivery (idempotent). Returns a DeliveryOutcome value."""
+    begun = _begin(delivery_id)
+    if isinstance(begun, str):
+        return begun
+    delivery = begun
+    card = delivery.gift_card
+    body = card_message(delivery, card, masked=False)
+    status_callback = settings.SITE_URL.rstrip("/") + "/hooks/twilio/sms/status/"
+    try:
+        sent = sms.send_sms(delivery.delivery_address, body, status_callback=status_callback)
+    except sms.SmsError as error:
+        return _record_failure(delivery, card, str(error), retryable=error.retryable)
+    _record_sent(delivery, card, sent)
+    _email_copy(delivery, card)
+    return DeliveryOutcome.SENT
+
+
+@transaction.atomic
+def _record_sent(delivery: GiftCardDelivery, card: GiftCard, sent: sms.SentSms) -> None:
+    now = timezone.now()
+    masked = card_message(delivery, card, masked=True)
+    GiftCardDelivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.SENT,
+        twilio_message_sid=sent.sid,
+        sms_message=masked,
+        sms_status=sent.status,
+        sms_sent_at=now,
+        error_message="",
+        next_attempt_at=None,
+        updated_at=now,
+    )
+    SmsDeliveryLog.objects.create(
+        delivery=delivery,
+        recipient=delivery.recipient,
+        gift_card=card,
+        campaign_id=delivery.campaign_id,
+        phone_number=delivery.delivery_address,
+        message_body=masked,
+        delivery_status=DeliveryStatus.SENT,
+        twilio_message_sid=sent.sid,
+        retry_count=delivery.retry_count,
+        provider_used=sent.provider,
+    )
+    reward_changed = RecipientGiftCard.objects.filter(
+        pk=delivery.reward_id, status=RewardStatus.CLAIMED
+    ).update(
+        status=RewardStatus.DELIVERED,
+        delivered_at=now,
+        delivery_method=delivery.delivery_method,
+        delivery_status=RewardDeliveryStatus.SENT,
+        delivery_address=delivery.delivery_address,
+        updated_at=now,
+    )
+    card_changed = GiftCard.objects.filter(pk=card.pk, status=GiftCardStatus.CLAIMED).update(
+        status=GiftCardStatus.DELIVERED,
+        delivered_at=now,
+        delivery_method=delivery.delivery_method,
+        delivery_address=delivery.delivery_address,
+        updated_at=now,
+    )
+    if card_changed:
+        # The pool row is hot (claims update it too): one short F() update, last in the transaction.
+        GiftCardPool.objects.filter(pk=card.pool_id).update(
+            claimed_cards=F("claimed_cards") - 1, delivered_cards=F("delivered_cards") + 1
+        )
+    RecipientAuditLog.objects.create(
+        recipient=delivery.recipient,
+        action=RecipientAuditAction.SMS_SENT,
+        metadata={"delivery": str(delivery.pk), "message_sid": sent.sid},
+    )
+    if reward_changed:
+        record_event(
+            EventType.DELIVERED,
+            recipient=delivery.recipient,
+            campaign=delivery.campaign,
+            source=EventSource.SMS,
+            delivery=str(delivery.pk),
+            brand=card.brand.brand_name,
+            value=str(card.card_value),
+        )
+
+
+@transaction.atomic
+def _record_failure(delivery: GiftCardDelivery, card: GiftCard, error: str, *, retryable: bool):
+    now = timezone.now()
+    attempts = delivery.retry_count + 1
+    gave_up = not retryable or attempts >= delivery.max_retries
+    GiftCardDelivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.FAILED,
+        retry_count=delivery.max_retries if not retryable else attempts,
+        error_message=error[:2000],
+        next_attempt_at=None if gave_up else now + backoff(attempts),
+        updated_at=now,
+    )
+    SmsDeliveryLog.objects.create(
+        delivery=delivery,
+        recipient=delivery.recipient,
+        gift_card=card,
+        campaign_id=delivery.campaign_id,
+        phone_number=delivery.delivery_address,
+        message_body=card_message(delivery, card, masked=True),
+        delivery_status=DeliveryStatus.FAILED,
+        error_message=error[:2000],
+        retry_count=attempts,
+        last_retry_at=now,
+        provider_used=sms.backend_name(),
+    )
+    if gave_up:
+        RecipientGiftCard.objects.filter(pk=delivery.reward_id).update(
+            delivery_status=RewardDeliveryStatus.FAILED, delivery_error=error[:2000], updated_at=now
+        )
+        record_event(
+            EventType.DELIVERY_FAILED,
+            recipient=delivery.recipient,
+            campaign=delivery.campaign,
+            source=EventSource.SMS,
+            delivery=str(delivery.pk),
+            error=error[:200],
+        )
+        logger.error("Delivery %s failed for good: %s", delivery.pk, error)
+        return DeliveryOutcome.GAVE_UP
+    return DeliveryOutcome.RETRY
+
+
+def _email_copy(delivery: GiftCardDelivery, card: GiftCard) -> None:
+    """Also email the card when the recipient has an address (best effort; SMS is the record)."""
+    recipient = delivery.recipient
+    if delivery.delivery_method != CardDeliveryMethod.SMS or not recipient.email:
+        return
+    try:
+        send_mail(
+            subject=f"Your {card.brand.brand_name} gift card",
+            message=card_message(delivery, card, masked=False),
+            from_email=None,
+            recipient_list=[recipient.email],
+        )
+    except Exception:  # noqa: BLE001 - an email problem must not undo a delivered SMS
+        logger.exception("Email copy of delivery %s failed", delivery.pk)
+        return
+    RecipientAuditLog.objects.create(
+        recipient=recipient,
+        action=RecipientAuditAction.EMAIL_SENT,
+        metadata={"delivery": str(delivery.pk)},
+    )
+
+
+@transaction.atomic
+def update_delivery_status(*, message_sid: str, status: str, error_code: str = "") -> bool:
+    """Apply a Twilio message status callback to the delivery with that SID (seed name).
+
+    Duplicate or out-of-order callbacks are harmless: the status only moves forward. Returns True
+    when a delivery was found.
+    """
+    new = _TWILIO_STATUS.get(status)
+    delivery = (
+        GiftCardDelivery.objects.select_for_update().filter(twilio_message_sid=message_sid).first()
+    )
+    if delivery is None or new is None:
+        return delivery is not None
+    now = timezone.now()
+    changes = {"sms_status": status, "updated_at": now}
+    if _RANK[new] > _RANK[delivery.status]:
+        changes["status"] = new
+        if new == DeliveryStatus.DELIVERED:
+            changes["delivered_at"] = now
+        if new == DeliveryStatus.UNDELIVERED:
+            changes["error_message"] = f"Twilio reported {status} (error {error_code or '?'})"
+    GiftCardDelivery.objects.filter(pk=delivery.pk).update(**changes)
+    SmsDeliveryLog.objects.filter(twilio_message_sid=message_sid).update(
+        delivery_status=changes.get("status", delivery.status),
+        delivered_at=now if changes.get("status") == DeliveryStatus.DELIVERED else None,
+        error_message=changes.get("error_message", ""),
+    )
+    reward_status = {
+        DeliveryStatus.DELIVERED: RewardDeliveryStatus.DELIVERED,
+        DeliveryStatus.UNDELIVERED: RewardDeliveryStatus.FAILED,
+    }.get(changes.get("status"))
+    if reward_status:
+        RecipientGiftCard.objects.filter(pk=delivery.reward_id).update(
+            delivery_status=reward_status, updated_at=now
+        )
+    return True
+
+
+def stuck_deliveries(now=None):
+    """Deliveries a worker should have finished but did not: queued or sending for longer than
+    DELIVERY_STUCK_MINUTES, or failed and due for their next attempt."""
+    now = now or timezone.now()
+    stale = now - timedelta(minutes=settings.DELIVERY_STUCK_MINUTES)
+    open_ = GiftCardDelivery.objects.filter(
+        status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING], updated_at__lt=stale
+    )
+    due = GiftCardDelivery.objects.filter(
+        status=DeliveryStatus.FAILED,
+        next_attempt_at__lte=now,
+        retry_count__lt=F("max_retries"),
+    )
+    return open_.union(due).values_list("pk", flat=True)
+
+
+@transaction.atomic
+def retry_delivery(delivery: GiftCardDelivery, *, by=None) -> bool:
+    """Staff retry of a failed delivery: gives it a fresh set of attempts and queues it."""
+    locked = GiftCardDelivery.objects.select_for_update().get(pk=delivery.pk)
+    if locked.status in DONE:
+        return False
+    GiftCardDelivery.objects.filter(pk=locked.pk).update(
+        status=DeliveryStatus.QUEUED,
+        max_retries=locked.retry_count + settings.DELIVERY_MAX_RETRIES,
+        next_attempt_at=None,
+        updated_at=timezone.now(),
+    )
+    from .tasks import deliver_gift_card
+
+    transaction.on_commit(lambda: deliver_gift_card.delay(str(locked.pk)))
+    return True

@@ -1,0 +1,139 @@
+"""Card delivery: sent once, recorded everywhere, retried with backoff up to a limit, moved only
+forward by status callbacks, re-queued by the sweep, and retried from the admin."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from giftcards.delivery import DeliveryOutcome, send_delivery, update_delivery_status
+from giftcards.models import (
+    DeliveryStatus,
+    GiftCardDelivery,
+    GiftCardStatus,
+    RewardDeliveryStatus,
+    RewardStatus,
+    SmsDeliveryLog,
+)
+from giftcards.tasks import deliver_gift_card, sweep_stuck_work
+from tests import factories
+
+
+def fresh(obj):
+    obj.refresh_from_db()
+    return obj
+
+
+@pytest.fixture
+def delivery(db):
+    d = factories.GiftCardDeliveryFactory()
+    card = d.gift_card
+    card.set_code("DELIVER-ME-0042")
+    card.save()
+    return d
+
+
+def test_a_delivery_texts_the_card_and_records_it(delivery, sms_outbox, mailoutbox):
+    pool = delivery.gift_card.pool
+    claimed_before = fresh(pool).claimed_cards
+
+    assert send_delivery(delivery.pk) == DeliveryOutcome.SENT
+
+    [message] = sms_outbox
+    assert message.to == delivery.delivery_address
+    assert "DELIVER-ME-0042" in message.body and "/redeem/" in message.body
+    delivery = fresh(delivery)
+    assert delivery.status == DeliveryStatus.SENT and delivery.twilio_message_sid == message.sid
+    assert "DELIVER-ME-0042" not in delivery.sms_message and "0042" in delivery.sms_message
+    log = SmsDeliveryLog.objects.get(delivery=delivery)
+    assert log.twilio_message_sid == message.sid and "DELIVER-ME" not in log.message_body
+    assert fresh(delivery.reward).status == RewardStatus.DELIVERED
+    assert fresh(delivery.gift_card).status == GiftCardStatus.DELIVERED
+    pool = fresh(pool)
+    assert pool.claimed_cards == claimed_before - 1 and pool.delivered_cards >= 1
+    if delivery.recipient.email:
+        assert len(mailoutbox) == 1 and "DELIVER-ME-0042" in mailoutbox[0].body
+
+
+def test_running_the_task_again_after_success_sends_nothing(delivery, sms_outbox):
+    deliver_gift_card(str(delivery.pk))
+    deliver_gift_card(str(delivery.pk))
+    send_delivery(delivery.pk)
+    assert len(sms_outbox) == 1
+    assert SmsDeliveryLog.objects.filter(delivery=delivery).count() == 1
+
+
+def test_twilio_500_is_retried_with_backoff_then_succeeds(delivery, twilio_server):
+    twilio_server.fail(500, times=1)
+    assert send_delivery(delivery.pk) == DeliveryOutcome.RETRY
+    failed = fresh(delivery)
+    assert failed.status == DeliveryStatus.FAILED and failed.retry_count == 1
+    assert failed.next_attempt_at > timezone.now()
+    assert twilio_server.messages == []
+
+    assert send_delivery(delivery.pk) == DeliveryOutcome.SENT
+    assert len(twilio_server.messages) == 1
+    assert fresh(delivery).twilio_message_sid == twilio_server.messages[0]["sid"]
+    statuses = list(
+        SmsDeliveryLog.objects.filter(delivery=delivery)
+        .order_by("created_at")
+        .values_list("delivery_status", flat=True)
+    )
+    assert statuses == [DeliveryStatus.FAILED, DeliveryStatus.SENT]
+
+
+def test_retries_stop_at_the_limit_and_the_admin_can_retry(
+    delivery, twilio_server, admin_client, django_capture_on_commit_callbacks
+):
+    twilio_server.fail(500, times=50)
+    deliver_gift_card(str(delivery.pk))  # eager: re-queues itself until the limit
+    delivery = fresh(delivery)
+    assert delivery.status == DeliveryStatus.FAILED
+    assert delivery.retry_count == delivery.max_retries
+    assert delivery.next_attempt_at is None
+    assert fresh(delivery.reward).delivery_status == RewardDeliveryStatus.FAILED
+    assert send_delivery(delivery.pk) == DeliveryOutcome.GAVE_UP
+
+    twilio_server.fail_next.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:giftcards_giftcarddelivery_changelist"),
+            {"action": "retry_deliveries", "_selected_action": [str(delivery.pk)]},
+            follow=True,
+        )
+    assert response.status_code == 200
+    assert fresh(delivery).status == DeliveryStatus.SENT
+    assert len(twilio_server.messages) == 1
+
+
+def test_a_rejected_number_fails_at_once(delivery, twilio_server):
+    twilio_server.fail(400)
+    assert send_delivery(delivery.pk) == DeliveryOutcome.GAVE_UP
+    assert fresh(delivery).retry_count == delivery.max_retries
+
+
+def test_status_callbacks_only_move_forward_and_duplicates_are_harmless(delivery):
+    send_delivery(delivery.pk)
+    sid = fresh(delivery).twilio_message_sid
+    assert update_delivery_status(message_sid=sid, status="delivered")
+    assert update_delivery_status(message_sid=sid, status="delivered")
+    assert update_delivery_status(message_sid=sid, status="sent")
+    delivery = fresh(delivery)
+    assert delivery.status == DeliveryStatus.DELIVERED and delivery.delivered_at
+    assert fresh(delivery.reward).delivery_status == RewardDeliveryStatus.DELIVERED
+    assert not update_delivery_status(message_sid="SMunknown", status="delivered")
+
+
+def test_the_sweep_requeues_stuck_deliveries(delivery, sms_outbox):
+    # A worker died after marking it sending: the row sits there until the sweep.
+    long_ago = timezone.now() - timedelta(hours=1)
+    GiftCardDelivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.SENDING, updated_at=long_ago
+    )
+    recent = factories.GiftCardDeliveryFactory()
+    summary = sweep_stuck_work()
+    assert summary["deliveries"] == 1
+    assert fresh(delivery).status == DeliveryStatus.SENT
+    assert fresh(recent).status == DeliveryStatus.QUEUED
+    assert len(sms_outbox) == 1
