@@ -149,6 +149,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "calls.tasks.apply_time_delay_conditions",
         "schedule": 15 * 60,  # seconds
     },
+    "sweep-stuck-work": {
+        "task": "giftcards.tasks.sweep_stuck_work",
+        "schedule": 5 * 60,
+    },
 }
 
 # Card deliveries: attempts before a delivery shows as failed in the admin, and how long a
