@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from recipients.redemption import redeem
@@ -11,5 +11,7 @@ admin.site.index_title = "Campaigns, rewards and recipients"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("redeem/", redeem, name="redeem"),
+    path("hooks/twilio/voice/", include("calls.urls")),
+    path("hooks/twilio/sms/", include("recipients.urls")),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

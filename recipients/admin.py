@@ -1,9 +1,14 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db import transaction
+from django.template.response import TemplateResponse
 
 from mike.core.admin import ReadOnlyAdminMixin
 
+from . import services
 from .codes import is_well_formed, normalize_code
-from .models import Audience, Recipient, RecipientAuditLog, SmsOptInLog
+from .models import ApprovalStatus, Audience, Recipient, RecipientAuditLog, SmsOptInLog
 
 TIMESTAMPS = ("id", "created_at", "updated_at")
 
@@ -25,6 +30,13 @@ class AudienceAdmin(admin.ModelAdmin):
     autocomplete_fields = ("client", "contact_list")
     list_select_related = ("client",)
     readonly_fields = TIMESTAMPS
+
+
+class RejectReasonForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Kept on each recipient and in their audit log.",
+    )
 
 
 @admin.register(Recipient)
@@ -135,6 +147,84 @@ class RecipientAdmin(admin.ModelAdmin):
         ),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
+
+    actions = ("approve_selected", "reject_selected", "resend_opt_in")
+
+    @admin.action(description="Approve selected recipients", permissions=["change"])
+    def approve_selected(self, request, queryset):
+        approved = unchanged = 0
+        refused = []
+        for recipient in queryset:
+            was_pending = recipient.approval_status == ApprovalStatus.PENDING
+            try:
+                services.approve_recipient(recipient=recipient, by=request.user)
+            except services.ApprovalError as exc:
+                refused.append(str(exc))
+                continue
+            if was_pending:
+                approved += 1
+            else:
+                unchanged += 1
+        messages.success(
+            request,
+            f"Approved {approved} recipient(s); {unchanged} were already approved. "
+            "Their opt-in texts are queued.",
+        )
+        if refused:
+            messages.error(request, f"{len(refused)} not approved: " + " ".join(refused[:5]))
+
+    @admin.action(
+        description="Reject selected recipients (asks for a reason)", permissions=["change"]
+    )
+    def reject_selected(self, request, queryset):
+        form = RejectReasonForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            rejected = unchanged = 0
+            refused = []
+            for recipient in queryset:
+                was_rejected = recipient.approval_status == ApprovalStatus.REJECTED
+                try:
+                    services.reject_recipient(
+                        recipient=recipient, by=request.user, reason=form.cleaned_data["reason"]
+                    )
+                except services.ApprovalError as exc:
+                    refused.append(str(exc))
+                    continue
+                if was_rejected:
+                    unchanged += 1
+                else:
+                    rejected += 1
+            messages.success(
+                request,
+                f"Rejected {rejected} recipient(s); {unchanged} were already rejected.",
+            )
+            if refused:
+                messages.error(request, f"{len(refused)} not rejected: " + " ".join(refused[:5]))
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Reject recipients",
+            "opts": self.model._meta,
+            "recipients": queryset,
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/recipients/reject_reason.html", context)
+
+    @admin.action(description="Resend the opt-in text", permissions=["change"])
+    def resend_opt_in(self, request, queryset):
+        # Queued after commit: the tasks see the state this request leaves.
+        with transaction.atomic():
+            queued = sum(
+                services.queue_opt_in(recipient=recipient, force=True) for recipient in queryset
+            )
+        skipped = len(queryset) - queued
+        messages.success(
+            request,
+            f"Queued the opt-in text for {queued} recipient(s); skipped {skipped} "
+            "(not approved, already opted in or out, or no phone).",
+        )
 
     @admin.display(description="code", ordering="redemption_code")
     def display_code(self, obj):

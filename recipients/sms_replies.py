@@ -1,0 +1,66 @@
+"""What a recipient can text back, and what Mike answers.
+
+Keywords are matched on the letters of the message only, upper-cased: "yes", " Yes! " and "Y E S"
+are all YES. The stop and start words are the carrier-standard ones Twilio honours itself (its
+Advanced Opt-Out blocks further texts to a number that sent STOP until it sends START/UNSTOP/YES),
+so Mike's state follows what the carrier will actually let through.
+"""
+
+import re
+from enum import Enum
+
+
+class Keyword(Enum):
+    OPT_IN = "opt_in"
+    OPT_OUT = "opt_out"
+    START = "start"
+    HELP = "help"
+    OTHER = "other"
+
+
+OPT_IN_WORDS = frozenset({"YES", "Y", "OK", "OKAY"})
+OPT_OUT_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"}
+)
+START_WORDS = frozenset({"START", "UNSTOP"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
+
+DEFAULT_OPT_IN_MESSAGE = (
+    "{client}: you've earned a reward! Reply YES to receive your gift card, "
+    "STOP to opt out, HELP for help."
+)
+OPTED_IN_APPROVED = "{client}: thanks, you're opted in! Your gift card is on its way by text."
+OPTED_IN_NOT_APPROVED = "{client}: thanks, you're opted in! We'll text your gift card as soon as your reward is approved."
+OPTED_IN_NO_REWARD = "{client}: thanks, you're opted in to our texts."
+RESTARTED_NOT_APPROVED = (
+    "{client}: you're subscribed again. Reply YES to receive your reward, STOP to opt out."
+)
+HELP = (
+    "{client} rewards: reply YES to receive your gift card by text, STOP to opt out. "
+    "Msg & data rates may apply."
+)
+HINT = "Reply YES to get your reward or STOP to opt out."
+UNKNOWN_NUMBER = (
+    "Sorry, we couldn't find a reward for this number. "
+    "Please call the number printed on your mailer."
+)
+
+_NOT_LETTERS = re.compile(r"[^A-Z]")
+
+
+def classify(body: str) -> Keyword:
+    word = _NOT_LETTERS.sub("", (body or "").upper())
+    if word in OPT_IN_WORDS:
+        return Keyword.OPT_IN
+    if word in OPT_OUT_WORDS:
+        return Keyword.OPT_OUT
+    if word in START_WORDS:
+        return Keyword.START
+    if word in HELP_WORDS:
+        return Keyword.HELP
+    return Keyword.OTHER
+
+
+def render(template: str, *, client_name: str) -> str:
+    # str.replace, not str.format: a client's custom text may hold braces of its own.
+    return template.replace("{client}", client_name or "Mike")
