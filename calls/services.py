@@ -10,7 +10,6 @@ are the backstop that makes a double reward impossible even if that lock were fo
 import logging
 from datetime import timedelta
 
-import phonenumbers
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -18,6 +17,7 @@ from django.utils import timezone
 from campaigns.events import record_event
 from campaigns.models import CampaignCondition, EventSource, EventType, TriggerType
 from giftcards import services as giftcard_services
+from mike.core.phones import normalize_phone
 from recipients.models import Recipient, RecipientAuditAction, RecipientAuditLog
 
 from .models import (
@@ -61,24 +61,6 @@ class ConditionOrderError(ValidationError):
 
 
 # --- Phone numbers -------------------------------------------------------------------------------
-
-
-def normalize_phone(raw: str, region: str = "US") -> str:
-    """`raw` in E.164 (`+15552010001`), or "" when it cannot be a phone number.
-
-    Only *possible* numbers are required, not *valid* ones: the 555 numbers of tests and demos are
-    possible but not assigned, and a caller ID is whatever the carrier sent.
-    """
-    raw = (raw or "").strip()
-    if not raw:
-        return ""
-    try:
-        parsed = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        return ""
-    if not phonenumbers.is_possible_number(parsed):
-        return ""
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 # --- Inbound calls -------------------------------------------------------------------------------

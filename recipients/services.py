@@ -13,7 +13,6 @@ import importlib
 import logging
 from datetime import UTC, datetime
 
-import phonenumbers
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -21,6 +20,7 @@ from django.utils import timezone
 
 from campaigns.events import record_event
 from campaigns.models import EventSource, EventType
+from mike.core.phones import normalize_phone
 from mike.core.sms import SmsError, backend_name, send_sms
 
 from . import sms_replies
@@ -39,7 +39,6 @@ from .sms_replies import Keyword
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PHONE_REGION = "US"
 
 # Recipients an inbound text can be about: they were asked (or have answered) already.
 RESPONSIVE_STATUSES = (
@@ -330,17 +329,6 @@ def request_opt_in(*, recipient: Recipient, force: bool = False) -> SmsOptInLog 
 
 
 # --- Inbound texts -------------------------------------------------------------------------------
-
-
-def normalize_phone(raw: str, region: str = DEFAULT_PHONE_REGION) -> str:
-    """E.164 form of a phone number, or "" when it is not one."""
-    try:
-        number = phonenumbers.parse(raw or "", region)
-    except phonenumbers.NumberParseException:
-        return ""
-    if not phonenumbers.is_possible_number(number):
-        return ""
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _recipients_of(phone: str, raw: str) -> list[Recipient]:

@@ -3,9 +3,9 @@
 import pytest
 
 from calls.models import CallConditionMet, CallSession, CallStatus, MatchStatus
-from calls.services import normalize_phone
 from campaigns.models import Event, EventType, TriggerType
 from giftcards.models import RecipientGiftCard, RewardStatus
+from mike.core.phones import normalize_phone
 from tests.factories import (
     CampaignConditionFactory,
     CampaignFactory,

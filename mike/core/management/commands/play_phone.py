@@ -18,6 +18,7 @@ from django.db import transaction
 
 from calls import services as calls_services
 from calls.models import TrackedPhoneNumber
+from mike.core.phones import normalize_phone
 from recipients import services as recipient_services
 from recipients.codes import format_code
 from recipients.models import Recipient
@@ -66,7 +67,7 @@ class Command(BaseCommand):
             )
 
     def recipient(self, phone: str) -> Recipient:
-        number = calls_services.normalize_phone(phone)
+        number = normalize_phone(phone)
         recipient = (
             Recipient.objects.filter(phone=number, campaign__isnull=False)
             .select_related("campaign", "audience__client")
