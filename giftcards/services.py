@@ -42,6 +42,7 @@ from .models import (
     GiftCardPool,
     GiftCardSale,
     GiftCardStatus,
+    PurchaseMethod,
     RecipientGiftCard,
     RewardStatus,
     TransactionType,
@@ -229,6 +230,8 @@ CLAIMABLE_REWARD_STATUSES = (RewardStatus.PENDING, RewardStatus.AWAITING_STOCK)
 # A redeemed recipient was approved before redeeming; a later condition still earns its reward.
 APPROVED_STATUSES = (ApprovalStatus.APPROVED, ApprovalStatus.REDEEMED)
 COST_BASIS = Decimal("0.95")
+# Pools that may buy from the provider when they hold no card.
+PROVIDER_METHODS = (PurchaseMethod.API_ONLY, PurchaseMethod.FALLBACK)
 
 EVENT_SOURCE_FOR_ASSIGNMENT = {
     AssignmentSource.CALL_CENTER: EventSource.CALL,
@@ -298,23 +301,23 @@ def ensure_reward(*, recipient, condition) -> RecipientGiftCard:
         return RecipientGiftCard.objects.get(recipient=recipient, condition=condition)
 
 
-def _lock_card(pool_ids):
-    """Lock the oldest available card of the pools, skipping cards other claims hold."""
+def _lock_card(pool_ids, card_id=None):
+    """Lock the oldest available card of the pools (or exactly `card_id`), skipping cards other
+    claims hold."""
     features = connection.features
     if features.has_select_for_update_skip_locked:
         cards = GiftCard.objects.select_for_update(skip_locked=True)
     else:
         # SQLite (development only) locks the whole database for a write anyway.
         cards = GiftCard.objects.select_for_update()
-    return (
-        cards.filter(pool_id__in=pool_ids, status=GiftCardStatus.AVAILABLE)
-        .order_by("created_at")
-        .first()
-    )
+    cards = cards.filter(pool_id__in=pool_ids, status=GiftCardStatus.AVAILABLE)
+    if card_id is not None:
+        cards = cards.filter(pk=card_id)
+    return cards.order_by("created_at").first()
 
 
 def _claim(
-    *, recipient, condition, assignment_source: str, call_session
+    *, recipient, condition, assignment_source: str, call_session, card_id=None
 ) -> tuple[GiftCard, GiftCardDelivery | None]:
     """claim_card_atomic's body; also returns the delivery it queued (None when the reward already
     had its card)."""
@@ -331,7 +334,8 @@ def _claim(
         reward = RecipientGiftCard.objects.select_for_update().get(pk=reward_id)
         if reward.gift_card_id is not None:
             return GiftCard.objects.get(pk=reward.gift_card_id), None
-        if reward.status not in CLAIMABLE_REWARD_STATUSES:
+        settling = card_id is not None and reward.status == RewardStatus.PURCHASE_PENDING
+        if reward.status not in CLAIMABLE_REWARD_STATUSES and not settling:
             raise RewardNotClaimable(reward)
 
         client = recipient.audience.client
@@ -344,10 +348,10 @@ def _claim(
                 is_active=True,
             ).order_by("created_at")
         )
-        card = _lock_card([p.pk for p in pools]) if pools else None
+        card = _lock_card([p.pk for p in pools], card_id) if pools else None
         if card is None:
-            # The provider purchase (api_only, fallback) is not built yet: every pool method
-            # refuses here, and the caller marks the reward awaiting stock.
+            # Only stock is taken here; for api_only and fallback pools the caller
+            # (claim_pending_rewards) buys from the provider (giftcards.purchase).
             raise NoCardAvailable(
                 client=client,
                 brand=reward.brand,
@@ -495,10 +499,10 @@ def claim_card_atomic(
     take different cards (SELECT … FOR UPDATE SKIP LOCKED).
 
     Raises, having changed nothing:
-    - NoCardAvailable when no active pool of the client holds an available card. This holds for
-      every purchase method for now: buying from the provider (`api_only`, `fallback`) is not
-      implemented here yet. Nothing is written, not even a reward this call would have created;
-      callers mark an existing reward (ensure_reward) with mark_awaiting_stock.
+    - NoCardAvailable when no active pool of the client holds an available card, whatever the
+      pool's purchase method: this function only takes stock. Nothing is written, not even a
+      reward this call would have created. claim_pending_rewards then buys from the provider for
+      `api_only` and `fallback` pools (giftcards.purchase) or marks the reward awaiting stock.
     - InsufficientCredit when the client's credit does not cover the card.
     - RewardNotClaimable when the reward is rejected, revoked or has a provider purchase pending.
     """
@@ -595,6 +599,15 @@ def claim_pending_rewards(*, recipient) -> list[RecipientGiftCard]:
                 call_session=how.call_session if how is not None else None,
             )
         except NoCardAvailable as exc:
+            if exc.pool is not None and exc.purchase_method in PROVIDER_METHODS:
+                from .purchase import purchase_for_reward
+
+                delivery = purchase_for_reward(reward=reward, pool=exc.pool)
+                if delivery is not None:
+                    _queue_delivery_task(delivery.pk)
+                    reward.refresh_from_db()
+                    claimed.append(reward)
+                continue
             mark_awaiting_stock(reward, reason=exc)
             continue
         except InsufficientCredit as exc:

@@ -73,7 +73,15 @@ def sweep_stuck_work() -> dict:
         )
         for recipient in Recipient.objects.filter(pk__in=waiting):
             claim(recipient=recipient)
-    summary = {"deliveries": len(deliveries), "opt_ins": len(opt_ins), "awaiting": len(waiting)}
+    from .purchase import settle_pending_purchases
+
+    settled = settle_pending_purchases()
+    summary = {
+        "deliveries": len(deliveries),
+        "opt_ins": len(opt_ins),
+        "awaiting": len(waiting),
+        "purchases_settled": settled,
+    }
     if any(summary.values()):
         logger.info("Sweep re-queued %s", summary)
     return summary
