@@ -284,16 +284,11 @@ def _previous_condition(condition: CampaignCondition) -> CampaignCondition | Non
 
 
 def _run_condition_met_hook(recipient_id) -> None:
-    """Hand over to the recipients app (auto-approval, claiming) if it offers the hook."""
-    try:
-        from recipients import services as recipient_services
-    except ModuleNotFoundError as exc:
-        if exc.name != "recipients.services":
-            raise
-        return
-    hook = getattr(recipient_services, "on_condition_met", None)
-    if hook is not None:
-        hook(recipient_id=recipient_id)
+    """Hand over to the recipients app (auto-approval, claiming)."""
+    # Imported here: recipients.services reaches back into this app through giftcards.
+    from recipients.services import on_condition_met
+
+    on_condition_met(recipient_id=recipient_id)
 
 
 def _mark_condition_met(

@@ -5,8 +5,6 @@ inside the caller's transaction and writes its ledger or audit row in the same t
 balance can always be recomputed from its ledger and a counter from its cards.
 """
 
-import importlib
-import importlib.util
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -543,15 +541,11 @@ def mark_awaiting_stock(reward: RecipientGiftCard, *, reason: NoCardAvailable | 
 
 
 def _queue_delivery_task(delivery_id) -> None:
-    """After commit, hand the delivery to `giftcards.tasks.deliver_gift_card` if that task exists.
-    A failure to queue (broker down) is logged and harmless: the row stays queued for the sweep."""
-    if importlib.util.find_spec("giftcards.tasks") is None:
-        return
-    tasks = importlib.import_module("giftcards.tasks")
-    if not hasattr(tasks, "deliver_gift_card"):
-        return
-    task = tasks.deliver_gift_card
-    transaction.on_commit(lambda: task.delay(str(delivery_id)), robust=True)
+    """After commit, hand the delivery to `giftcards.tasks.deliver_gift_card`. A failure to queue
+    (broker down) is logged and harmless: the row stays queued for the sweep."""
+    from .tasks import deliver_gift_card
+
+    transaction.on_commit(lambda: deliver_gift_card.delay(str(delivery_id)), robust=True)
 
 
 def claim_pending_rewards(*, recipient) -> list[RecipientGiftCard]:

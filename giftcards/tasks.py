@@ -1,7 +1,6 @@
 """Celery tasks of the giftcards app. They take ids, re-read the database, and are idempotent:
 the rows are the truth and a task is only the trigger (see giftcards.delivery)."""
 
-import importlib
 import logging
 from datetime import timedelta
 
@@ -9,8 +8,13 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from recipients.models import ApprovalStatus, Recipient, SmsOptInStatus
+from recipients.tasks import send_opt_in_sms
+
 from .delivery import DeliveryOutcome, backoff, send_delivery, stuck_deliveries
 from .models import GiftCardDelivery, RecipientGiftCard, RewardStatus
+from .purchase import settle_pending_purchases
+from .services import claim_pending_rewards
 
 logger = logging.getLogger(__name__)
 
@@ -25,14 +29,6 @@ def deliver_gift_card(delivery_id: str) -> str:
     return outcome
 
 
-def _optional(module: str, name: str):
-    """A task of another app, looked up at call time so the apps load in any order."""
-    try:
-        return getattr(importlib.import_module(module), name, None)
-    except ImportError:
-        return None
-
-
 @shared_task(acks_late=True)
 def sweep_stuck_work() -> dict:
     """Re-queue what should have happened but did not (a dead worker, a broker outage, a lost
@@ -44,36 +40,25 @@ def sweep_stuck_work() -> dict:
     for pk in deliveries:
         deliver_gift_card.delay(pk)
 
-    opt_ins = []
-    send_opt_in = _optional("recipients.tasks", "send_opt_in_sms")
-    if send_opt_in is not None:
-        from recipients.models import ApprovalStatus, Recipient, SmsOptInStatus
+    stale = now - timedelta(minutes=settings.DELIVERY_STUCK_MINUTES)
+    opt_ins = [
+        str(pk)
+        for pk in Recipient.objects.filter(
+            approval_status=ApprovalStatus.APPROVED,
+            sms_opt_in_status=SmsOptInStatus.NOT_SENT,
+            approved_at__lt=stale,
+        ).values_list("pk", flat=True)[:1000]
+    ]
+    for pk in opt_ins:
+        send_opt_in_sms.delay(pk)
 
-        stale = now - timedelta(minutes=settings.DELIVERY_STUCK_MINUTES)
-        opt_ins = [
-            str(pk)
-            for pk in Recipient.objects.filter(
-                approval_status=ApprovalStatus.APPROVED,
-                sms_opt_in_status=SmsOptInStatus.NOT_SENT,
-                approved_at__lt=stale,
-            ).values_list("pk", flat=True)[:1000]
-        ]
-        for pk in opt_ins:
-            send_opt_in.delay(pk)
-
-    waiting = []
-    claim = _optional("giftcards.services", "claim_pending_rewards")
-    if claim is not None:
-        from recipients.models import Recipient
-
-        waiting = list(
-            RecipientGiftCard.objects.filter(status=RewardStatus.AWAITING_STOCK)
-            .values_list("recipient_id", flat=True)
-            .distinct()[:500]
-        )
-        for recipient in Recipient.objects.filter(pk__in=waiting):
-            claim(recipient=recipient)
-    from .purchase import settle_pending_purchases
+    waiting = list(
+        RecipientGiftCard.objects.filter(status=RewardStatus.AWAITING_STOCK)
+        .values_list("recipient_id", flat=True)
+        .distinct()[:500]
+    )
+    for recipient in Recipient.objects.filter(pk__in=waiting):
+        claim_pending_rewards(recipient=recipient)
 
     settled = settle_pending_purchases()
     summary = {

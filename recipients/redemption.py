@@ -16,6 +16,7 @@ from django_ratelimit.core import is_ratelimited
 from campaigns.events import record_event
 from campaigns.models import EventSource, EventType
 from giftcards.models import RewardStatus
+from mike.core.views import ratelimited
 
 from .codes import CODE_LENGTH, is_well_formed, normalize_code
 from .models import (
@@ -119,7 +120,7 @@ def redeem(request):
     if request.method != "POST":
         return render(request, "public/redeem.html", {"form": RedeemForm(), "state": None})
     if _misses_exceeded(request, increment=False):
-        return _too_many(request)
+        return ratelimited(request)
 
     form = RedeemForm(request.POST)
     recipient = None
@@ -131,7 +132,7 @@ def redeem(request):
         )
     if recipient is None:
         if _misses_exceeded(request, increment=True):
-            return _too_many(request)
+            return ratelimited(request)
         state = "not_found" if form.is_valid() else None
         return render(request, "public/redeem.html", {"form": form, "state": state}, status=200)
 
@@ -156,9 +157,3 @@ def redeem(request):
         "phone_hint": recipient.phone[-4:] if recipient.phone else "",
     }
     return render(request, "public/redeem.html", context)
-
-
-def _too_many(request):
-    from mike.core.views import ratelimited
-
-    return ratelimited(request)

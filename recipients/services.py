@@ -9,7 +9,6 @@ Lock order: recipient rows (by primary key when there are several), then their r
 the SMS log rows. The gift card claim runs after commit in its own transaction.
 """
 
-import importlib
 import logging
 from datetime import UTC, datetime
 
@@ -93,13 +92,10 @@ def _claim_after_commit(recipient_id) -> None:
 
 
 def claim_rewards(*, recipient_id) -> None:
-    """Hand the recipient's waiting rewards to `giftcards.services.claim_pending_rewards`.
+    """Hand the recipient's waiting rewards to `giftcards.services.claim_pending_rewards`."""
+    from giftcards.services import claim_pending_rewards
 
-    Looked up at call time: the claim lives in the giftcards app, which may be deployed without it
-    (then the rewards wait, still `pending`, for the next claim)."""
-    claim = _giftcards_function("claim_pending_rewards")
-    if claim is not None:
-        claim(recipient=Recipient.objects.get(pk=recipient_id))
+    claim_pending_rewards(recipient=Recipient.objects.get(pk=recipient_id))
 
 
 def approve_recipient(*, recipient: Recipient, by=None, call_session=None) -> Recipient:
@@ -525,20 +521,6 @@ def apply_sms_status(*, message_sid: str, status: str, error_code: str = "") -> 
                     log.error_message = f"Twilio error {error_code}"
                 log.save(update_fields=["status", "error_message", "updated_at"])
             return
-    update = _giftcards_function("update_delivery_status")
-    if update is not None:
-        update(message_sid=message_sid, status=status, error_code=error_code)
+    from giftcards.delivery import update_delivery_status
 
-
-def _giftcards_function(name: str):
-    """A function of the giftcards app by name, from `giftcards.services` or the module it grew
-    into (`giftcards.delivery`); None when neither has it yet."""
-    for module in ("giftcards.services", "giftcards.delivery"):
-        try:
-            found = getattr(importlib.import_module(module), name, None)
-        except ImportError:
-            continue
-        if found is not None:
-            return found
-    logger.warning("giftcards has no %s; the step waits for it.", name)
-    return None
+    update_delivery_status(message_sid=message_sid, status=status, error_code=error_code)
