@@ -1,38 +1,24 @@
-"""Gift card services: the credit ledger, pool inventory and the atomic claim of a card.
+"""The atomic claim of one card for one reward (`claim_card_atomic`)."""
 
-Every function that changes a balance or a pool counter locks that row (`SELECT … FOR UPDATE`)
-inside the caller's transaction and writes its ledger or audit row in the same transaction, so a
-balance can always be recomputed from its ledger and a counter from its cards.
-"""
-
-from collections.abc import Iterable
-from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from calls.models import CallConditionMet, ConditionMetSource
+from calls.models import ConditionMetSource
 from campaigns.events import record_event
 from campaigns.models import EventSource, EventType
-from mike.accounts.models import Organization, OrganizationKind
 from recipients.models import (
     ApprovalStatus,
     Recipient,
     RecipientAuditAction,
     RecipientAuditLog,
-    SmsOptInStatus,
 )
 
-from .crypto import code_hash
-from .models import (
+from ..models import (
     AssignmentSource,
     CardDeliveryMethod,
-    CardSource,
-    CreditAccount,
-    CreditEntityType,
-    CreditTransaction,
     DeliveryStatus,
     GiftCard,
     GiftCardAuditLog,
@@ -45,170 +31,7 @@ from .models import (
     RewardStatus,
     TransactionType,
 )
-
-CENT = Decimal("0.01")
-
-
-class InsufficientCredit(Exception):
-    """A debit would take an account below zero; nothing was changed."""
-
-    def __init__(self, account: CreditAccount, amount: Decimal):
-        self.account = account
-        self.amount = amount
-        super().__init__(
-            f"{account} holds ${account.balance}, less than the ${-amount} this needs."
-        )
-
-
-def _money(amount) -> Decimal:
-    if isinstance(amount, float):
-        raise TypeError("Money must be a Decimal or a string, never a float.")
-    return Decimal(amount).quantize(CENT)
-
-
-def credit_account_for(organization: Organization) -> CreditAccount:
-    """The organization's credit account, made (empty) on first use."""
-    entity_type = (
-        CreditEntityType.AGENCY
-        if organization.kind == OrganizationKind.AGENCY
-        else CreditEntityType.CLIENT
-    )
-    account, _ = CreditAccount.objects.get_or_create(
-        organization=organization, defaults={"entity_type": entity_type}
-    )
-    return account
-
-
-@transaction.atomic
-def post_credit(
-    account: CreditAccount,
-    amount,
-    *,
-    transaction_type: str,
-    description: str = "",
-    reference_type: str = "",
-    reference_id=None,
-    created_by=None,
-    metadata: dict | None = None,
-) -> CreditTransaction:
-    """Add `amount` (negative for a debit) to the account and write its ledger row.
-
-    The account row is the hot row: it is locked only for the read-modify-write of the balance and
-    the insert of one ledger row, nothing slower, so concurrent posts queue briefly instead of
-    deadlocking. A debit past zero raises InsufficientCredit and changes nothing.
-    """
-    amount = _money(amount)
-    locked = CreditAccount.objects.select_for_update().get(pk=account.pk)
-    before = locked.balance
-    after = before + amount
-    if after < 0:
-        raise InsufficientCredit(locked, amount)
-    CreditAccount.objects.filter(pk=locked.pk).update(balance=after)
-    account.balance = after
-    return CreditTransaction.objects.create(
-        account=locked,
-        transaction_type=transaction_type,
-        amount=amount,
-        balance_before=before,
-        balance_after=after,
-        description=description,
-        reference_type=reference_type,
-        reference_id=reference_id,
-        created_by=created_by,
-        metadata=metadata or {},
-    )
-
-
-def allocate_credit(
-    organization: Organization, amount, *, created_by=None, description: str = ""
-) -> CreditTransaction:
-    """Credit an organization's account (platform staff topping up a client or agency)."""
-    amount = _money(amount)
-    if amount <= 0:
-        raise ValueError("An allocation must be a positive amount.")
-    return post_credit(
-        credit_account_for(organization),
-        amount,
-        transaction_type=TransactionType.ALLOCATION,
-        description=description or "Credit allocated",
-        created_by=created_by,
-    )
-
-
-@dataclass(frozen=True)
-class CardImportResult:
-    added: int
-    duplicates: list[str]
-    invalid: list[str]
-
-
-def add_cards_to_pool(
-    pool: GiftCardPool,
-    codes: Iterable[str],
-    *,
-    uploaded_by=None,
-    source: str = CardSource.CSV,
-) -> CardImportResult:
-    """Add cards with the given codes to the pool: stored encrypted, counted, audited.
-
-    A code already in any pool (same keyed hash), repeated in the batch, or blank is reported and
-    skipped; the rest are added in one transaction together with the counter update.
-    """
-    seen: set[str] = set()
-    cards: list[GiftCard] = []
-    duplicates: list[str] = []
-    invalid: list[str] = []
-    for raw in codes:
-        code = (raw or "").strip()
-        if not code:
-            invalid.append(raw or "")
-            continue
-        digest = code_hash(code)
-        if digest in seen:
-            duplicates.append(code)
-            continue
-        seen.add(digest)
-        card = GiftCard(
-            pool=pool,
-            brand_id=pool.brand_id,
-            card_value=pool.card_value,
-            source=source,
-            uploaded_by=uploaded_by,
-        )
-        card.set_code(code)
-        cards.append(card)
-
-    existing = set(
-        GiftCard.objects.filter(code_hash__in=[c.code_hash for c in cards]).values_list(
-            "code_hash", flat=True
-        )
-    )
-    if existing:
-        duplicates += [c.code for c in cards if c.code_hash in existing]
-        cards = [c for c in cards if c.code_hash not in existing]
-
-    with transaction.atomic():
-        try:
-            GiftCard.objects.bulk_create(cards, batch_size=1000)
-        except IntegrityError as exc:
-            # Another upload added one of these codes between our check and the insert.
-            raise ValueError("A code in this batch was added concurrently; upload again.") from exc
-        GiftCardPool.objects.filter(pk=pool.pk).update(
-            total_cards=F("total_cards") + len(cards),
-            available_cards=F("available_cards") + len(cards),
-        )
-        GiftCardAuditLog.objects.create(
-            client_id=pool.client_id,
-            action="cards_added",
-            entity_type="gift_card_pool",
-            entity_id=pool.pk,
-            user=uploaded_by,
-            changes={"added": len(cards)},
-            metadata={"duplicates": len(duplicates), "invalid": len(invalid), "source": source},
-        )
-    pool.refresh_from_db(fields=["total_cards", "available_cards"])
-    return CardImportResult(added=len(cards), duplicates=duplicates, invalid=invalid)
-
+from .credit import CENT, credit_account_for, post_credit
 
 # --- Claiming a card for a reward --------------------------------------------------------------
 #
@@ -511,113 +334,3 @@ def claim_card_atomic(
         call_session=call_session,
     )
     return card
-
-
-def mark_awaiting_stock(reward: RecipientGiftCard, *, reason: NoCardAvailable | None = None):
-    """Move a pending reward to `awaiting_stock` after a claim found no card, and write the
-    low-stock audit row that alerts staff. Only the first miss is recorded; a reward in any other
-    status is left alone. Returns the reward as it now is."""
-    with transaction.atomic():
-        locked = RecipientGiftCard.objects.select_for_update().get(pk=reward.pk)
-        if locked.status == RewardStatus.PENDING and locked.gift_card_id is None:
-            locked.status = RewardStatus.AWAITING_STOCK
-            locked.save(update_fields=["status", "updated_at"])
-            pool = reason.pool if reason is not None else None
-            GiftCardAuditLog.objects.create(
-                client_id=locked.campaign.client_id,
-                action="low_stock",
-                entity_type="gift_card_pool" if pool is not None else "recipient_gift_card",
-                entity_id=pool.pk if pool is not None else locked.pk,
-                metadata={
-                    "reward": str(locked.pk),
-                    "brand": str(locked.brand_id),
-                    "card_value": str(locked.card_value),
-                    "purchase_method": reason.purchase_method if reason is not None else None,
-                    "message": str(reason) if reason is not None else "",
-                },
-            )
-    reward.status = locked.status
-    return locked
-
-
-def _queue_delivery_task(delivery_id) -> None:
-    """After commit, hand the delivery to `giftcards.tasks.deliver_gift_card`. A failure to queue
-    (broker down) is logged and harmless: the row stays queued for the sweep."""
-    from .tasks import deliver_gift_card
-
-    transaction.on_commit(lambda: deliver_gift_card.delay(str(delivery_id)), robust=True)
-
-
-def claim_pending_rewards(*, recipient) -> list[RecipientGiftCard]:
-    """Claim a card for every reward of the recipient still waiting for one (pending or awaiting
-    stock), if the recipient is approved and opted in to SMS; otherwise do nothing.
-
-    Each reward is claimed in its own transaction (claim_card_atomic). A reward with no card in
-    stock is marked awaiting stock (with a low-stock audit row); one the client's credit does not
-    cover stays pending with an audit row, to be claimed again once credit is added. Each new
-    delivery is queued to `giftcards.tasks.deliver_gift_card` after commit when that task exists.
-    Returns the rewards this call claimed.
-    """
-    state = Recipient.objects.filter(pk=recipient.pk).values(
-        "approval_status", "sms_opt_in_status"
-    )[0]
-    if (
-        state["approval_status"] not in APPROVED_STATUSES
-        or state["sms_opt_in_status"] != SmsOptInStatus.OPTED_IN
-    ):
-        return []
-    rewards = (
-        RecipientGiftCard.objects.filter(
-            recipient=recipient, status__in=CLAIMABLE_REWARD_STATUSES, gift_card__isnull=True
-        )
-        .select_related("condition", "campaign")
-        .order_by("condition__condition_number", "created_at")
-    )
-    met = {
-        row.condition_id: row
-        for row in CallConditionMet.objects.filter(recipient=recipient).only(
-            "condition_id", "call_session_id", "source"
-        )
-    }
-    claimed = []
-    for reward in rewards:
-        how = met.get(reward.condition_id)
-        source = AssignmentSource.CALL_CENTER
-        if how is not None:
-            source = ASSIGNMENT_FOR_CONDITION_SOURCE.get(how.source, source)
-        try:
-            _, delivery = _claim(
-                recipient=recipient,
-                condition=reward.condition,
-                assignment_source=source,
-                call_session=how.call_session if how is not None else None,
-            )
-        except NoCardAvailable as exc:
-            if exc.pool is not None and exc.purchase_method in PROVIDER_METHODS:
-                from .purchase import purchase_for_reward
-
-                delivery = purchase_for_reward(reward=reward, pool=exc.pool)
-                if delivery is not None:
-                    _queue_delivery_task(delivery.pk)
-                    reward.refresh_from_db()
-                    claimed.append(reward)
-                continue
-            mark_awaiting_stock(reward, reason=exc)
-            continue
-        except InsufficientCredit as exc:
-            GiftCardAuditLog.objects.create(
-                client_id=reward.campaign.client_id,
-                action="claim_refused_insufficient_credit",
-                entity_type="recipient_gift_card",
-                entity_id=reward.pk,
-                metadata={"card_value": str(reward.card_value), "message": str(exc)},
-            )
-            continue
-        except RewardNotClaimable:
-            continue
-        if delivery is None:
-            continue  # another claim got there first; it queued the delivery
-        _queue_delivery_task(delivery.pk)
-        reward.refresh_from_db()
-        claimed.append(reward)
-    return claimed
