@@ -47,8 +47,10 @@ def prepare(cards: int):
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    from django.db import connection
+
     from campaigns.models import Campaign, CampaignCondition
-    from giftcards.models import GiftCardBrand, GiftCardPool
+    from giftcards.models import GiftCardBrand, GiftCardPool, RecipientGiftCard
     from giftcards.services import add_cards_to_pool, allocate_credit
     from mike.accounts.models import Organization
     from recipients.models import ApprovalStatus, Audience, Recipient, SmsOptInStatus
@@ -74,7 +76,7 @@ def prepare(cards: int):
     )
     add_cards_to_pool(pool, [f"SVC-{n:07d}" for n in range(cards)])
     add_cards_to_pool(raw_pool, [f"RAW-{n:07d}" for n in range(cards)])
-    Recipient.objects.bulk_create(
+    recipients = Recipient.objects.bulk_create(
         Recipient(
             audience=audience,
             campaign=campaign,
@@ -84,6 +86,20 @@ def prepare(cards: int):
         )
         for n in range(cards)
     )
+    # Each recipient has met the condition, been approved and opted in: its reward is pending,
+    # as calls.services.mark_condition_met leaves it, and the claim is the next step.
+    RecipientGiftCard.objects.bulk_create(
+        RecipientGiftCard(
+            recipient=recipient,
+            condition=condition,
+            campaign=campaign,
+            brand=starbucks,
+            card_value=condition.card_value,
+        )
+        for recipient in recipients
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # plan both methods' statements on real statistics
     return condition.pk, raw_pool.pk
 
 

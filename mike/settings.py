@@ -159,6 +159,9 @@ CELERY_BEAT_SCHEDULE = {
 # delivery or opt-in may sit unfinished before the sweep re-queues it.
 DELIVERY_MAX_RETRIES = env.int("DELIVERY_MAX_RETRIES", default=5)
 DELIVERY_STUCK_MINUTES = env.int("DELIVERY_STUCK_MINUTES", default=10)
+# On PostgreSQL a claim writes its rows in one statement (giftcards/services/claim_sql.py); False
+# falls back to the portable ORM writer, a statement per row (always used on SQLite).
+GIFTCARD_CLAIM_SQL = env.bool("GIFTCARD_CLAIM_SQL", default=True)
 
 # --- SMS, email ---------------------------------------------------------------------------------
 # SMS_BACKEND: "console" (prints), "locmem" (keeps messages in memory, for tests) or "twilio".

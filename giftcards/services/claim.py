@@ -1,14 +1,17 @@
 """The atomic claim of one card for one reward (`claim_card_atomic`)."""
 
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from calls.models import ConditionMetSource
-from campaigns.events import record_event
-from campaigns.models import EventSource, EventType
+from campaigns.models import Event, EventSource, EventType
+from mike.accounts.models import Organization
 from recipients.models import (
     ApprovalStatus,
     Recipient,
@@ -19,6 +22,7 @@ from recipients.models import (
 from ..models import (
     AssignmentSource,
     CardDeliveryMethod,
+    CreditTransaction,
     DeliveryStatus,
     GiftCard,
     GiftCardAuditLog,
@@ -31,6 +35,7 @@ from ..models import (
     RewardStatus,
     TransactionType,
 )
+from . import claim_sql
 from .credit import CENT, credit_account_for, post_credit
 
 # --- Claiming a card for a reward --------------------------------------------------------------
@@ -40,12 +45,14 @@ from .credit import CENT, credit_account_for, post_credit
 # account row. The recipient comes first because the approval and opt-in services lock the
 # recipient and then claim its rewards; taking it first here too keeps that order everywhere.
 #
-# The pool row and the credit account row are hot: every claim of a client touches both. They are
-# written last, by single UPDATEs (an F() expression for the pool counters, post_credit's short
-# read-modify-write for the balance), after every slower insert of the claim, so each claim holds
-# them only for those two statements, one ledger insert and the sale insert before COMMIT; claims
-# for the same pool queue on them for that instant instead of for the whole transaction. The cards
-# themselves are not hot: SKIP LOCKED hands concurrent claims different cards without waiting.
+# The pool row and the credit account row are hot: every claim of a client touches both. A claim
+# reaches them last and holds them as briefly as a write can. On PostgreSQL the claim is two round
+# trips and COMMIT: one batch that locks the recipient and the reward and reads the pools
+# (claim_sql.lock_inputs), then one statement that writes every row of the claim, the two hot rows
+# included (claim_sql.write_claim); claims of one pool queue on the hot rows only from that
+# statement to COMMIT. The portable ORM writer (SQLite, or GIFTCARD_CLAIM_SQL=False) writes the
+# hot rows last, by single UPDATEs, after every slower insert. The cards themselves are not hot:
+# SKIP LOCKED hands concurrent claims different cards without waiting.
 
 CLAIMABLE_REWARD_STATUSES = (RewardStatus.PENDING, RewardStatus.AWAITING_STOCK)
 # A redeemed recipient was approved before redeeming; a later condition still earns its reward.
@@ -137,166 +144,295 @@ def _lock_card(pool_ids, card_id=None):
     return cards.order_by("created_at").first()
 
 
+@dataclass
+class ClaimInputs:
+    """What a claim reads under its locks: the recipient's addresses and client, its reward for
+    the condition (brand loaded; None when missing) and the pools that may hold the card."""
+
+    phone: str
+    email: str
+    client_id: object
+    reward: RecipientGiftCard | None
+    pool_ids: list
+
+
+@dataclass
+class ClaimRows:
+    """Everything one claim writes, built in Python before any card is locked.
+
+    Only what the database decides is left blank: which card (and so which pool), and the credit
+    balance before and after. `attach_card` and `attach_ledger` fill those in for the portable
+    writer; the PostgreSQL writer (claim_sql) computes them inside its single statement instead.
+    Both write exactly these rows, so the two paths cannot drift apart.
+    """
+
+    now: datetime
+    client_id: object
+    recipient_id: object
+    reward: RecipientGiftCard
+    value: Decimal
+    assignment_source: str
+    call_session_id: object
+    delivery: GiftCardDelivery
+    card_audit: GiftCardAuditLog
+    recipient_audit: RecipientAuditLog
+    event: Event
+    ledger: CreditTransaction
+    sale: GiftCardSale
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        client_id,
+        recipient_id,
+        phone,
+        email,
+        reward,
+        condition_number,
+        source,
+        call_session_id,
+    ) -> "ClaimRows":
+        now = timezone.now()
+        value = reward.card_value
+        method = CardDeliveryMethod.SMS if phone else CardDeliveryMethod.EMAIL
+        address = phone or email
+        delivery = GiftCardDelivery(
+            reward_id=reward.pk,
+            recipient_id=recipient_id,
+            campaign_id=reward.campaign_id,
+            call_session_id=call_session_id,
+            condition_number=condition_number,
+            delivery_method=method,
+            delivery_address=address,
+            status=DeliveryStatus.QUEUED,
+            next_attempt_at=now,
+        )
+        ledger = CreditTransaction(
+            transaction_type=TransactionType.PURCHASE,
+            amount=-value,
+            description=f"{reward.brand} ${value} gift card claimed",
+            reference_type="reward",
+            reference_id=reward.pk,
+            metadata={},
+        )
+        cost = (value * COST_BASIS).quantize(CENT)
+        return cls(
+            now=now,
+            client_id=client_id,
+            recipient_id=recipient_id,
+            reward=reward,
+            value=value,
+            assignment_source=source,
+            call_session_id=call_session_id,
+            delivery=delivery,
+            card_audit=GiftCardAuditLog(
+                client_id=client_id,
+                action="card_claimed",
+                entity_type="gift_card",
+                changes={"status": [GiftCardStatus.AVAILABLE, GiftCardStatus.CLAIMED]},
+                metadata={
+                    "reward": str(reward.pk),
+                    "recipient": str(recipient_id),
+                    "delivery": str(delivery.pk),
+                    "assignment_source": source,
+                },
+            ),
+            recipient_audit=RecipientAuditLog(
+                recipient_id=recipient_id,
+                action=RecipientAuditAction.GIFT_CARD_ASSIGNED,
+                call_session_id=call_session_id,
+                metadata={
+                    "reward": str(reward.pk),
+                    "condition_number": condition_number,
+                    "card_value": str(value),
+                },
+            ),
+            event=Event(
+                client_id=client_id,
+                campaign_id=reward.campaign_id,
+                recipient_id=recipient_id,
+                event_type=EventType.CLAIMED,
+                source=EVENT_SOURCE_FOR_ASSIGNMENT[source],
+                event_data={
+                    "reward": str(reward.pk),
+                    "condition_number": condition_number,
+                    "card_value": str(value),
+                },
+            ),
+            ledger=ledger,
+            sale=GiftCardSale(
+                client_id=client_id,
+                reward_id=reward.pk,
+                quantity=1,
+                price_per_card=value,
+                total_amount=value,
+                cost_per_card=cost,
+                margin=value - cost,
+                credit_transaction_id=ledger.pk,
+            ),
+        )
+
+    def card_updates(self) -> dict:
+        """The card's columns a claim sets (besides `status`)."""
+        return {
+            "claimed_at": self.now,
+            "claimed_by_recipient_id": self.recipient_id,
+            "claimed_by_call_session_id": self.call_session_id,
+            "assignment_source": self.assignment_source,
+            "assignment_campaign_id": self.reward.campaign_id,
+            "assignment_condition_id": self.reward.condition_id,
+            "updated_at": self.now,
+        }
+
+    def reward_updates(self) -> dict:
+        """The reward's columns a claim sets (besides `gift_card`)."""
+        return {
+            "status": RewardStatus.CLAIMED,
+            "assigned_at": self.now,
+            "delivery_method": self.delivery.delivery_method,
+            "delivery_address": self.delivery.delivery_address,
+            "updated_at": self.now,
+        }
+
+    def attach_card(self, card: GiftCard) -> None:
+        self.delivery.gift_card_id = card.pk
+        self.card_audit.entity_id = card.pk
+        self.card_audit.metadata["pool"] = str(card.pool_id)
+        self.recipient_audit.metadata["gift_card"] = str(card.pk)
+        self.event.event_data["gift_card"] = str(card.pk)
+        self.sale.pool_id = card.pool_id
+
+    def attach_ledger(self, ledger: CreditTransaction) -> None:
+        self.ledger = ledger
+        self.sale.credit_transaction_id = ledger.pk
+
+
+def _write_claim_portable(rows: ClaimRows, *, pool_ids, card_id) -> GiftCard | None:
+    """Write a claim with the ORM, a statement per row: the reference path, used on SQLite (the
+    development default). None when no card is available; raises InsufficientCredit."""
+    card = _lock_card(pool_ids, card_id)
+    if card is None:
+        return None
+    for name, value in {"status": GiftCardStatus.CLAIMED, **rows.card_updates()}.items():
+        setattr(card, name, value)
+    card.save()
+    rows.attach_card(card)
+    RecipientGiftCard.objects.filter(pk=rows.reward.pk).update(
+        gift_card_id=card.pk, **rows.reward_updates()
+    )
+    Recipient.objects.filter(pk=rows.recipient_id).update(
+        gift_card_assigned_id=card.pk, updated_at=rows.now
+    )
+    for row in (rows.delivery, rows.card_audit, rows.recipient_audit, rows.event):
+        row.save(force_insert=True)
+    # The hot rows, last (see the lock-order note above).
+    GiftCardPool.objects.filter(pk=card.pool_id).update(
+        available_cards=F("available_cards") - 1, claimed_cards=F("claimed_cards") + 1
+    )
+    ledger = rows.ledger
+    rows.attach_ledger(
+        post_credit(
+            credit_account_for(Organization.objects.get(pk=rows.client_id)),
+            ledger.amount,
+            transaction_type=ledger.transaction_type,
+            description=ledger.description,
+            reference_type=ledger.reference_type,
+            reference_id=ledger.reference_id,
+        )
+    )
+    rows.sale.save(force_insert=True)
+    return card
+
+
 def _claim(
-    *, recipient, condition, assignment_source: str, call_session, card_id=None
+    *,
+    recipient,
+    condition,
+    assignment_source: str,
+    call_session,
+    card_id=None,
 ) -> tuple[GiftCard, GiftCardDelivery | None]:
     """claim_card_atomic's body; also returns the delivery it queued (None when the reward already
     had its card)."""
     if assignment_source not in AssignmentSource.values:
         raise ValueError(f"Unknown assignment source {assignment_source!r}.")
+    portable = connection.vendor != "postgresql" or not settings.GIFTCARD_CLAIM_SQL
+    lock = _lock_inputs_portable if portable else claim_sql.lock_inputs
     with transaction.atomic():
-        # of=("self",): lock the recipient only, not the audience and client rows joined in.
-        recipient = (
-            Recipient.objects.select_for_update(of=("self",))
-            .select_related("audience__client")
-            .get(pk=recipient.pk)
+        inputs = lock(recipient_id=recipient.pk, condition_id=condition.pk)
+        if inputs.reward is None:
+            ensure_reward(recipient=recipient, condition=condition)
+            inputs = lock(recipient_id=recipient.pk, condition_id=condition.pk)
+        phone, email, client_id, reward, pool_ids = (
+            inputs.phone,
+            inputs.email,
+            inputs.client_id,
+            inputs.reward,
+            inputs.pool_ids,
         )
-        reward_id = ensure_reward(recipient=recipient, condition=condition).pk
-        reward = RecipientGiftCard.objects.select_for_update().get(pk=reward_id)
         if reward.gift_card_id is not None:
             return GiftCard.objects.get(pk=reward.gift_card_id), None
         settling = card_id is not None and reward.status == RewardStatus.PURCHASE_PENDING
         if reward.status not in CLAIMABLE_REWARD_STATUSES and not settling:
             raise RewardNotClaimable(reward)
 
-        client = recipient.audience.client
-        pools = list(
-            GiftCardPool.objects.filter(
-                client=client,
-                brand_id=reward.brand_id,
-                card_value=reward.card_value,
-                is_master_pool=False,
-                is_active=True,
-            ).order_by("created_at")
+        rows = ClaimRows.build(
+            client_id=client_id,
+            recipient_id=recipient.pk,
+            phone=phone,
+            email=email,
+            reward=reward,
+            condition_number=condition.condition_number,
+            source=assignment_source,
+            call_session_id=call_session.pk if call_session is not None else None,
         )
-        card = _lock_card([p.pk for p in pools], card_id) if pools else None
+        card = None
+        if pool_ids:
+            write = _write_claim_portable if portable else claim_sql.write_claim
+            card = write(rows, pool_ids=pool_ids, card_id=card_id)
         if card is None:
             # Only stock is taken here; for api_only and fallback pools the caller
             # (claim_pending_rewards) buys from the provider (giftcards.purchase).
             raise NoCardAvailable(
-                client=client,
+                client=Organization.objects.get(pk=client_id),
                 brand=reward.brand,
                 card_value=reward.card_value,
-                pool=pools[0] if pools else None,
+                pool=GiftCardPool.objects.get(pk=pool_ids[0]) if pool_ids else None,
             )
-        pool = next(p for p in pools if p.pk == card.pool_id)
-        now = timezone.now()
-        value = reward.card_value
+    return card, rows.delivery
 
-        card.status = GiftCardStatus.CLAIMED
-        card.claimed_at = now
-        card.claimed_by_recipient = recipient
-        card.claimed_by_call_session = call_session
-        card.assignment_source = assignment_source
-        card.assignment_campaign_id = reward.campaign_id
-        card.assignment_condition_id = reward.condition_id
-        card.save(
-            update_fields=[
-                "status",
-                "claimed_at",
-                "claimed_by_recipient",
-                "claimed_by_call_session",
-                "assignment_source",
-                "assignment_campaign",
-                "assignment_condition",
-                "updated_at",
-            ]
-        )
 
-        method = CardDeliveryMethod.SMS if recipient.phone else CardDeliveryMethod.EMAIL
-        address = recipient.phone if recipient.phone else recipient.email
-        reward.gift_card = card
-        reward.status = RewardStatus.CLAIMED
-        reward.assigned_at = now
-        reward.delivery_method = method
-        reward.delivery_address = address
-        reward.save(
-            update_fields=[
-                "gift_card",
-                "status",
-                "assigned_at",
-                "delivery_method",
-                "delivery_address",
-                "updated_at",
-            ]
+def _lock_inputs_portable(*, recipient_id, condition_id) -> ClaimInputs:
+    """Lock the recipient, then its reward for the condition (None when it has none yet), and
+    list the client's active pools of the reward's brand and value, oldest first, with the ORM."""
+    # of=("self",): lock the recipient only, not the audience row joined in.
+    phone, email, client_id = (
+        Recipient.objects.select_for_update(of=("self",))
+        .filter(pk=recipient_id)
+        .values_list("phone", "email", "audience__client_id")
+        .get()
+    )
+    reward = (
+        RecipientGiftCard.objects.select_for_update(of=("self",))
+        .select_related("brand")
+        .filter(recipient_id=recipient_id, condition_id=condition_id)
+        .first()
+    )
+    pool_ids = []
+    if reward is not None:
+        pool_ids = list(
+            GiftCardPool.objects.filter(
+                client_id=client_id,
+                brand_id=reward.brand_id,
+                card_value=reward.card_value,
+                is_master_pool=False,
+                is_active=True,
+            )
+            .order_by("created_at")
+            .values_list("pk", flat=True)
         )
-        recipient.gift_card_assigned = card
-        recipient.save(update_fields=["gift_card_assigned", "updated_at"])
-
-        delivery = GiftCardDelivery.objects.create(
-            reward=reward,
-            gift_card=card,
-            recipient=recipient,
-            campaign_id=reward.campaign_id,
-            call_session=call_session,
-            condition_number=condition.condition_number,
-            delivery_method=method,
-            delivery_address=address,
-            status=DeliveryStatus.QUEUED,
-            next_attempt_at=now,
-        )
-        GiftCardAuditLog.objects.create(
-            client=client,
-            action="card_claimed",
-            entity_type="gift_card",
-            entity_id=card.pk,
-            changes={"status": [GiftCardStatus.AVAILABLE, GiftCardStatus.CLAIMED]},
-            metadata={
-                "reward": str(reward.pk),
-                "recipient": str(recipient.pk),
-                "pool": str(pool.pk),
-                "delivery": str(delivery.pk),
-                "assignment_source": assignment_source,
-            },
-        )
-        RecipientAuditLog.objects.create(
-            recipient=recipient,
-            action=RecipientAuditAction.GIFT_CARD_ASSIGNED,
-            call_session=call_session,
-            metadata={
-                "reward": str(reward.pk),
-                "gift_card": str(card.pk),
-                "condition_number": condition.condition_number,
-                "card_value": str(value),
-            },
-        )
-        record_event(
-            EventType.CLAIMED,
-            client=client,
-            campaign=reward.campaign,
-            recipient=recipient,
-            source=EVENT_SOURCE_FOR_ASSIGNMENT[assignment_source],
-            reward=str(reward.pk),
-            gift_card=str(card.pk),
-            condition_number=condition.condition_number,
-            card_value=str(value),
-        )
-
-        # The hot rows, last (see the lock-order note above).
-        GiftCardPool.objects.filter(pk=pool.pk).update(
-            available_cards=F("available_cards") - 1, claimed_cards=F("claimed_cards") + 1
-        )
-        ledger_row = post_credit(
-            credit_account_for(client),
-            -value,
-            transaction_type=TransactionType.PURCHASE,
-            description=f"{reward.brand} ${value} gift card claimed",
-            reference_type="reward",
-            reference_id=reward.pk,
-        )
-        cost = (value * COST_BASIS).quantize(CENT)
-        GiftCardSale.objects.create(
-            client=client,
-            pool=pool,
-            reward=reward,
-            quantity=1,
-            price_per_card=value,
-            total_amount=value,
-            cost_per_card=cost,
-            margin=value - cost,
-            credit_transaction=ledger_row,
-        )
-    return card, delivery
+    return ClaimInputs(phone, email, client_id, reward, pool_ids)
 
 
 def claim_card_atomic(

@@ -44,8 +44,11 @@ from tests import factories
 VALUE = Decimal("25.00")
 
 
-@pytest.fixture
-def setup(db):
+@pytest.fixture(params=["single_statement", "portable"])
+def setup(request, db, settings):
+    """Every test here runs with both claim writers: the single-statement PostgreSQL one and the
+    portable ORM one (the one SQLite uses)."""
+    settings.GIFTCARD_CLAIM_SQL = request.param == "single_statement"
     client = factories.ClientFactory()
     campaign = factories.CampaignFactory(client=client)
     brand = factories.GiftCardBrandFactory()

@@ -1,0 +1,289 @@
+# ruff: noqa: S608 -- only quoted table and column names from model metadata are interpolated;
+# every value is a query parameter.
+"""The claim's writes on PostgreSQL as one statement (a chain of data-modifying CTEs).
+
+Why hand-written SQL: the portable writer (`claim._write_claim_portable`) sends a statement per
+row, about fifteen round trips while the claim holds the card, the recipient and the reward
+locked, and the pool and credit rows once it reaches them. Here the card is picked (`FOR UPDATE
+SKIP LOCKED`), marked, linked to the reward and the recipient, the delivery, both audit rows and
+the event are inserted, the pool counters and the credit balance are moved and the ledger row and
+the sale are inserted in one round trip, so the hot rows (pool, credit account) are held from
+that statement to COMMIT and no longer. No ORM or library expresses one statement that writes
+eleven tables and returns what the database chose.
+
+The rows themselves are not described here: they are the model instances of `ClaimRows`, each
+rendered as `INSERT … SELECT` over every concrete field, with only the values the database decides
+(the card and its pool, the balance before and after) taken from the CTEs. A field added to a
+model is written here without a change; tests/giftcards/test_claim_writers.py proves both writers
+write the same rows.
+
+Within the statement the card is locked first (every other CTE reads it), and every claim runs
+the same plan, so the pool and credit rows are locked in one order by all claims. The credit
+update checks `balance + amount >= 0` under the row lock (PostgreSQL re-checks it on the newest
+row version when it had to wait), so the balance cannot go below zero; when it does not cover the
+card, the statement's result says so and the caller's transaction is rolled back.
+"""
+
+from functools import cache
+
+from django.db import connection
+
+from recipients.models import Audience, Recipient
+
+from ..models import (
+    CreditAccount,
+    GiftCard,
+    GiftCardBrand,
+    GiftCardPool,
+    GiftCardStatus,
+    RecipientGiftCard,
+)
+from .credit import InsufficientCredit
+
+CARD_FIELDS = list(GiftCard._meta.concrete_fields)
+REWARD_FIELDS = list(RecipientGiftCard._meta.concrete_fields)
+
+
+def _qn(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+@cache
+def _table(model) -> str:
+    return _qn(model._meta.db_table)
+
+
+@cache
+def _columns(model, prefix: str = "") -> str:
+    return ", ".join(prefix + _qn(field.column) for field in model._meta.concrete_fields)
+
+
+def lock_inputs(*, recipient_id, condition_id):
+    """The claim's reads, in one round trip of three statements run in this order: lock the
+    recipient row, then its reward for the condition (the lock order of every claim), then list
+    the client's active pools of the reward's brand and value, oldest first. Returns ClaimInputs;
+    raises Recipient.DoesNotExist for an unknown recipient."""
+    from .claim import ClaimInputs
+
+    recipient, audience = _table(Recipient), _table(Audience)
+    reward, pool = _table(RecipientGiftCard), _table(GiftCardPool)
+    statements = (
+        f"SELECT r.phone, r.email, a.client_id FROM {recipient} r "
+        f"JOIN {audience} a ON a.id = r.audience_id WHERE r.id = %s FOR UPDATE OF r;\n"
+        f"SELECT {_columns(RecipientGiftCard, 'rw.')}, b.brand_name FROM {reward} rw "
+        f"JOIN {_table(GiftCardBrand)} b ON b.id = rw.brand_id "
+        "WHERE rw.recipient_id = %s AND rw.condition_id = %s FOR UPDATE OF rw;\n"
+        f"SELECT p.id FROM {pool} p JOIN {reward} rw "
+        "ON p.brand_id = rw.brand_id AND p.card_value = rw.card_value "
+        f"JOIN {recipient} r ON r.id = rw.recipient_id "
+        f"JOIN {audience} a ON a.id = r.audience_id AND a.client_id = p.client_id "
+        "WHERE rw.recipient_id = %s AND rw.condition_id = %s "
+        "AND NOT p.is_master_pool AND p.is_active ORDER BY p.created_at"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            statements, [recipient_id, recipient_id, condition_id, recipient_id, condition_id]
+        )
+        found = cursor.fetchone()
+        if found is None:
+            raise Recipient.DoesNotExist(f"No recipient {recipient_id}.")
+        cursor.nextset()
+        reward_row = cursor.fetchone()
+        cursor.nextset()
+        pool_ids = [pool_id for (pool_id,) in cursor.fetchall()]
+    reward_obj = None
+    if reward_row is not None:
+        *values, brand_name = reward_row
+        reward_obj = _instance(RecipientGiftCard, REWARD_FIELDS, values)
+        reward_obj.brand = GiftCardBrand.from_db(
+            connection.alias, ["id", "brand_name"], [reward_obj.brand_id, brand_name]
+        )
+    return ClaimInputs(*found, reward_obj, pool_ids)
+
+
+def _instance(model, fields, values):
+    """A model instance from a row of `fields`' columns, converted as the ORM converts them."""
+    return model.from_db(
+        connection.alias,
+        [field.attname for field in fields],
+        [_from_db(field, value) for field, value in zip(fields, values, strict=True)],
+    )
+
+
+def _prep(field, value):
+    return field.get_db_prep_save(value, connection)
+
+
+def _insert_select(row, *, source: str, computed: dict[str, str]) -> tuple[str, list]:
+    """`INSERT INTO <row's table> (<every column>) SELECT … FROM <source>`: the row's own values as
+    parameters, except the fields named in `computed`, whose values are SQL over `source`
+    (`{value}` in such an expression stands for the row's own value, e.g. to extend its JSON)."""
+    meta = row._meta
+    values, params = [], []
+    for field in meta.concrete_fields:
+        value = field.pre_save(row, add=True)  # sets created_at / updated_at like save() does
+        expression = computed.get(field.attname)
+        if expression is None:
+            values.append("%s")
+            params.append(_prep(field, value))
+        elif "{value}" in expression:
+            values.append(expression.replace("{value}", "%s"))
+            params.append(_prep(field, value))
+        else:
+            values.append(expression)
+    sql = (
+        f"INSERT INTO {_table(type(row))} ({_columns(type(row))}) "
+        f"SELECT {', '.join(values)} FROM {source} RETURNING {_qn(meta.pk.column)}"
+    )
+    return sql, params
+
+
+def _set_clause(model, updates: dict) -> tuple[str, list]:
+    fields = {field.attname: field for field in model._meta.concrete_fields}
+    parts, params = [], []
+    for attname, value in updates.items():
+        field = fields[attname]
+        parts.append(f"{_qn(field.column)} = %s")
+        params.append(_prep(field, value))
+    return ", ".join(parts), params
+
+
+def write_claim(rows, *, pool_ids, card_id=None) -> GiftCard | None:
+    """Write the claim of `rows` in one statement. Returns the claimed card, or None when none of
+    `pool_ids` holds an available card (nothing written). Raises InsufficientCredit when the
+    client's credit does not cover the card: the statement has written the claim by then, so the
+    caller must be inside `transaction.atomic()`, which the exception rolls back."""
+    reward = rows.reward
+    card_table = _table(GiftCard)
+    card_columns = _columns(GiftCard)
+    params: list = []
+
+    card_set, card_params = _set_clause(
+        GiftCard, {"status": GiftCardStatus.CLAIMED, **rows.card_updates()}
+    )
+    pools = ", ".join(["%s"] * len(pool_ids))
+    # One pool (the usual case) as `=`, so the scan walks the partial index giftcard_pool_available
+    # in created_at order and stops at the first unlocked card instead of sorting the pool.
+    pool_filter = "pool_id = %s" if len(pool_ids) == 1 else f"pool_id IN ({pools})"
+    only_card = " AND id = %s" if card_id is not None else ""
+    ctes = [
+        f"card AS (UPDATE {card_table} SET {card_set} WHERE id = ("
+        f"SELECT id FROM {card_table} WHERE {pool_filter} AND status = %s{only_card} "
+        f"ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING {card_columns})"
+    ]
+    params += card_params + list(pool_ids) + [GiftCardStatus.AVAILABLE]
+    if card_id is not None:
+        params.append(card_id)
+
+    reward_table = _table(RecipientGiftCard)
+    reward_set, reward_params = _set_clause(RecipientGiftCard, rows.reward_updates())
+    ctes.append(
+        f"reward AS (UPDATE {reward_table} SET gift_card_id = card.id, {reward_set} "
+        f"FROM card WHERE {reward_table}.id = %s RETURNING 1)"
+    )
+    params += reward_params + [reward.pk]
+
+    recipient_table = _table(Recipient)
+    ctes.append(
+        f"recipient AS (UPDATE {recipient_table} SET gift_card_assigned_id = card.id, "
+        f"updated_at = %s FROM card WHERE {recipient_table}.id = %s RETURNING 1)"
+    )
+    params += [rows.now, rows.recipient_id]
+
+    inserts = [
+        ("delivery", rows.delivery, "card", {"gift_card_id": "card.id"}),
+        (
+            "card_audit",
+            rows.card_audit,
+            "card",
+            {
+                "entity_id": "card.id",
+                "metadata": "{value} || jsonb_build_object('pool', card.pool_id::text)",
+            },
+        ),
+        (
+            "recipient_audit",
+            rows.recipient_audit,
+            "card",
+            {"metadata": "{value} || jsonb_build_object('gift_card', card.id::text)"},
+        ),
+        (
+            "event",
+            rows.event,
+            "card",
+            {"event_data": "{value} || jsonb_build_object('gift_card', card.id::text)"},
+        ),
+    ]
+    for name, row, source, computed in inserts:
+        sql, row_params = _insert_select(row, source=source, computed=computed)
+        ctes.append(f"{name} AS ({sql})")
+        params += row_params
+
+    # The hot rows. Each is a single UPDATE whose condition is re-checked on the newest row
+    # version after a wait (READ COMMITTED), so concurrent claims queue on them only from here to
+    # COMMIT, and the credit can never go below zero.
+    pool_table = _table(GiftCardPool)
+    ctes.append(
+        f"pool AS (UPDATE {pool_table} SET available_cards = available_cards - 1, "
+        f"claimed_cards = claimed_cards + 1 FROM card WHERE {pool_table}.id = card.pool_id "
+        "RETURNING 1)"
+    )
+    account_table = _table(CreditAccount)
+    amount = rows.ledger.amount
+    ctes.append(
+        f"credit AS (UPDATE {account_table} SET balance = balance + %s FROM card "
+        f"WHERE {account_table}.organization_id = %s AND balance + %s >= 0 "
+        f"RETURNING {account_table}.id, balance - %s AS balance_before, balance AS balance_after)"
+    )
+    params += [amount, rows.client_id, amount, amount]
+    for name, row, source, computed in (
+        (
+            "ledger",
+            rows.ledger,
+            "credit",
+            {
+                "account_id": "credit.id",
+                "balance_before": "credit.balance_before",
+                "balance_after": "credit.balance_after",
+            },
+        ),
+        ("sale", rows.sale, "card, ledger", {"pool_id": "card.pool_id"}),
+    ):
+        sql, row_params = _insert_select(row, source=source, computed=computed)
+        ctes.append(f"{name} AS ({sql})")
+        params += row_params
+
+    statement = (
+        "WITH " + ",\n".join(ctes) + f"\nSELECT {_columns(GiftCard, 'card.')}, credit.id, "
+        "credit.balance_after "
+        "FROM card LEFT JOIN credit ON true"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    *card_values, account_id, balance_after = found
+    if account_id is None:
+        account = CreditAccount.objects.filter(organization_id=rows.client_id).first()
+        raise InsufficientCredit(
+            account or CreditAccount(organization_id=rows.client_id, balance=0), amount
+        )
+    card = _instance(GiftCard, CARD_FIELDS, card_values)
+    rows.attach_card(card)
+    rows.ledger.account_id = account_id
+    rows.ledger.balance_after = balance_after
+    rows.ledger.balance_before = balance_after - amount
+    for row in (rows.delivery, rows.card_audit, rows.recipient_audit, rows.event, rows.ledger):
+        row._state.adding = False
+        row._state.db = connection.alias
+    rows.sale._state.adding = False
+    rows.sale._state.db = connection.alias
+    return card
+
+
+def _from_db(field, value):
+    """The field's from-database conversion, as the ORM applies it to a fetched row."""
+    if hasattr(field, "from_db_value"):
+        return field.from_db_value(value, None, connection)
+    return value

@@ -1,0 +1,125 @@
+"""The two claim writers (one PostgreSQL statement, or the ORM a row at a time) write the same
+rows: every column of the card, the reward, the recipient, the delivery, both audit rows, the
+event, the ledger row, the sale and the pool counters, apart from keys and timestamps."""
+
+from decimal import Decimal
+
+import pytest
+
+from campaigns.models import Event
+from giftcards.models import (
+    CreditTransaction,
+    GiftCard,
+    GiftCardAuditLog,
+    GiftCardDelivery,
+    GiftCardPool,
+    GiftCardSale,
+    RecipientGiftCard,
+)
+from giftcards.services import allocate_credit, claim_card_atomic, credit_account_for
+from recipients.models import ApprovalStatus, Recipient, RecipientAuditLog, SmsOptInStatus
+from tests import factories
+
+VALUE = Decimal("15.00")
+TIMESTAMPS = {"created_at", "updated_at", "claimed_at", "assigned_at", "next_attempt_at"}
+# What makes two cards two cards: their codes differ, whoever claims them.
+CARD_OWN = {"code_hash", "code_encrypted", "code_last4"}
+
+
+def row(instance, names: dict) -> dict:
+    """Every column of `instance` as plain values, with the claim's own keys replaced by names
+    (so two claims compare equal) and timestamps reduced to whether they are set."""
+
+    def plain(value):
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        return names.get(str(value), value)
+
+    values = {}
+    for field in instance._meta.concrete_fields:
+        value = getattr(instance, field.attname)
+        if field.attname == "id" or field.attname in TIMESTAMPS:
+            values[field.attname] = value is not None
+        elif field.attname == "occurred_at":
+            values[field.attname] = value is not None
+        else:
+            values[field.attname] = plain(value)
+    return values
+
+
+def claim_and_describe(settings, *, single_statement: bool, recipient, condition, call):
+    settings.GIFTCARD_CLAIM_SQL = single_statement
+    account = credit_account_for(condition.campaign.client)
+    balance_before = account.balance
+    card = claim_card_atomic(recipient=recipient, condition=condition, call_session=call)
+    reward = RecipientGiftCard.objects.get(recipient=recipient, condition=condition)
+    delivery = GiftCardDelivery.objects.get(reward=reward)
+    ledger = CreditTransaction.objects.get(reference_id=reward.pk)
+    names = {
+        str(recipient.pk): "recipient",
+        str(reward.pk): "reward",
+        str(card.pk): "card",
+        str(delivery.pk): "delivery",
+        str(ledger.pk): "ledger",
+        str(call.pk): "call",
+        recipient.phone: "phone",
+    }
+    described = {
+        "card": {
+            key: value
+            for key, value in row(GiftCard.objects.get(pk=card.pk), names).items()
+            if key not in CARD_OWN
+        },
+        "reward": row(reward, names),
+        "recipient": {
+            key: value
+            for key, value in row(Recipient.objects.get(pk=recipient.pk), names).items()
+            if key in {"gift_card_assigned_id", "updated_at"}
+        },
+        "delivery": row(delivery, names),
+        "card_audit": row(GiftCardAuditLog.objects.get(entity_id=card.pk), names),
+        "recipient_audit": row(RecipientAuditLog.objects.get(recipient=recipient), names),
+        "event": row(Event.objects.get(recipient=recipient), names),
+        "ledger": row(ledger, names),
+        "sale": row(GiftCardSale.objects.get(reward=reward), names),
+    }
+    # The balances differ between the two claims by design (the second starts lower); what must
+    # hold for both is that the ledger row records the move of the balance it made.
+    assert described["ledger"].pop("balance_before") == balance_before
+    assert described["ledger"].pop("balance_after") == balance_before - VALUE
+    account.refresh_from_db()
+    assert account.balance == balance_before - VALUE
+    return described
+
+
+@pytest.mark.django_db
+def test_both_writers_write_the_same_rows(settings):
+    client = factories.ClientFactory()
+    campaign = factories.CampaignFactory(client=client)
+    brand = factories.GiftCardBrandFactory()
+    condition = factories.CampaignConditionFactory(campaign=campaign, brand=brand, card_value=VALUE)
+    pool = factories.GiftCardPoolFactory(client=client, brand=brand, card_value=VALUE)
+    for _ in range(2):
+        factories.GiftCardFactory(pool=pool)
+    allocate_credit(client, Decimal("100.00"))
+    first, second = (
+        factories.RecipientFactory(
+            campaign=campaign,
+            approval_status=ApprovalStatus.APPROVED,
+            sms_opt_in_status=SmsOptInStatus.OPTED_IN,
+        )
+        for _ in range(2)
+    )
+    calls = [factories.CallSessionFactory(campaign=campaign, recipient=r) for r in (first, second)]
+
+    by_statement = claim_and_describe(
+        settings, single_statement=True, recipient=first, condition=condition, call=calls[0]
+    )
+    by_orm = claim_and_describe(
+        settings, single_statement=False, recipient=second, condition=condition, call=calls[1]
+    )
+
+    for table in by_statement:
+        assert by_statement[table] == by_orm[table], table
+    pool = GiftCardPool.objects.get(pk=pool.pk)
+    assert (pool.total_cards, pool.available_cards, pool.claimed_cards) == (2, 0, 2)
