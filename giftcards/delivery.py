@@ -13,6 +13,12 @@ while Twilio is called:
 A worker that dies between 2 and 3 leaves the row `sending`; the sweep re-queues it after
 DELIVERY_STUCK_MINUTES. That is the one place a recipient can get the same text twice, which is
 the safe side of the trade: a card is never lost.
+
+A recipient who opted out is not texted: the delivery fails for good without calling Twilio. When
+Twilio refuses the text because the number opted out at the carrier (error 21610, at send time or
+in a status callback), the delivery fails for good too and the number is opted out through
+`recipients.services.opt_out_refused_number`, the path a STOP text takes; staff can retry it
+from the admin once the recipient has texted START.
 """
 
 import logging
@@ -29,7 +35,8 @@ from campaigns.events import record_event
 from campaigns.models import EventSource, EventType
 from mike.core import sms
 from recipients.codes import format_code
-from recipients.models import RecipientAuditAction, RecipientAuditLog
+from recipients.models import RecipientAuditAction, RecipientAuditLog, SmsOptInStatus
+from recipients.services import is_carrier_opt_out, opt_out_refused_number
 
 from .models import (
     CardDeliveryMethod,
@@ -67,6 +74,15 @@ _TWILIO_STATUS = {
     "failed": DeliveryStatus.UNDELIVERED,
 }
 DONE = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
+
+OPTED_OUT_ERROR = (
+    "Not sent: the recipient opted out of texts. Retry from the admin once they reply START."
+)
+CARRIER_OPT_OUT_MESSAGE = (
+    "Twilio refused the text (error {code}): the number opted out at the carrier (it replied "
+    "STOP). Not retried; the recipient is now opted out. Retry from the admin once they reply "
+    "START."
+)
 
 
 class DeliveryOutcome:
@@ -128,11 +144,18 @@ def send_delivery(delivery_id) -> str:
         return begun
     delivery = begun
     card = delivery.gift_card
+    if (
+        delivery.delivery_method == CardDeliveryMethod.SMS
+        and delivery.recipient.sms_opt_in_status == SmsOptInStatus.OPTED_OUT
+    ):
+        return _record_failure(delivery, card, OPTED_OUT_ERROR, retryable=False)
     body = card_message(delivery, card, masked=False)
     status_callback = settings.SITE_URL.rstrip("/") + "/hooks/twilio/sms/status/"
     try:
         sent = sms.send_sms(delivery.delivery_address, body, status_callback=status_callback)
     except sms.SmsError as error:
+        if is_carrier_opt_out(error.code):
+            return _record_carrier_refusal(delivery, card, error.code)
         return _record_failure(delivery, card, str(error), retryable=error.retryable)
     _record_sent(delivery, card, sent)
     _email_copy(delivery, card)
@@ -246,6 +269,22 @@ def _record_failure(delivery: GiftCardDelivery, card: GiftCard, error: str, *, r
     return DeliveryOutcome.RETRY
 
 
+@transaction.atomic
+def _record_carrier_refusal(delivery: GiftCardDelivery, card: GiftCard, code: str) -> str:
+    """The number opted out at the carrier: opt it out and fail the delivery for good, together.
+    Locks the delivery, then the recipients, then the reward, as `update_delivery_status` does."""
+    GiftCardDelivery.objects.select_for_update().only("pk").get(pk=delivery.pk)
+    opt_out_refused_number(
+        recipient=delivery.recipient,
+        refused="gift card",
+        phone=delivery.delivery_address,
+        error_code=code,
+    )
+    return _record_failure(
+        delivery, card, CARRIER_OPT_OUT_MESSAGE.format(code=code), retryable=False
+    )
+
+
 def _email_copy(delivery: GiftCardDelivery, card: GiftCard) -> None:
     """Also email the card when the recipient has an address (best effort; SMS is the record)."""
     recipient = delivery.recipient
@@ -272,8 +311,11 @@ def _email_copy(delivery: GiftCardDelivery, card: GiftCard) -> None:
 def update_delivery_status(*, message_sid: str, status: str, error_code: str = "") -> bool:
     """Apply a Twilio message status callback to the delivery with that SID (seed name).
 
-    Duplicate or out-of-order callbacks are harmless: the status only moves forward. Returns True
-    when a delivery was found.
+    Duplicate or out-of-order callbacks are harmless: the status only moves forward. A text that
+    failed because the number opted out at the carrier (error 21610) opts the number out, as a
+    STOP would, and the delivery stays undelivered (final: nothing retries it). Returns True when
+    a delivery was found. Locks the delivery, then (on a carrier opt-out) the recipients, then
+    the reward.
     """
     new = _TWILIO_STATUS.get(status)
     delivery = (
@@ -289,6 +331,16 @@ def update_delivery_status(*, message_sid: str, status: str, error_code: str = "
             changes["delivered_at"] = now
         if new == DeliveryStatus.UNDELIVERED:
             changes["error_message"] = f"Twilio reported {status} (error {error_code or '?'})"
+            if is_carrier_opt_out(error_code):
+                changes["error_message"] = CARRIER_OPT_OUT_MESSAGE.format(code=error_code)
+                changes["next_attempt_at"] = None
+                opt_out_refused_number(
+                    recipient=delivery.recipient,
+                    refused="gift card",
+                    phone=delivery.delivery_address,
+                    message_sid=message_sid,
+                    error_code=error_code,
+                )
     GiftCardDelivery.objects.filter(pk=delivery.pk).update(**changes)
     SmsDeliveryLog.objects.filter(twilio_message_sid=message_sid).update(
         delivery_status=changes.get("status", delivery.status),

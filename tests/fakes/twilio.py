@@ -2,7 +2,8 @@
 
 The real `twilio` client is pointed at this server through TWILIO_API_BASE_URL, so the library's
 request building and authentication run as in production. The fake records every message and can
-be told to fail the next requests with a status code.
+be told to fail the next requests with a status code, or to refuse every message to a number that
+opted out at the carrier (HTTP 400, error 21610, as Twilio answers once a number replied STOP).
 """
 
 import itertools
@@ -23,6 +24,8 @@ class FakeTwilio:
     url: str
     messages: list[dict] = field(default_factory=list)
     fail_next: list[int] = field(default_factory=list)
+    unsubscribed: set[str] = field(default_factory=set)
+    refused: list[dict] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _sids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -30,12 +33,33 @@ class FakeTwilio:
         with self._lock:
             self.fail_next.extend([status] * times)
 
+    def unsubscribe(self, phone: str) -> None:
+        """Refuse every message to `phone` from now on, as Twilio does after it replied STOP."""
+        with self._lock:
+            self.unsubscribed.add(phone)
+
+    def resubscribe(self, phone: str) -> None:
+        """Let messages to `phone` through again, as Twilio does after it replied START."""
+        with self._lock:
+            self.unsubscribed.discard(phone)
+
     def handle(self, request: Request) -> Response:
         with self._lock:
             if self.fail_next:
                 status = self.fail_next.pop(0)
                 body = {"code": 20500, "message": "Internal error", "status": status}
                 return Response(json.dumps(body), status=status, content_type="application/json")
+            if request.form.get("To") in self.unsubscribed:
+                self.refused.append(
+                    {"to": request.form.get("To"), "body": request.form.get("Body")}
+                )
+                body = {
+                    "code": 21610,
+                    "message": "Attempt to send to unsubscribed recipient",
+                    "more_info": "https://www.twilio.com/docs/errors/21610",
+                    "status": 400,
+                }
+                return Response(json.dumps(body), status=400, content_type="application/json")
             sid = f"SM{next(self._sids):032x}"
             message = {
                 "sid": sid,

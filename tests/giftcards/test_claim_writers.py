@@ -21,7 +21,14 @@ from recipients.models import ApprovalStatus, Recipient, RecipientAuditLog, SmsO
 from tests import factories
 
 VALUE = Decimal("15.00")
-TIMESTAMPS = {"created_at", "updated_at", "claimed_at", "assigned_at", "next_attempt_at"}
+TIMESTAMPS = {
+    "created_at",
+    "updated_at",
+    "claimed_at",
+    "assigned_at",
+    "next_attempt_at",
+    "occurred_at",
+}
 # What makes two cards two cards: their codes differ, whoever claims them.
 CARD_OWN = {"code_hash", "code_encrypted", "code_last4"}
 
@@ -39,8 +46,6 @@ def row(instance, names: dict) -> dict:
     for field in instance._meta.concrete_fields:
         value = getattr(instance, field.attname)
         if field.attname == "id" or field.attname in TIMESTAMPS:
-            values[field.attname] = value is not None
-        elif field.attname == "occurred_at":
             values[field.attname] = value is not None
         else:
             values[field.attname] = plain(value)

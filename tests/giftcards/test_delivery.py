@@ -17,7 +17,16 @@ from giftcards.models import (
     SmsDeliveryLog,
 )
 from giftcards.tasks import deliver_gift_card, sweep_stuck_work
+from recipients.models import (
+    RecipientAuditAction,
+    RecipientAuditLog,
+    SmsDirection,
+    SmsOptInLog,
+    SmsOptInStatus,
+    SmsStatus,
+)
 from tests import factories
+from tests.fakes import twilio as fake_twilio
 
 
 def fresh(obj):
@@ -137,3 +146,135 @@ def test_the_sweep_requeues_stuck_deliveries(delivery, sms_outbox):
     assert fresh(delivery).status == DeliveryStatus.SENT
     assert fresh(recent).status == DeliveryStatus.QUEUED
     assert len(sms_outbox) == 1
+
+
+# --- Numbers that opted out (Twilio error 21610) --------------------------------------------------
+
+
+def carrier_opt_outs(recipient):
+    return RecipientAuditLog.objects.filter(
+        recipient=recipient,
+        action=RecipientAuditAction.OPTED_OUT,
+        metadata__reason="carrier_opt_out",
+    )
+
+
+def test_a_number_unsubscribed_at_the_carrier_fails_for_good_and_is_opted_out(
+    delivery, twilio_server
+):
+    twilio_server.unsubscribe(delivery.delivery_address)
+
+    assert deliver_gift_card(str(delivery.pk)) == DeliveryOutcome.GAVE_UP
+
+    delivery = fresh(delivery)
+    assert delivery.status == DeliveryStatus.FAILED
+    assert delivery.retry_count == delivery.max_retries and delivery.next_attempt_at is None
+    assert "21610" in delivery.error_message and "opted out" in delivery.error_message
+    assert fresh(delivery.reward).delivery_status == RewardDeliveryStatus.FAILED
+    assert len(twilio_server.refused) == 1 and twilio_server.messages == []
+    recipient = fresh(delivery.recipient)
+    assert recipient.sms_opt_in_status == SmsOptInStatus.OPTED_OUT
+    [audit] = carrier_opt_outs(recipient)
+    assert audit.metadata["refused"] == "gift card"
+    [note] = SmsOptInLog.objects.filter(recipient=recipient)
+    assert note.direction == SmsDirection.OUTBOUND and note.status == SmsStatus.FAILED
+    assert "21610" in note.error_message and note.message_sid == ""
+
+    # Long after, the sweep leaves it alone and Twilio hears nothing more.
+    GiftCardDelivery.objects.filter(pk=delivery.pk).update(
+        updated_at=timezone.now() - timedelta(days=1)
+    )
+    assert sweep_stuck_work()["deliveries"] == 0
+    assert len(twilio_server.refused) == 1
+
+
+def test_a_delivery_to_an_opted_out_recipient_is_not_sent(delivery, sms_outbox):
+    type(delivery.recipient).objects.filter(pk=delivery.recipient_id).update(
+        sms_opt_in_status=SmsOptInStatus.OPTED_OUT
+    )
+
+    assert send_delivery(delivery.pk) == DeliveryOutcome.GAVE_UP
+
+    assert sms_outbox == []
+    delivery = fresh(delivery)
+    assert delivery.status == DeliveryStatus.FAILED and "opted out" in delivery.error_message
+    assert delivery.retry_count == delivery.max_retries
+    assert fresh(delivery.gift_card).status == GiftCardStatus.CLAIMED
+
+
+def post_status(twilio_post, delivery, status, error_code=""):
+    params = {
+        "MessageSid": delivery.twilio_message_sid,
+        "SmsSid": delivery.twilio_message_sid,
+        "AccountSid": fake_twilio.ACCOUNT_SID,
+        "From": fake_twilio.FROM_NUMBER,
+        "To": delivery.delivery_address,
+        "MessageStatus": status,
+        "SmsStatus": status,
+        "ErrorCode": error_code,
+    }
+    return twilio_post("/hooks/twilio/sms/status/", params)
+
+
+@pytest.mark.parametrize("status", ["failed", "undelivered"])
+def test_status_callback_21610_fails_the_delivery_and_opts_the_number_out(
+    delivery, twilio_post, status
+):
+    send_delivery(delivery.pk)
+    delivery = fresh(delivery)
+
+    response = post_status(twilio_post, delivery, status, "21610")
+    post_status(twilio_post, delivery, status, "21610")  # Twilio may post it twice
+    post_status(twilio_post, delivery, "delivered")
+
+    assert response.status_code == 204
+    delivery = fresh(delivery)
+    assert delivery.status == DeliveryStatus.UNDELIVERED
+    assert "21610" in delivery.error_message and "opted out" in delivery.error_message
+    assert fresh(delivery.reward).delivery_status == RewardDeliveryStatus.FAILED
+    recipient = fresh(delivery.recipient)
+    assert recipient.sms_opt_in_status == SmsOptInStatus.OPTED_OUT
+    assert carrier_opt_outs(recipient).count() == 1
+    [note] = SmsOptInLog.objects.filter(recipient=recipient)
+    assert delivery.twilio_message_sid in note.error_message
+    # The note does not take the delivery's SID, so its callbacks keep reaching the delivery.
+    assert note.message_sid == ""
+    assert sweep_stuck_work()["deliveries"] == 0
+
+
+def test_an_undelivered_callback_with_another_code_does_not_opt_out(delivery, twilio_post):
+    send_delivery(delivery.pk)
+
+    post_status(twilio_post, fresh(delivery), "undelivered", "30003")
+
+    assert fresh(delivery).status == DeliveryStatus.UNDELIVERED
+    assert fresh(delivery.recipient).sms_opt_in_status != SmsOptInStatus.OPTED_OUT
+    assert not carrier_opt_outs(delivery.recipient).exists()
+
+
+def test_after_start_the_refused_card_can_be_retried_from_the_admin(
+    delivery, twilio_server, twilio_post, admin_client, django_capture_on_commit_callbacks
+):
+    phone = delivery.delivery_address
+    twilio_server.unsubscribe(phone)
+    send_delivery(delivery.pk)
+    twilio_server.resubscribe(phone)
+    start = {
+        "MessageSid": "SM" + "5" * 32,
+        "AccountSid": fake_twilio.ACCOUNT_SID,
+        "From": phone,
+        "To": fake_twilio.FROM_NUMBER,
+        "Body": "START",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        assert twilio_post("/hooks/twilio/sms/", start).status_code == 200
+    assert fresh(delivery.recipient).sms_opt_in_status != SmsOptInStatus.OPTED_OUT
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            reverse("admin:giftcards_giftcarddelivery_changelist"),
+            {"action": "retry_deliveries", "_selected_action": [str(delivery.pk)]},
+        )
+
+    assert fresh(delivery).status == DeliveryStatus.SENT
+    assert [m["to"] for m in twilio_server.messages] == [phone]

@@ -1,0 +1,301 @@
+"""What recipients text back: YES opts in, the carrier stop words opt out, START/UNSTOP come
+back, HELP gets help. The words themselves and the answers are in `recipients.sms_replies`.
+
+A STOP can also reach Mike the other way round: Twilio refuses to text a number whose owner
+replied STOP to our sender (error 21610), at send time or in a status callback.
+`opt_out_refused_number` opts that number out exactly as a STOP text does.
+"""
+
+from datetime import UTC, datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from campaigns.events import record_event
+from campaigns.models import EventSource, EventType
+from mike.core.phones import normalize_phone
+
+from .. import sms_replies
+from ..models import (
+    ApprovalStatus,
+    Recipient,
+    RecipientAuditAction,
+    RecipientAuditLog,
+    SmsDirection,
+    SmsOptInLog,
+    SmsOptInStatus,
+    SmsProvider,
+    SmsStatus,
+)
+from ..sms_replies import Keyword
+from .claim import claim_after_commit
+
+# Recipients an inbound text can be about: they were asked (or have answered) already.
+RESPONSIVE_STATUSES = (
+    SmsOptInStatus.PENDING,
+    SmsOptInStatus.OPTED_IN,
+    SmsOptInStatus.OPTED_OUT,
+    SmsOptInStatus.INVALID_RESPONSE,
+)
+
+# Twilio's "Attempt to send to unsubscribed recipient": the number replied STOP to our sender
+# (perhaps to a text Mike never saw answered), and Twilio will not text it until it sends START.
+CARRIER_OPT_OUT_ERROR = "21610"
+
+
+def is_carrier_opt_out(error_code) -> bool:
+    """True when a Twilio error code says the number opted out at the carrier (21610)."""
+    return str(error_code or "").strip() == CARRIER_OPT_OUT_ERROR
+
+
+def _recipients_of(phone: str, raw: str, *, including=None) -> list[Recipient]:
+    """Every recipient texted at this number (and the recipient whose pk is `including`, asked
+    or not), locked, most recently approved first."""
+    numbers = {n for n in (phone, raw) if n}
+    if not numbers and including is None:
+        return []
+    matches = Q(phone__in=numbers, sms_opt_in_status__in=RESPONSIVE_STATUSES)
+    if including is not None:
+        matches |= Q(pk=including)
+    # Several rows are locked in primary-key order, so two texts from the same number queue
+    # behind each other instead of deadlocking.
+    locked = list(
+        Recipient.objects.select_for_update(of=("self",))
+        .filter(matches)
+        .select_related("audience__client", "campaign")
+        .order_by("pk")
+    )
+    never = datetime.min.replace(tzinfo=UTC)
+    return sorted(locked, key=lambda r: (r.approved_at or never, r.created_at), reverse=True)
+
+
+def _reply_for(keyword: Keyword, recipient: Recipient) -> str:
+    client_name = recipient.audience.client.name
+    if keyword == Keyword.OPT_OUT:
+        # Twilio answers STOP itself; a second text would be one too many.
+        return ""
+    if keyword == Keyword.HELP:
+        template = sms_replies.HELP
+    elif keyword in (Keyword.OPT_IN, Keyword.START):
+        if recipient.approval_status in (ApprovalStatus.APPROVED, ApprovalStatus.REDEEMED):
+            template = sms_replies.OPTED_IN_APPROVED
+        elif recipient.approval_status == ApprovalStatus.REJECTED:
+            template = sms_replies.OPTED_IN_NO_REWARD
+        elif keyword == Keyword.START:
+            template = sms_replies.RESTARTED_NOT_APPROVED
+        else:
+            template = sms_replies.OPTED_IN_NOT_APPROVED
+    else:
+        return sms_replies.HINT
+    return sms_replies.render(template, client_name=client_name)
+
+
+def _set_opt_in_status(
+    recipient, status, *, body, message_sid, action, event, details=None
+) -> None:
+    """Move a locked recipient to `status`, with the audit row and event given (None: none).
+
+    `body` is the recipient's reply, kept as their latest answer; None (a carrier refusal is no
+    answer of theirs) leaves the latest answer as it was. `details` go on the audit row and the
+    event."""
+    recipient.sms_opt_in_status = status
+    fields = ["sms_opt_in_status", "updated_at"]
+    if body is not None:
+        recipient.sms_opt_in_response = body
+        recipient.sms_opt_in_response_at = timezone.now()
+        fields += ["sms_opt_in_response", "sms_opt_in_response_at"]
+    recipient.save(update_fields=fields)
+    details = details or {}
+    if action is not None:
+        RecipientAuditLog.objects.create(
+            recipient=recipient,
+            action=action,
+            metadata={"message_sid": message_sid, "body": body or "", **details},
+        )
+    if event is not None:
+        record_event(
+            event, recipient=recipient, source=EventSource.SMS, message_sid=message_sid, **details
+        )
+
+
+def _opt_out(recipient: Recipient, *, body, message_sid, details=None) -> bool:
+    """Opt one locked recipient out: status `opted_out`, an OPTED_OUT audit row and event.
+    The one path every opt-out takes (a STOP text, a carrier refusal). False when the recipient
+    was opted out already (nothing is written)."""
+    if recipient.sms_opt_in_status == SmsOptInStatus.OPTED_OUT:
+        return False
+    _set_opt_in_status(
+        recipient,
+        SmsOptInStatus.OPTED_OUT,
+        body=body,
+        message_sid=message_sid,
+        action=RecipientAuditAction.OPTED_OUT,
+        event=EventType.OPTED_OUT,
+        details=details,
+    )
+    return True
+
+
+def _apply_keyword(keyword: Keyword, recipients: list[Recipient], *, body, message_sid) -> None:
+    """Change the state of every recipient texted at the number.
+
+    Carriers (and Twilio's opt-out handling) apply STOP and START to the phone number as a whole,
+    so Mike's state follows the number: every recipient at it moves together."""
+    for recipient in recipients:
+        status = recipient.sms_opt_in_status
+        approved = recipient.approval_status == ApprovalStatus.APPROVED
+        if keyword == Keyword.OPT_OUT and status != SmsOptInStatus.OPTED_OUT:
+            _opt_out(recipient, body=body, message_sid=message_sid)
+        elif (
+            keyword == Keyword.OPT_IN or (keyword == Keyword.START and approved)
+        ) and status != SmsOptInStatus.OPTED_IN:
+            _set_opt_in_status(
+                recipient,
+                SmsOptInStatus.OPTED_IN,
+                body=body,
+                message_sid=message_sid,
+                action=RecipientAuditAction.OPTED_IN,
+                event=EventType.OPTED_IN,
+            )
+            if approved:
+                claim_after_commit(recipient.pk)
+        elif keyword == Keyword.START and status == SmsOptInStatus.OPTED_OUT:
+            _set_opt_in_status(
+                recipient,
+                SmsOptInStatus.PENDING,
+                body=body,
+                message_sid=message_sid,
+                action=RecipientAuditAction.UPDATED,
+                event=None,
+            )
+        elif keyword == Keyword.OTHER and status == SmsOptInStatus.PENDING:
+            _set_opt_in_status(
+                recipient,
+                SmsOptInStatus.INVALID_RESPONSE,
+                body=body,
+                message_sid=message_sid,
+                action=None,
+                event=None,
+            )
+
+
+def handle_inbound_sms(
+    *, from_number: str, body: str, message_sid: str, to_number: str = ""
+) -> str:
+    """Act on a text a recipient sent and return the reply to send back ("" for none).
+
+    YES/Y/OK opt in (and claim approved rewards after commit), the carrier stop words opt out,
+    START/UNSTOP come back, HELP/INFO get help, anything else a hint. Every message in and out is
+    an `SmsOptInLog` row on the most recently approved recipient at the number (the reply as
+    `sent`: it goes back in the webhook's TwiML). Idempotent by `message_sid`: Twilio's retry of
+    the same message gets the same reply and writes nothing. A number Mike never texted gets a
+    generic reply and nothing is logged (a log row needs a recipient).
+    """
+    keyword = sms_replies.classify(body)
+    phone = normalize_phone(from_number)
+    with transaction.atomic():
+        # Locking the recipients first also serialises two deliveries of the same message: the
+        # second one finds the first one's log row below.
+        recipients = _recipients_of(phone, from_number)
+        if not recipients:
+            # Never answer a STOP: the carrier confirms it, and nothing may follow.
+            return "" if keyword == Keyword.OPT_OUT else sms_replies.UNKNOWN_NUMBER
+        primary = recipients[0]
+        if message_sid:
+            seen = SmsOptInLog.objects.filter(
+                message_sid=message_sid, direction=SmsDirection.INBOUND
+            ).first()
+            if seen is not None:
+                return _reply_for(keyword, seen.recipient)
+        try:
+            with transaction.atomic():
+                SmsOptInLog.objects.create(
+                    recipient=primary,
+                    campaign=primary.campaign,
+                    phone=phone or from_number,
+                    message_sid=message_sid,
+                    direction=SmsDirection.INBOUND,
+                    message_text=body,
+                    status=SmsStatus.RECEIVED,
+                    provider_used=SmsProvider.TWILIO,
+                )
+        except IntegrityError:
+            seen = SmsOptInLog.objects.get(message_sid=message_sid, direction=SmsDirection.INBOUND)
+            return _reply_for(keyword, seen.recipient)
+        _apply_keyword(keyword, recipients, body=body, message_sid=message_sid)
+        reply = _reply_for(keyword, primary)
+        if reply:
+            SmsOptInLog.objects.create(
+                recipient=primary,
+                campaign=primary.campaign,
+                phone=phone or from_number,
+                direction=SmsDirection.OUTBOUND,
+                message_text=reply,
+                status=SmsStatus.SENT,
+                provider_used=SmsProvider.TWILIO,
+            )
+    return reply
+
+
+# --- Opt-outs the carrier reports ----------------------------------------------------------------
+
+
+def opt_out_refused_number(
+    *,
+    recipient: Recipient,
+    refused: str,
+    phone: str = "",
+    message_sid: str = "",
+    error_code: str = CARRIER_OPT_OUT_ERROR,
+    log: SmsOptInLog | None = None,
+) -> list[Recipient]:
+    """Opt out a number Twilio refused to text because its owner opted out at the carrier (error
+    21610), as if a STOP had come in from it; returns the recipients this call opted out.
+
+    `recipient` is the one whose text was refused (`refused` names it: "opt-in", "gift card"),
+    `phone` the number texted (default: the recipient's). Like a STOP, it moves every recipient
+    texted at the number, and the recipient themself even if never asked, to `opted_out`, each
+    with an OPTED_OUT audit row and event that name the carrier refusal; their latest reply is
+    left as it was. From then on nothing texts them until the number sends START.
+
+    The refusal is noted in the SMS opt-in log: on `log`, the refused opt-in text's own row, or
+    on a new outbound `failed` row (a gift card text has no row there). Recipients already opted
+    out stay as they are; the note is written in any case, as each refusal happened. Locks the
+    recipient rows (primary-key order) before writing the log.
+    """
+    phone = phone or recipient.phone
+    details = {
+        "reason": "carrier_opt_out",
+        "error_code": str(error_code),
+        "refused": refused,
+    }
+    which = f"this {refused} text" + (f" ({message_sid})" if message_sid else "")
+    note = (
+        f"Twilio error {error_code}: the number opted out at the carrier (it replied STOP), so "
+        f"Twilio refused {which}. Marked opted out; no texts until it replies START."
+    )
+    with transaction.atomic():
+        recipients = _recipients_of(normalize_phone(phone), phone, including=recipient.pk)
+        opted_out = [
+            r
+            for r in recipients
+            if _opt_out(r, body=None, message_sid=message_sid, details=details)
+        ]
+        if log is not None:
+            SmsOptInLog.objects.filter(pk=log.pk).update(
+                error_message=note, updated_at=timezone.now()
+            )
+            log.error_message = note
+        else:
+            SmsOptInLog.objects.create(
+                recipient=recipient,
+                campaign=recipient.campaign,
+                phone=phone,
+                direction=SmsDirection.OUTBOUND,
+                message_text=f"({refused} text refused by the carrier)",
+                status=SmsStatus.FAILED,
+                error_message=note,
+                provider_used=SmsProvider.TWILIO,
+            )
+    return opted_out

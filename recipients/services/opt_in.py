@@ -1,0 +1,214 @@
+"""Asking a recipient to opt in by SMS, and applying Twilio's status callbacks of our texts."""
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from campaigns.events import record_event
+from campaigns.models import EventSource, EventType
+from mike.core.sms import SmsError, backend_name, send_sms
+
+from .. import sms_replies
+from ..models import (
+    ApprovalStatus,
+    Recipient,
+    RecipientAuditAction,
+    RecipientAuditLog,
+    SmsDirection,
+    SmsOptInLog,
+    SmsOptInStatus,
+    SmsProvider,
+    SmsStatus,
+)
+from .inbound import is_carrier_opt_out, opt_out_refused_number
+
+# An opt-in request in one of these states did not reach the phone; sending again is allowed.
+UNSENT_STATUSES = (SmsStatus.FAILED, SmsStatus.UNDELIVERED)
+
+# Twilio's message statuses, folded into ours; a status callback only ever moves a row forward.
+TWILIO_STATUS = {
+    "accepted": SmsStatus.QUEUED,
+    "scheduled": SmsStatus.QUEUED,
+    "queued": SmsStatus.QUEUED,
+    "sending": SmsStatus.SENT,
+    "sent": SmsStatus.SENT,
+    "delivered": SmsStatus.DELIVERED,
+    "read": SmsStatus.DELIVERED,
+    "undelivered": SmsStatus.UNDELIVERED,
+    "failed": SmsStatus.FAILED,
+    "canceled": SmsStatus.FAILED,
+}
+STATUS_RANK = {
+    SmsStatus.QUEUED: 0,
+    SmsStatus.SENT: 1,
+    SmsStatus.DELIVERED: 2,
+    SmsStatus.UNDELIVERED: 2,
+    SmsStatus.FAILED: 2,
+}
+
+
+# --- Sending the opt-in text ---------------------------------------------------------------------
+
+
+def queue_opt_in(*, recipient: Recipient, force: bool = False) -> bool:
+    """Queue the opt-in text after commit; False (nothing queued) when the recipient cannot get
+    one: not approved, opted in or out already, or no phone. `force` resends an opt-in already
+    sent (the admin's "resend")."""
+    from ..tasks import send_opt_in_sms
+
+    if not _may_text(recipient):
+        return False
+    recipient_id = recipient.pk
+    transaction.on_commit(
+        lambda: send_opt_in_sms.delay(str(recipient_id), force=force),
+        # A broker outage must not turn a committed approval into an error page: the opt-in
+        # stays `not_sent` and the periodic sweep queues it again.
+        robust=True,
+    )
+    return True
+
+
+def _may_text(recipient: Recipient) -> bool:
+    return (
+        recipient.approval_status == ApprovalStatus.APPROVED
+        and recipient.sms_opt_in_status not in (SmsOptInStatus.OPTED_IN, SmsOptInStatus.OPTED_OUT)
+        and bool(recipient.phone)
+    )
+
+
+def opt_in_message(recipient: Recipient) -> str:
+    campaign = recipient.campaign
+    template = (campaign.sms_opt_in_message if campaign else "") or (
+        sms_replies.DEFAULT_OPT_IN_MESSAGE
+    )
+    return sms_replies.render(template, client_name=recipient.audience.client.name)
+
+
+def _provider(name: str) -> str:
+    return name if name in SmsProvider.values else SmsProvider.TWILIO
+
+
+def request_opt_in(*, recipient: Recipient, force: bool = False) -> SmsOptInLog | None:
+    """Text the recipient the opt-in question and log it; None when nothing was sent.
+
+    Idempotent: skips a recipient who may not be texted (see `queue_opt_in`) and, unless `force`,
+    one whose opt-in already went out and did not fail. Never texts an opted-out recipient, even
+    with `force`. A failed send is logged (`failed`) and re-raised as SmsError, whose `retryable`
+    tells the task whether to try again. When Twilio refused because the number opted out at the
+    carrier (error 21610), the number is also opted out (`opt_out_refused_number`), so no retry
+    or resend texts it until it sends START.
+
+    The recipient row stays locked while the text is sent, so two workers running the same task
+    cannot both text; if the worker dies after the provider accepted the message, the transaction
+    rolls back and the re-run texts again (at least once beats never for this message).
+    """
+    error = None
+    with transaction.atomic():
+        locked = Recipient.objects.select_for_update().get(pk=recipient.pk)
+        if not _may_text(locked):
+            return None
+        already_sent = (
+            SmsOptInLog.objects.filter(recipient=locked, direction=SmsDirection.OUTBOUND)
+            .exclude(message_sid="")
+            .exclude(status__in=UNSENT_STATUSES)
+            .exists()
+        )
+        if already_sent and not force:
+            return None
+        body = opt_in_message(locked)
+        callback = settings.SITE_URL.rstrip("/") + reverse("twilio-sms-status")
+        try:
+            sent = send_sms(locked.phone, body, status_callback=callback)
+        except SmsError as exc:
+            error = exc
+            log = SmsOptInLog.objects.create(
+                recipient=locked,
+                campaign=locked.campaign,
+                phone=locked.phone,
+                direction=SmsDirection.OUTBOUND,
+                message_text=body,
+                status=SmsStatus.FAILED,
+                error_message=f"{exc}{f' (code {exc.code})' if exc.code else ''}"
+                f"{'; temporary, to be retried' if exc.retryable else ''}",
+                provider_used=_provider(backend_name()),
+            )
+        else:
+            now = timezone.now()
+            log = SmsOptInLog.objects.create(
+                recipient=locked,
+                campaign=locked.campaign,
+                phone=locked.phone,
+                message_sid=sent.sid,
+                direction=SmsDirection.OUTBOUND,
+                message_text=body,
+                status=TWILIO_STATUS.get(sent.status, SmsStatus.SENT),
+                provider_used=_provider(sent.provider),
+            )
+            locked.sms_opt_in_status = SmsOptInStatus.PENDING
+            locked.sms_opt_in_sent_at = now
+            locked.save(update_fields=["sms_opt_in_status", "sms_opt_in_sent_at", "updated_at"])
+            RecipientAuditLog.objects.create(
+                recipient=locked,
+                action=RecipientAuditAction.SMS_SENT,
+                metadata={"kind": "opt_in", "message_sid": sent.sid, "resend": already_sent},
+            )
+            record_event(
+                EventType.SMS_SENT,
+                recipient=locked,
+                source=EventSource.SMS,
+                kind="opt_in",
+                message_sid=sent.sid,
+            )
+    if error is not None:
+        if is_carrier_opt_out(error.code):
+            # After the commit above, in a transaction of its own: opting out locks every
+            # recipient at the number in primary-key order, which must not start from a lock
+            # already held on one of them.
+            opt_out_refused_number(recipient=locked, refused="opt-in", log=log)
+        raise error
+    return log
+
+
+# --- Status callbacks ----------------------------------------------------------------------------
+
+
+def apply_sms_status(*, message_sid: str, status: str, error_code: str = "") -> None:
+    """Apply Twilio's status callback for an outbound message.
+
+    An opt-in text's log row moves forward only (queued < sent < delivered; failed and undelivered
+    are final), so a late or repeated callback changes nothing. A text that failed because the
+    number opted out at the carrier (error 21610) opts the number out, as a STOP would. Any other
+    message is a gift card delivery, handed to `giftcards.delivery.update_delivery_status`.
+
+    Locks the log row, then (on a carrier opt-out) the recipients: the reverse of the usual
+    order, safe because nothing that locks a recipient waits for a log row Twilio reports on.
+    """
+    if not message_sid:
+        return
+    new_status = TWILIO_STATUS.get((status or "").lower())
+    with transaction.atomic():
+        log = (
+            SmsOptInLog.objects.select_for_update()
+            .filter(message_sid=message_sid, direction=SmsDirection.OUTBOUND)
+            .first()
+        )
+        if log is not None:
+            if new_status is not None and STATUS_RANK[new_status] > STATUS_RANK.get(log.status, 0):
+                log.status = new_status
+                if error_code:
+                    log.error_message = f"Twilio error {error_code}"
+                log.save(update_fields=["status", "error_message", "updated_at"])
+                if new_status in UNSENT_STATUSES and is_carrier_opt_out(error_code):
+                    opt_out_refused_number(
+                        recipient=log.recipient,
+                        refused="opt-in",
+                        phone=log.phone,
+                        message_sid=message_sid,
+                        error_code=error_code,
+                        log=log,
+                    )
+            return
+    from giftcards.delivery import update_delivery_status
+
+    update_delivery_status(message_sid=message_sid, status=status, error_code=error_code)
