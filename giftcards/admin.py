@@ -1,10 +1,12 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import F, Q
 
 from mike.core.admin import ReadOnlyAdminMixin
 
 from . import crypto
 from .models import (
+    CardSource,
     CreditAccount,
     CreditTransaction,
     GiftCard,
@@ -17,6 +19,7 @@ from .models import (
     RecipientGiftCard,
     SmsDeliveryLog,
 )
+from .services import DuplicateCardCode, add_card_to_pool
 
 TIMESTAMPS = ("id", "created_at", "updated_at")
 POOL_COUNTERS = (
@@ -97,6 +100,42 @@ class GiftCardBrandAdmin(admin.ModelAdmin):
     )
 
 
+class LowStockFilter(admin.SimpleListFilter):
+    """Pools at or below their low-stock threshold (what the staff alerts report)."""
+
+    title = "stock"
+    parameter_name = "stock"
+
+    def lookups(self, request, model_admin):
+        return (("low", "At or below threshold"), ("ok", "Above threshold"))
+
+    def queryset(self, request, queryset):
+        low = Q(available_cards__lte=F("low_stock_threshold"))
+        if self.value() == "low":
+            return queryset.filter(low)
+        if self.value() == "ok":
+            return queryset.exclude(low)
+        return queryset
+
+
+class LowBalanceFilter(admin.SimpleListFilter):
+    """Credit accounts at or below their low-balance threshold (what the staff alerts report)."""
+
+    title = "balance"
+    parameter_name = "balance"
+
+    def lookups(self, request, model_admin):
+        return (("low", "At or below threshold"), ("ok", "Above threshold"))
+
+    def queryset(self, request, queryset):
+        low = Q(balance__lte=F("low_balance_threshold"))
+        if self.value() == "low":
+            return queryset.filter(low)
+        if self.value() == "ok":
+            return queryset.exclude(low)
+        return queryset
+
+
 @admin.register(GiftCardPool)
 class GiftCardPoolAdmin(admin.ModelAdmin):
     list_display = (
@@ -112,6 +151,7 @@ class GiftCardPoolAdmin(admin.ModelAdmin):
         "is_active",
     )
     list_filter = (
+        LowStockFilter,
         "pool_type",
         "purchase_method",
         "is_master_pool",
@@ -186,7 +226,8 @@ class GiftCardPoolAdmin(admin.ModelAdmin):
 
 class GiftCardAddForm(forms.ModelForm):
     """Takes the code, PIN and card number in the clear once, and stores them only encrypted (the
-    model's fields for them are not editable, so no form can show them back)."""
+    model's fields for them are not editable, so no form can show them back). The card takes its
+    pool's brand and value; GiftCardAdmin.save_model adds it through `add_card_to_pool`."""
 
     code = forms.CharField(
         max_length=255,
@@ -207,14 +248,8 @@ class GiftCardAddForm(forms.ModelForm):
 
     class Meta:
         model = GiftCard
-        fields = ("pool", "brand", "card_value")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for name in ("brand", "card_value"):
-            if name in self.fields:
-                self.fields[name].required = False
-                self.fields[name].help_text = "Leave empty to take the pool's."
+        fields = ("pool",)
+        help_texts = {"pool": "The card takes the pool's brand and value."}
 
     def clean_code(self):
         code = self.cleaned_data["code"]
@@ -224,22 +259,6 @@ class GiftCardAddForm(forms.ModelForm):
         if GiftCard.objects.filter(code_hash=crypto.code_hash(code)).exists():
             raise forms.ValidationError("A card with this code is already stored.")
         return code
-
-    def clean(self):
-        cleaned_data = super().clean()
-        pool = cleaned_data.get("pool")
-        if pool is not None:
-            if "brand" in self.fields and cleaned_data.get("brand") is None:
-                cleaned_data["brand"] = pool.brand
-            if "card_value" in self.fields and cleaned_data.get("card_value") is None:
-                cleaned_data["card_value"] = pool.card_value
-        return cleaned_data
-
-    def save(self, commit=True):
-        self.instance.set_code(self.cleaned_data["code"])
-        self.instance.set_pin(self.cleaned_data.get("pin", ""))
-        self.instance.set_card_number(self.cleaned_data.get("card_number", ""))
-        return super().save(commit=commit)
 
 
 @admin.register(GiftCard)
@@ -275,11 +294,14 @@ class GiftCardAdmin(admin.ModelAdmin):
     )
     list_select_related = ("brand", "pool", "claimed_by_recipient", "assignment_campaign")
     readonly_fields = (*TIMESTAMPS, "display_code", "has_pin")
+    # Once stored, a card's pool and status are what the pool counters count (only the inventory
+    # and claim services move them, with the counters); brand and value are the pool's.
+    readonly_fields_when_stored = ("pool", "brand", "card_value", "status")
     date_hierarchy = "created_at"
     add_form = GiftCardAddForm
     add_fieldsets = (
-        (None, {"fields": ("pool", "brand", "card_value", "code", "pin", "card_number")}),
-        ("Details", {"fields": ("expiration_date", "source", "provider_order_id", "uploaded_by")}),
+        (None, {"fields": ("pool", "code", "pin", "card_number")}),
+        ("Details", {"fields": ("expiration_date", "source", "provider_order_id")}),
     )
     fieldsets = (
         (
@@ -330,6 +352,39 @@ class GiftCardAdmin(admin.ModelAdmin):
         if obj is None:
             kwargs["form"] = self.add_form
         return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        return readonly if obj is None else (*readonly, *self.readonly_fields_when_stored)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        # A new card goes through the inventory service, which counts it in its pool and audits
+        # it; a plain save would leave the pool counters behind.
+        data = form.cleaned_data
+        card = add_card_to_pool(
+            pool=data["pool"],
+            code=data["code"],
+            pin=data.get("pin", ""),
+            card_number=data.get("card_number", ""),
+            expiration_date=data.get("expiration_date"),
+            provider_order_id=data.get("provider_order_id", ""),
+            source=data.get("source") or CardSource.CSV,
+            added_by=request.user,
+        )
+        # The admin goes on with `obj` (history entry, redirect): make it the stored card.
+        obj.pk = card.pk
+        obj.refresh_from_db()
+        return None
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except DuplicateCardCode:
+            # Another request stored the same code between this form's check and the insert
+            # (the add rolled back). Validating again finds that card and shows the field error.
+            return super().add_view(request, form_url, extra_context)
 
     @admin.display(description="code", ordering="code_last4")
     def display_code(self, obj):
@@ -490,7 +545,7 @@ class CreditAccountAdmin(admin.ModelAdmin):
         "auto_reload_enabled",
         "updated_at",
     )
-    list_filter = ("entity_type", "auto_reload_enabled", "currency")
+    list_filter = (LowBalanceFilter, "entity_type", "auto_reload_enabled", "currency")
     # entity_type: the platform account has no organization to search by ("platform" finds it).
     search_fields = ("organization__name", "organization__slug", "entity_type")
     autocomplete_fields = ("organization",)

@@ -21,7 +21,7 @@ from .claim import (
     get_recipient_gift_card_for_condition,
 )
 from .credit import CENT, InsufficientCredit, allocate_credit, credit_account_for, post_credit
-from .inventory import CardImportResult, add_cards_to_pool
+from .inventory import CardImportResult, DuplicateCardCode, add_card_to_pool, add_cards_to_pool
 from .rewards import _queue_delivery_task, claim_pending_rewards, mark_awaiting_stock
 
 __all__ = [
@@ -32,11 +32,13 @@ __all__ = [
     "COST_BASIS",
     "PROVIDER_METHODS",
     "CardImportResult",
+    "DuplicateCardCode",
     "InsufficientCredit",
     "NoCardAvailable",
     "RewardNotClaimable",
     "_claim",
     "_queue_delivery_task",
+    "add_card_to_pool",
     "add_cards_to_pool",
     "allocate_credit",
     "claim_card_atomic",

@@ -1,7 +1,12 @@
-"""Pool inventory: adding cards (encrypted, deduplicated by keyed hash, counted, audited)."""
+"""Pool inventory: adding cards (encrypted, deduplicated by keyed hash, counted, audited).
+
+A batch import (`add_cards_to_pool`) and a single card typed in by staff (`add_card_to_pool`) take
+the same path, `_store_cards`, so the pool counters always move with the cards.
+"""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -15,11 +20,89 @@ from ..models import (
 )
 
 
+class DuplicateCardCode(ValueError):
+    """A card with this code is already stored (in any pool: codes are unique everywhere)."""
+
+
 @dataclass(frozen=True)
 class CardImportResult:
     added: int
     duplicates: list[str]
     invalid: list[str]
+
+
+def _new_card(pool: GiftCardPool, code: str, *, uploaded_by, source: str) -> GiftCard:
+    """An unsaved card of the pool's brand and value, its code set (encrypted and hashed)."""
+    card = GiftCard(
+        pool=pool,
+        brand_id=pool.brand_id,
+        card_value=pool.card_value,
+        source=source,
+        uploaded_by=uploaded_by,
+    )
+    card.set_code(code)
+    return card
+
+
+def _store_cards(
+    pool: GiftCardPool,
+    cards: list[GiftCard],
+    *,
+    uploaded_by,
+    source: str,
+    duplicates: list[str],
+    invalid: list[str],
+    refuse_duplicates: bool = False,
+    audit: dict | None = None,
+) -> list[GiftCard]:
+    """Insert the cards whose codes are not stored yet, add them to the pool counters and write
+    the `cards_added` audit row, all in one transaction; return the cards inserted.
+
+    Codes already stored are appended to `duplicates` and skipped or, with `refuse_duplicates`,
+    raise DuplicateCardCode before anything is written. A code another transaction stores between
+    the check and the insert raises DuplicateCardCode too (the unique keyed hash refuses it), and
+    nothing of this call is kept.
+    """
+    existing = set(
+        GiftCard.objects.filter(code_hash__in=[c.code_hash for c in cards]).values_list(
+            "code_hash", flat=True
+        )
+    )
+    if existing:
+        if refuse_duplicates:
+            raise DuplicateCardCode("A card with this code is already stored.")
+        duplicates += [c.code for c in cards if c.code_hash in existing]
+        cards = [c for c in cards if c.code_hash not in existing]
+
+    with transaction.atomic():
+        try:
+            GiftCard.objects.bulk_create(cards, batch_size=1000)
+        except IntegrityError as exc:
+            raise DuplicateCardCode(
+                "A card with this code is already stored."
+                if refuse_duplicates
+                else "A code in this batch was added concurrently; upload again."
+            ) from exc
+        GiftCardPool.objects.filter(pk=pool.pk).update(
+            total_cards=F("total_cards") + len(cards),
+            available_cards=F("available_cards") + len(cards),
+        )
+        GiftCardAuditLog.objects.create(
+            client_id=pool.client_id,
+            action="cards_added",
+            entity_type="gift_card_pool",
+            entity_id=pool.pk,
+            user=uploaded_by,
+            changes={"added": len(cards)},
+            metadata={
+                "duplicates": len(duplicates),
+                "invalid": len(invalid),
+                "source": source,
+                **(audit or {}),
+            },
+        )
+    pool.refresh_from_db(fields=["total_cards", "available_cards"])
+    return cards
 
 
 def add_cards_to_pool(
@@ -48,43 +131,46 @@ def add_cards_to_pool(
             duplicates.append(code)
             continue
         seen.add(digest)
-        card = GiftCard(
-            pool=pool,
-            brand_id=pool.brand_id,
-            card_value=pool.card_value,
-            source=source,
-            uploaded_by=uploaded_by,
-        )
-        card.set_code(code)
-        cards.append(card)
+        cards.append(_new_card(pool, code, uploaded_by=uploaded_by, source=source))
 
-    existing = set(
-        GiftCard.objects.filter(code_hash__in=[c.code_hash for c in cards]).values_list(
-            "code_hash", flat=True
-        )
+    added = _store_cards(
+        pool, cards, uploaded_by=uploaded_by, source=source, duplicates=duplicates, invalid=invalid
     )
-    if existing:
-        duplicates += [c.code for c in cards if c.code_hash in existing]
-        cards = [c for c in cards if c.code_hash not in existing]
+    return CardImportResult(added=len(added), duplicates=duplicates, invalid=invalid)
 
-    with transaction.atomic():
-        try:
-            GiftCard.objects.bulk_create(cards, batch_size=1000)
-        except IntegrityError as exc:
-            # Another upload added one of these codes between our check and the insert.
-            raise ValueError("A code in this batch was added concurrently; upload again.") from exc
-        GiftCardPool.objects.filter(pk=pool.pk).update(
-            total_cards=F("total_cards") + len(cards),
-            available_cards=F("available_cards") + len(cards),
-        )
-        GiftCardAuditLog.objects.create(
-            client_id=pool.client_id,
-            action="cards_added",
-            entity_type="gift_card_pool",
-            entity_id=pool.pk,
-            user=uploaded_by,
-            changes={"added": len(cards)},
-            metadata={"duplicates": len(duplicates), "invalid": len(invalid), "source": source},
-        )
-    pool.refresh_from_db(fields=["total_cards", "available_cards"])
-    return CardImportResult(added=len(cards), duplicates=duplicates, invalid=invalid)
+
+def add_card_to_pool(
+    *,
+    pool: GiftCardPool,
+    code: str,
+    pin: str = "",
+    card_number: str = "",
+    expiration_date: date | None = None,
+    provider_order_id: str = "",
+    source: str = CardSource.CSV,
+    added_by=None,
+) -> GiftCard:
+    """Add one card to the pool (staff typing it in): the same path as a batch import, so the
+    card takes the pool's brand and value, its code, PIN and card number are stored encrypted,
+    the pool counts it (total and available) and a `cards_added` audit row names who added it.
+
+    Raises DuplicateCardCode when a card with this code (compared as normalised: case, spaces and
+    dashes ignored) is already stored in any pool, and ValueError for an empty code; either way
+    nothing is written.
+    """
+    card = _new_card(pool, code, uploaded_by=added_by, source=source)
+    card.set_pin(pin)
+    card.set_card_number(card_number)
+    card.expiration_date = expiration_date
+    card.provider_order_id = provider_order_id or ""
+    [added] = _store_cards(
+        pool,
+        [card],
+        uploaded_by=added_by,
+        source=source,
+        duplicates=[],
+        invalid=[],
+        refuse_duplicates=True,
+        audit={"card": str(card.pk)},
+    )
+    return added

@@ -10,7 +10,9 @@ from django.db import IntegrityError, close_old_connections, connection, transac
 from giftcards import crypto
 from giftcards.models import CreditTransaction, GiftCard, GiftCardAuditLog, TransactionType
 from giftcards.services import (
+    DuplicateCardCode,
     InsufficientCredit,
+    add_card_to_pool,
     add_cards_to_pool,
     allocate_credit,
     credit_account_for,
@@ -117,6 +119,45 @@ def test_cards_are_added_encrypted_counted_and_deduplicated():
     assert card.code_last4 == "3333" and card.masked_code.endswith("3333")
     assert (card.brand_id, card.card_value) == (pool.brand_id, pool.card_value)
     assert GiftCardAuditLog.objects.filter(entity_id=pool.pk, action="cards_added").count() == 2
+
+
+@pytest.mark.django_db
+def test_a_single_card_is_added_like_an_import_counted_and_audited():
+    pool = factories.GiftCardPoolFactory()
+    staff = factories.UserFactory(is_staff=True)
+    add_cards_to_pool(pool, ["BATCH-0001"])
+
+    card = add_card_to_pool(
+        pool=pool, code="one-card-5150", pin="0042", card_number="6006 1234", added_by=staff
+    )
+
+    card.refresh_from_db()
+    assert (card.code, card.pin, card.card_number) == ("one-card-5150", "0042", "6006 1234")
+    assert "5150" not in card.pin_encrypted + card.code_encrypted
+    assert (card.brand_id, card.card_value) == (pool.brand_id, pool.card_value)
+    assert card.uploaded_by == staff
+    pool.refresh_from_db()
+    assert pool.total_cards == pool.available_cards == 2 == pool.cards.count()
+    audit = GiftCardAuditLog.objects.get(metadata__card=str(card.pk))
+    assert (audit.action, audit.entity_id, audit.user) == ("cards_added", pool.pk, staff)
+
+
+@pytest.mark.django_db
+def test_a_single_card_with_a_stored_code_is_refused_and_changes_nothing():
+    pool = factories.GiftCardPoolFactory()
+    other_pool = factories.GiftCardPoolFactory()
+    add_cards_to_pool(pool, ["TAKEN-0001"])
+    audits = GiftCardAuditLog.objects.count()
+
+    with pytest.raises(DuplicateCardCode, match="already stored"):
+        add_card_to_pool(pool=other_pool, code="taken 0001")
+    with pytest.raises(ValueError, match="cannot be empty"):
+        add_card_to_pool(pool=other_pool, code=" - ")
+
+    other_pool.refresh_from_db()
+    assert (other_pool.total_cards, other_pool.available_cards) == (0, 0)
+    assert GiftCard.objects.count() == 1
+    assert GiftCardAuditLog.objects.count() == audits
 
 
 @pytest.mark.django_db
