@@ -11,6 +11,7 @@ from django.utils import timezone
 from recipients.models import ApprovalStatus, Recipient, SmsOptInStatus
 from recipients.tasks import send_opt_in_sms
 
+from .alerts import send_staff_alerts
 from .delivery import DeliveryOutcome, backoff, send_delivery, stuck_deliveries
 from .models import GiftCardDelivery, RecipientGiftCard, RewardStatus
 from .purchase import settle_pending_purchases
@@ -70,3 +71,12 @@ def sweep_stuck_work() -> dict:
     if any(summary.values()):
         logger.info("Sweep re-queued %s", summary)
     return summary
+
+
+@shared_task(acks_late=True)
+def send_stock_alerts() -> dict:
+    """Email staff about low stock, low credit and failed provisioning (giftcards.alerts). Beat
+    runs it every 15 minutes and mark_awaiting_stock queues it at once. Idempotent: a problem
+    already alerted is not sent again before ALERT_REPEAT_HOURS. Not retried here: a failed send
+    records nothing, so the next beat sends it."""
+    return send_staff_alerts().as_dict()

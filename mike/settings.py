@@ -153,6 +153,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "giftcards.tasks.sweep_stuck_work",
         "schedule": 5 * 60,
     },
+    "send-stock-alerts": {
+        "task": "giftcards.tasks.send_stock_alerts",
+        "schedule": 15 * 60,
+    },
 }
 
 # Card deliveries: attempts before a delivery shows as failed in the admin, and how long a
@@ -162,6 +166,12 @@ DELIVERY_STUCK_MINUTES = env.int("DELIVERY_STUCK_MINUTES", default=10)
 # On PostgreSQL a claim writes its rows in one statement (giftcards/services/claim_sql.py); False
 # falls back to the portable ORM writer, a statement per row (always used on SQLite).
 GIFTCARD_CLAIM_SQL = env.bool("GIFTCARD_CLAIM_SQL", default=True)
+
+# Staff alerts (giftcards.alerts): low stock, low credit, failed purchases and deliveries.
+# ALERT_EMAILS: who gets them; empty means every active staff user with an email address.
+ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
+# Hours before a problem that is still there is alerted again.
+ALERT_REPEAT_HOURS = env.int("ALERT_REPEAT_HOURS", default=24)
 
 # --- SMS, email ---------------------------------------------------------------------------------
 # SMS_BACKEND: "console" (prints), "locmem" (keeps messages in memory, for tests) or "twilio".

@@ -27,9 +27,10 @@ from .credit import InsufficientCredit
 
 
 def mark_awaiting_stock(reward: RecipientGiftCard, *, reason: NoCardAvailable | None = None):
-    """Move a pending reward to `awaiting_stock` after a claim found no card, and write the
-    low-stock audit row that alerts staff. Only the first miss is recorded; a reward in any other
-    status is left alone. Returns the reward as it now is."""
+    """Move a pending reward to `awaiting_stock` after a claim found no card, write the low-stock
+    audit row and, after commit, queue the staff alert task (giftcards.alerts). Only the first
+    miss is recorded; a reward in any other status is left alone. Returns the reward as it now
+    is."""
     with transaction.atomic():
         locked = RecipientGiftCard.objects.select_for_update().get(pk=reward.pk)
         if locked.status == RewardStatus.PENDING and locked.gift_card_id is None:
@@ -49,6 +50,11 @@ def mark_awaiting_stock(reward: RecipientGiftCard, *, reason: NoCardAvailable | 
                     "message": str(reason) if reason is not None else "",
                 },
             )
+            # Staff hear about an empty pool now rather than at the next beat; the monitor's
+            # dedupe keeps repeated triggers from repeating the email.
+            from ..tasks import send_stock_alerts
+
+            transaction.on_commit(send_stock_alerts.delay, robust=True)
     reward.status = locked.status
     return locked
 

@@ -1,0 +1,582 @@
+"""Staff alerts: low stock, low credit and failed provisioning (SPEC §10, "a monitor raises alerts").
+
+`send_staff_alerts()` is the monitor; beat runs it every 15 minutes (`giftcards.tasks
+.send_stock_alerts`) and `mark_awaiting_stock` queues it at once when a reward finds no card. A run:
+
+1. takes a PostgreSQL advisory lock for the length of its transaction, so overlapping runs (beat
+   and an on_commit trigger, or two beats) take turns and the second reads the first's rows;
+2. finds every current problem (`current_problems()`);
+3. reads the alert history of the last ALERT_REPEAT_HOURS from GiftCardAuditLog and keeps the
+   problems staff have not heard about: not alerted in that window, cleared since, worse than when
+   last alerted (a low pool that now has rewards waiting), or failing anew (a delivery staff retried);
+4. writes one `alert_sent` row per problem kept and one `alert_cleared` row per alerted problem that
+   is no longer true, and emails one summary to staff, in the same transaction: if the email cannot
+   be sent, the rows roll back and the next run tries again.
+
+The history is the audit log itself, so staff read it in the admin (action `alert_sent`) and no
+state lives in memory: any worker may run the monitor.
+"""
+
+import logging
+import uuid
+import zlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMultiAlternatives
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from mike.accounts.models import Organization, OrganizationStatus
+
+from .models import (
+    CreditAccount,
+    CreditEntityType,
+    DeliveryStatus,
+    GiftCardAuditLog,
+    GiftCardBrand,
+    GiftCardDelivery,
+    GiftCardPool,
+    PurchaseMethod,
+    RecipientGiftCard,
+    RewardStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+ALERT_SENT = "alert_sent"
+ALERT_CLEARED = "alert_cleared"
+# Audit actions written elsewhere that this monitor reads.
+CLAIM_REFUSED_FOR_CREDIT = "claim_refused_insufficient_credit"  # services.rewards
+PURCHASE_REFUSED = "purchase_refused"  # giftcards.purchase
+
+# One fixed key for pg_advisory_xact_lock: every run of the monitor serialises on it.
+ALERT_LOCK_KEY = zlib.crc32(b"giftcards.alerts.send_staff_alerts")
+
+# A reward whose provider purchase was refused is still owed a card in these states.
+OWED_A_CARD = (RewardStatus.PENDING, RewardStatus.AWAITING_STOCK, RewardStatus.PURCHASE_PENDING)
+
+
+class AlertKind:
+    LOW_STOCK = "low_stock"
+    LOW_CREDIT = "low_credit"
+    PURCHASE_FAILED = "purchase_failed"
+    DELIVERY_FAILED = "delivery_failed"
+
+    LABELS = {
+        LOW_STOCK: "Low stock",
+        LOW_CREDIT: "Low credit",
+        PURCHASE_FAILED: "Provider purchase refused",
+        DELIVERY_FAILED: "Delivery failed",
+    }
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing staff should act on. `key` says what "the same problem" is for the dedupe."""
+
+    kind: str
+    key: str
+    entity_type: str
+    entity_id: uuid.UUID
+    client_id: uuid.UUID | None
+    organization: str
+    summary: str
+    admin_path: str
+    # A rise re-alerts within the cooldown: a low pool with rewards now waiting (0 → 1).
+    severity: int = 0
+    # A change re-alerts within the cooldown: the same delivery failing again after a retry.
+    occurrence: str = ""
+    facts: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return AlertKind.LABELS[self.kind]
+
+    @property
+    def admin_url(self) -> str:
+        return absolute_url(self.admin_path)
+
+
+@dataclass
+class AlertRun:
+    """What one run of the monitor did."""
+
+    sent: list[Problem]
+    cleared: int
+    still_open: int
+    recipients: list[str]
+
+    def as_dict(self) -> dict:
+        return {
+            "alerted": len(self.sent),
+            "cleared": self.cleared,
+            "still_open": self.still_open,
+            "recipients": len(self.recipients),
+        }
+
+
+def absolute_url(path: str) -> str:
+    return f"{settings.SITE_URL.rstrip('/')}{path}"
+
+
+def _admin_change(model, pk) -> str:
+    opts = model._meta
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[pk])
+
+
+def _money(value: Decimal) -> str:
+    return f"${value:,.2f}"
+
+
+def _plural(n: int, word: str, words: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
+# --- What is wrong now (reads) -----------------------------------------------------------------
+
+
+def _waiting_for_stock() -> Counter:
+    """Rewards waiting in `awaiting_stock`, counted by (client, brand, value)."""
+    rows = (
+        RecipientGiftCard.objects.filter(status=RewardStatus.AWAITING_STOCK, gift_card__isnull=True)
+        .values("recipient__audience__client_id", "brand_id", "card_value")
+        .annotate(n=Count("pk"))
+    )
+    return Counter(
+        {
+            (row["recipient__audience__client_id"], row["brand_id"], row["card_value"]): row["n"]
+            for row in rows
+        }
+    )
+
+
+def low_stock_problems() -> list[Problem]:
+    """Active client pools at or below their low-stock threshold, with the rewards waiting for
+    their brand and value; and rewards waiting for a brand and value the client has no active pool
+    of. An `api_only` pool holds no stock by design (the provider sells each card), so it counts
+    only when rewards wait on it."""
+    waiting = _waiting_for_stock()
+    problems = []
+    pooled = set()
+    pools = (
+        GiftCardPool.objects.active()
+        .filter(is_master_pool=False, client__isnull=False)
+        .select_related("client", "brand")
+        .order_by("client__name", "pool_name")
+    )
+    for pool in pools:
+        group = (pool.client_id, pool.brand_id, pool.card_value)
+        pooled.add(group)
+        if not pool.is_low_stock:
+            continue
+        rewards = waiting.get(group, 0)
+        if pool.purchase_method == PurchaseMethod.API_ONLY and not rewards:
+            continue
+        summary = (
+            f'{pool.brand.brand_name} {_money(pool.card_value)} pool "{pool.pool_name}": '
+            f"{_plural(pool.available_cards, 'card')} left "
+            f"(alert at {pool.low_stock_threshold} or fewer)"
+        )
+        if rewards:
+            summary += f"; {_plural(rewards, 'reward is', 'rewards are')} waiting for stock"
+        problems.append(
+            Problem(
+                kind=AlertKind.LOW_STOCK,
+                key=f"low_stock:pool:{pool.pk}",
+                entity_type="gift_card_pool",
+                entity_id=pool.pk,
+                client_id=pool.client_id,
+                organization=pool.client.name,
+                summary=summary,
+                admin_path=_admin_change(GiftCardPool, pool.pk),
+                severity=1 if rewards else 0,
+                facts={
+                    "brand": pool.brand.brand_name,
+                    "card_value": str(pool.card_value),
+                    "available_cards": pool.available_cards,
+                    "low_stock_threshold": pool.low_stock_threshold,
+                    "rewards_waiting": rewards,
+                },
+            )
+        )
+
+    orphaned = {group: n for group, n in waiting.items() if group not in pooled}
+    if orphaned:
+        clients = Organization.objects.in_bulk({client for client, _, _ in orphaned})
+        brands = GiftCardBrand.objects.in_bulk({brand for _, brand, _ in orphaned})
+        for (client_id, brand_id, value), rewards in sorted(
+            orphaned.items(), key=lambda item: (clients[item[0][0]].name, str(item[0][1:]))
+        ):
+            client, brand = clients[client_id], brands[brand_id]
+            problems.append(
+                Problem(
+                    kind=AlertKind.LOW_STOCK,
+                    key=f"low_stock:no_pool:{client_id}:{brand_id}:{value}",
+                    entity_type="organization",
+                    entity_id=client_id,
+                    client_id=client_id,
+                    organization=client.name,
+                    summary=(
+                        f"{brand.brand_name} {_money(value)}: no active pool; "
+                        f"{_plural(rewards, 'reward is', 'rewards are')} waiting for stock"
+                    ),
+                    admin_path=reverse("admin:giftcards_giftcardpool_changelist")
+                    + "?"
+                    + urlencode({"q": client.name}),
+                    severity=1,
+                    facts={
+                        "brand": brand.brand_name,
+                        "card_value": str(value),
+                        "rewards_waiting": rewards,
+                    },
+                )
+            )
+    return problems
+
+
+def low_credit_problems() -> list[Problem]:
+    """Credit accounts of active agencies and clients at or below their low-balance threshold, and
+    clients whose claims were refused for insufficient credit while those rewards still wait (the
+    threshold may be lower than a card)."""
+    refusals = GiftCardAuditLog.objects.filter(
+        action=CLAIM_REFUSED_FOR_CREDIT,
+        entity_type="recipient_gift_card",
+        entity_id=OuterRef("pk"),
+    )
+    refused = {
+        row["recipient__audience__client_id"]: row
+        for row in RecipientGiftCard.objects.filter(
+            Exists(refusals), status=RewardStatus.PENDING, gift_card__isnull=True
+        )
+        .values("recipient__audience__client_id")
+        .annotate(n=Count("pk"), total=Sum("card_value"))
+    }
+    accounts = {
+        account.organization_id: account
+        for account in CreditAccount.objects.exclude(entity_type=CreditEntityType.PLATFORM)
+        .filter(
+            Q(balance__lte=F("low_balance_threshold")) | Q(organization_id__in=list(refused)),
+            organization__status=OrganizationStatus.ACTIVE,
+        )
+        .select_related("organization")
+    }
+    # A refused claim can leave no account behind (the claim that would have opened it rolled
+    # back), so the client itself stands in for it.
+    orgs = {pk: account.organization for pk, account in accounts.items()}
+    missing = set(refused) - set(orgs)
+    orgs.update(
+        Organization.objects.filter(pk__in=missing, status=OrganizationStatus.ACTIVE).in_bulk()
+    )
+
+    problems = []
+    for org_id, org in sorted(orgs.items(), key=lambda item: item[1].name):
+        account = accounts.get(org_id)
+        waiting = refused.get(org_id)
+        parts = []
+        facts = {}
+        if account is not None:
+            parts.append(
+                f"credit balance {_money(account.balance)} "
+                f"(alert at {_money(account.low_balance_threshold)} or less)"
+            )
+            facts.update(
+                balance=str(account.balance),
+                low_balance_threshold=str(account.low_balance_threshold),
+            )
+        else:
+            parts.append("no credit account yet")
+        if waiting:
+            parts.append(
+                f"{_plural(waiting['n'], 'claim')} refused for insufficient credit "
+                f"{'is' if waiting['n'] == 1 else 'are'} waiting ({_money(waiting['total'])} "
+                "of cards)"
+            )
+            facts.update(claims_refused=waiting["n"], refused_value=str(waiting["total"]))
+        problems.append(
+            Problem(
+                kind=AlertKind.LOW_CREDIT,
+                key=f"low_credit:{org_id}",
+                entity_type="credit_account" if account is not None else "organization",
+                entity_id=account.pk if account is not None else org_id,
+                client_id=org_id if org.is_client else None,
+                organization=org.name,
+                summary="; ".join(parts),
+                admin_path=_admin_change(CreditAccount, account.pk)
+                if account is not None
+                else _admin_change(Organization, org_id),
+                severity=1 if waiting else 0,
+                facts=facts,
+            )
+        )
+    return problems
+
+
+def failed_purchase_problems() -> list[Problem]:
+    """Rewards still owed a card after the provider refused to sell it (`purchase_refused` audit
+    rows written by giftcards.purchase), one per reward."""
+    refusals = GiftCardAuditLog.objects.filter(
+        action=PURCHASE_REFUSED, entity_type="recipient_gift_card", entity_id=OuterRef("pk")
+    )
+    rewards = list(
+        RecipientGiftCard.objects.filter(
+            Exists(refusals), status__in=OWED_A_CARD, gift_card__isnull=True
+        ).select_related("recipient__audience__client", "brand")
+    )
+    history = defaultdict(list)
+    for row in (
+        GiftCardAuditLog.objects.filter(
+            action=PURCHASE_REFUSED,
+            entity_type="recipient_gift_card",
+            entity_id__in=[reward.pk for reward in rewards],
+        )
+        .order_by("created_at")
+        .only("entity_id", "metadata", "created_at")
+    ):
+        history[row.entity_id].append(row)
+
+    problems = []
+    for reward in sorted(rewards, key=lambda r: (r.recipient.audience.client.name, r.created_at)):
+        client = reward.recipient.audience.client
+        rows = history[reward.pk]
+        message = rows[-1].metadata.get("message", "") if rows else ""
+        problems.append(
+            Problem(
+                kind=AlertKind.PURCHASE_FAILED,
+                key=f"purchase_failed:{reward.pk}",
+                entity_type="recipient_gift_card",
+                entity_id=reward.pk,
+                client_id=client.pk,
+                organization=client.name,
+                summary=(
+                    f"{reward.brand.brand_name} {_money(reward.card_value)} reward of "
+                    f"{reward.recipient}: the provider refused the purchase "
+                    f"{_plural(len(rows), 'time')}" + (f" (last: {message})" if message else "")
+                ),
+                admin_path=_admin_change(RecipientGiftCard, reward.pk),
+                facts={
+                    "brand": reward.brand.brand_name,
+                    "card_value": str(reward.card_value),
+                    "refusals": len(rows),
+                    "message": message[:500],
+                },
+            )
+        )
+    return problems
+
+
+def failed_delivery_problems() -> list[Problem]:
+    """Deliveries that failed for good: `failed` with no retries left, or reported undelivered or
+    bounced by the provider, for a reward that was not revoked. A staff retry gives the delivery
+    new attempts (a higher max_retries), so failing again is a new occurrence."""
+    deliveries = (
+        GiftCardDelivery.objects.filter(
+            Q(status=DeliveryStatus.FAILED, retry_count__gte=F("max_retries"))
+            | Q(status__in=[DeliveryStatus.UNDELIVERED, DeliveryStatus.BOUNCED])
+        )
+        .exclude(reward__status__in=[RewardStatus.REVOKED, RewardStatus.REJECTED])
+        .select_related("recipient__audience__client", "gift_card__brand")
+        .order_by("created_at")
+    )
+    problems = []
+    for delivery in sorted(deliveries, key=lambda d: d.recipient.audience.client.name):
+        client = delivery.recipient.audience.client
+        card = delivery.gift_card
+        error = delivery.error_message.strip().splitlines()[0] if delivery.error_message else ""
+        problems.append(
+            Problem(
+                kind=AlertKind.DELIVERY_FAILED,
+                key=f"delivery_failed:{delivery.pk}",
+                entity_type="gift_card_delivery",
+                entity_id=delivery.pk,
+                client_id=client.pk,
+                organization=client.name,
+                summary=(
+                    f"{delivery.get_delivery_method_display()} of a {card.brand.brand_name} "
+                    f"{_money(card.card_value)} card to {delivery.recipient} "
+                    f"({delivery.delivery_address}): {delivery.get_status_display().lower()} "
+                    f"after {_plural(delivery.retry_count, 'attempt')}"
+                    + (f" (last error: {error[:200]})" if error else "")
+                ),
+                admin_path=_admin_change(GiftCardDelivery, delivery.pk),
+                occurrence=str(delivery.max_retries),
+                facts={
+                    "status": delivery.status,
+                    "attempts": delivery.retry_count,
+                    "error": error[:500],
+                },
+            )
+        )
+    return problems
+
+
+def current_problems() -> list[Problem]:
+    """Everything staff should act on right now, in email order."""
+    return [
+        *low_stock_problems(),
+        *low_credit_problems(),
+        *failed_purchase_problems(),
+        *failed_delivery_problems(),
+    ]
+
+
+def alert_recipients() -> list[str]:
+    """ALERT_EMAILS when set; otherwise every active staff user with an email address."""
+    configured = [address.strip() for address in settings.ALERT_EMAILS if address.strip()]
+    if configured:
+        return list(dict.fromkeys(configured))
+    return list(
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .exclude(email="")
+        .order_by("email")
+        .values_list("email", flat=True)
+    )
+
+
+# --- The monitor (writes) ----------------------------------------------------------------------
+
+
+def _lock_monitor() -> None:
+    """Serialise runs for the rest of the caller's transaction. A second run waits rather than
+    skips, so a problem that appeared while the first was running is still seen now."""
+    if connection.vendor != "postgresql":
+        # SQLite (the single-process demo) allows one writer at a time: an overlapping run fails
+        # on its first write, rolls back and sends nothing.
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ALERT_LOCK_KEY])
+
+
+def _latest_alerts(since: datetime) -> dict[str, GiftCardAuditLog]:
+    """The newest `alert_sent` / `alert_cleared` row of each problem key since `since`."""
+    latest = {}
+    for row in GiftCardAuditLog.objects.filter(
+        action__in=[ALERT_SENT, ALERT_CLEARED], created_at__gte=since
+    ).order_by("created_at", "pk"):
+        latest[row.metadata.get("key", "")] = row
+    return latest
+
+
+def _is_news(problem: Problem, last: GiftCardAuditLog | None) -> bool:
+    if last is None or last.action == ALERT_CLEARED:
+        return True
+    failed_anew = problem.occurrence != last.metadata.get("occurrence", "")
+    got_worse = problem.severity > last.metadata.get("severity", 0)
+    return failed_anew or got_worse
+
+
+def _email(problems: list[Problem], *, recipients: list[str], still_open: int, now) -> None:
+    by_org = defaultdict(list)
+    for problem in problems:
+        by_org[problem.organization].append(problem)
+    kinds = Counter(problem.label.lower() for problem in problems)
+    subject = "Mike alert: " + ", ".join(f"{n} {label}" for label, n in kinds.items())
+    context = {
+        "groups": list(by_org.items()),
+        "count": len(problems),
+        "still_open": still_open,
+        "repeat_hours": settings.ALERT_REPEAT_HOURS,
+        "now": timezone.localtime(now),
+        "history_url": absolute_url(
+            reverse("admin:giftcards_giftcardauditlog_changelist")
+            + "?"
+            + urlencode({"action": ALERT_SENT})
+        ),
+    }
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string("email/staff_alerts.txt", context),
+        to=recipients,
+    )
+    message.attach_alternative(render_to_string("email/staff_alerts.html", context), "text/html")
+    message.send()
+
+
+def send_staff_alerts(*, now: datetime | None = None) -> AlertRun:
+    """Email staff the problems they have not heard about, and record every alert.
+
+    Guarantees:
+    - one email per run at most, listing each new problem with its organization and admin link;
+      nothing is sent when nothing new is wrong;
+    - a problem is alerted once, then again only after ALERT_REPEAT_HOURS while it lasts, unless it
+      cleared in between (an `alert_cleared` row), got worse, or failed anew;
+    - every alert is an `alert_sent` GiftCardAuditLog row, written even when there is nobody to
+      email (a warning is logged);
+    - idempotent and safe to overlap: runs serialise on a PostgreSQL advisory lock, so concurrent
+      runs send one email between them.
+
+    Raises whatever the email backend raises (e.g. SMTP down); the rows then roll back, so the
+    next run alerts the same problems.
+    """
+    now = now or timezone.now()
+    since = now - timedelta(hours=settings.ALERT_REPEAT_HOURS)
+    with transaction.atomic():
+        _lock_monitor()
+        problems = current_problems()
+        latest = _latest_alerts(since)
+        news = [problem for problem in problems if _is_news(problem, latest.get(problem.key))]
+        current = {problem.key for problem in problems}
+        gone = [
+            row for key, row in latest.items() if row.action == ALERT_SENT and key not in current
+        ]
+        recipients = alert_recipients() if news else []
+
+        GiftCardAuditLog.objects.bulk_create(
+            [
+                GiftCardAuditLog(
+                    client_id=problem.client_id,
+                    action=ALERT_SENT,
+                    entity_type=problem.entity_type,
+                    entity_id=problem.entity_id,
+                    metadata={
+                        "kind": problem.kind,
+                        "key": problem.key,
+                        "severity": problem.severity,
+                        "occurrence": problem.occurrence,
+                        "summary": problem.summary,
+                        "recipients": recipients,
+                        **problem.facts,
+                    },
+                )
+                for problem in news
+            ]
+            + [
+                GiftCardAuditLog(
+                    client_id=row.client_id,
+                    action=ALERT_CLEARED,
+                    entity_type=row.entity_type,
+                    entity_id=row.entity_id,
+                    metadata={"kind": row.metadata.get("kind"), "key": row.metadata.get("key")},
+                )
+                for row in gone
+            ]
+        )
+        run = AlertRun(
+            sent=news,
+            cleared=len(gone),
+            still_open=len(problems) - len(news),
+            recipients=recipients,
+        )
+        if not news:
+            return run
+        if not recipients:
+            logger.warning(
+                "%s recorded but not emailed: set ALERT_EMAILS or give a staff user an email "
+                "address.",
+                _plural(len(news), "alert"),
+            )
+            return run
+        # Sent inside the transaction on purpose: a failed send rolls the rows back, so the alert
+        # is tried again rather than recorded as sent and lost.
+        _email(news, recipients=recipients, still_open=run.still_open, now=now)
+    logger.info("Alerted %s to %s", _plural(len(news), "problem"), ", ".join(recipients))
+    return run
