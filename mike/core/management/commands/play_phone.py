@@ -9,17 +9,14 @@ completes the call after --duration seconds, and with --interested closes it as 
 with the disposition "interested". `approve` approves the recipient as a staff member would in the
 admin. `reply` sends an inbound text. With the console SMS backend every text Mike sends is
 printed, including the card; then enter the recipient's code at /redeem/.
+
+The same actions are in the admin's phone simulator (/admin/phone/); both refuse to run with the
+`twilio` SMS backend, which would text real phones.
 """
 
-import uuid
-
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
-from calls import services as calls_services
-from calls.models import TrackedPhoneNumber
-from mike.core.phones import normalize_phone
-from recipients import services as recipient_services
+from mike.core import phone_simulator
 from recipients.codes import format_code
 from recipients.models import Recipient
 
@@ -42,20 +39,20 @@ class Command(BaseCommand):
         reply.add_argument("body", nargs="+")
 
     def handle(self, *args, action, phone, **options):
-        recipient = self.recipient(phone)
-        if action == "call":
-            self.call(recipient, options["duration"], options["interested"])
-        elif action == "approve":
-            with transaction.atomic():
-                recipient_services.approve_recipient(recipient=recipient, by=None)
-            self.stdout.write(self.style.SUCCESS(f"Approved {recipient}."))
-        else:
-            answer = recipient_services.handle_inbound_sms(
-                from_number=recipient.phone,
-                body=" ".join(options["body"]),
-                message_sid=f"SMsim{uuid.uuid4().hex}",
-            )
-            self.stdout.write(f"Mike replied: {answer or '(nothing)'}")
+        try:
+            recipient = phone_simulator.recipient_by_phone(phone)
+            if action == "call":
+                self.call(recipient, options["duration"], options["interested"])
+            elif action == "approve":
+                phone_simulator.approve(recipient=recipient, by=None)
+                self.stdout.write(self.style.SUCCESS(f"Approved {recipient}."))
+            else:
+                answer = phone_simulator.simulate_reply(
+                    phone=recipient.phone, body=" ".join(options["body"])
+                )
+                self.stdout.write(f"Mike replied: {answer or '(nothing)'}")
+        except phone_simulator.SimulatorError as exc:
+            raise CommandError(str(exc)) from exc
         recipient.refresh_from_db()
         self.stdout.write(
             f"{recipient}: approval {recipient.approval_status}, "
@@ -66,33 +63,13 @@ class Command(BaseCommand):
                 f"  reward {reward.brand.brand_name} ${reward.card_value}: {reward.status}"
             )
 
-    def recipient(self, phone: str) -> Recipient:
-        number = normalize_phone(phone)
-        recipient = (
-            Recipient.objects.filter(phone=number, campaign__isnull=False)
-            .select_related("campaign", "audience__client")
-            .order_by("-created_at")
-            .first()
-        )
-        if recipient is None:
-            raise CommandError(f"No recipient of any campaign has the phone {phone}.")
-        return recipient
-
     def call(self, recipient: Recipient, duration: int, interested: bool) -> None:
-        tracked = TrackedPhoneNumber.objects.filter(campaign=recipient.campaign).first()
-        if tracked is None:
-            raise CommandError(f"{recipient.campaign} has no tracked phone number.")
-        sid = f"CAsim{uuid.uuid4().hex}"
-        session = calls_services.handle_incoming_call(
-            call_sid=sid, from_number=recipient.phone, to_number=tracked.phone_number
+        session = phone_simulator.call_from_recipient(
+            recipient=recipient, duration=duration, interested=interested
         )
         self.stdout.write(
-            f"Call {sid} to {tracked.phone_number}: {session.match_status}, "
-            f"forwarded to {session.forward_to_number or '(nowhere)'}"
+            f"Call {session.twilio_call_sid} to {session.tracked_number.phone_number}: "
+            f"{session.match_status}, forwarded to {session.forward_to_number or '(nowhere)'}"
         )
-        calls_services.apply_call_status(call_sid=sid, status="in-progress")
-        calls_services.apply_call_status(call_sid=sid, status="completed", duration=duration)
         if interested:
-            session.refresh_from_db()
-            calls_services.record_disposition(call_session=session, disposition_type="interested")
             self.stdout.write("The agent closed the call as 'interested'.")
