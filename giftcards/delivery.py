@@ -17,8 +17,8 @@ the safe side of the trade: a card is never lost.
 A recipient who opted out is not texted: the delivery fails for good without calling Twilio. When
 Twilio refuses the text because the number opted out at the carrier (error 21610, at send time or
 in a status callback), the delivery fails for good too and the number is opted out through
-`recipients.services.opt_out_refused_number`, the path a STOP text takes; staff can retry it
-from the admin once the recipient has texted START.
+`recipients.services.opt_out_refused_number`, the path a STOP text takes. When the number opts
+back in (START or YES), such deliveries are re-queued by themselves (resume_opted_out_deliveries).
 """
 
 import logging
@@ -75,13 +75,10 @@ _TWILIO_STATUS = {
 }
 DONE = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
 
-OPTED_OUT_ERROR = (
-    "Not sent: the recipient opted out of texts. Retry from the admin once they reply START."
-)
+OPTED_OUT_ERROR = "Not sent: the recipient opted out of texts. Resent when they reply START or YES."
 CARRIER_OPT_OUT_MESSAGE = (
     "Twilio refused the text (error {code}): the number opted out at the carrier (it replied "
-    "STOP). Not retried; the recipient is now opted out. Retry from the admin once they reply "
-    "START."
+    "STOP). Not retried; the recipient is now opted out. Resent when they reply START or YES."
 )
 
 
@@ -372,6 +369,28 @@ def stuck_deliveries(now=None):
         retry_count__lt=F("max_retries"),
     )
     return open_.union(due).values_list("pk", flat=True)
+
+
+# The beginnings of the errors a delivery fails with because the number had opted out: such a
+# delivery is resent by itself once the number opts back in (resume_opted_out_deliveries).
+OPTED_OUT_FAILURES = (OPTED_OUT_ERROR, CARRIER_OPT_OUT_MESSAGE.split("{code}")[0])
+
+
+def resume_opted_out_deliveries(*, recipient) -> int:
+    """Re-queue the recipient's text deliveries that failed only because the number had opted out
+    (Mike refused to text it, or the carrier answered 21610), now that it has opted back in with
+    START or YES. Deliveries of revoked or rejected rewards stay as they are. Idempotent: a
+    re-queued delivery is no longer failed. Returns how many were re-queued."""
+    failed = GiftCardDelivery.objects.filter(
+        recipient=recipient,
+        delivery_method=CardDeliveryMethod.SMS,
+        status__in=[DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED],
+    ).exclude(reward__status__in=[RewardStatus.REVOKED, RewardStatus.REJECTED])
+    resumed = 0
+    for delivery in failed.only("pk", "error_message"):
+        if delivery.error_message.startswith(OPTED_OUT_FAILURES) and retry_delivery(delivery):
+            resumed += 1
+    return resumed
 
 
 @transaction.atomic

@@ -7,6 +7,7 @@ replied STOP to our sender (error 21610), at send time or in a status callback.
 """
 
 from datetime import UTC, datetime
+from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -145,6 +146,14 @@ def _apply_keyword(keyword: Keyword, recipients: list[Recipient], *, body, messa
     for recipient in recipients:
         status = recipient.sms_opt_in_status
         approved = recipient.approval_status == ApprovalStatus.APPROVED
+        if status == SmsOptInStatus.OPTED_OUT and keyword in (Keyword.OPT_IN, Keyword.START):
+            # Cards whose text was refused while the number was out go out again, after commit:
+            # resuming locks deliveries, which the delivery paths lock before recipients.
+            from giftcards.delivery import resume_opted_out_deliveries
+
+            transaction.on_commit(
+                partial(resume_opted_out_deliveries, recipient=recipient), robust=True
+            )
         if keyword == Keyword.OPT_OUT and status != SmsOptInStatus.OPTED_OUT:
             _opt_out(recipient, body=body, message_sid=message_sid)
         elif (

@@ -252,29 +252,68 @@ def test_an_undelivered_callback_with_another_code_does_not_opt_out(delivery, tw
     assert not carrier_opt_outs(delivery.recipient).exists()
 
 
-def test_after_start_the_refused_card_can_be_retried_from_the_admin(
-    delivery, twilio_server, twilio_post, admin_client, django_capture_on_commit_callbacks
-):
+def refuse_then_reply(delivery, twilio_server, twilio_post, capture, body):
+    """The carrier refuses the card's text, then the number texts `body` (START or YES)."""
     phone = delivery.delivery_address
     twilio_server.unsubscribe(phone)
     send_delivery(delivery.pk)
+    assert fresh(delivery).status == DeliveryStatus.FAILED
     twilio_server.resubscribe(phone)
-    start = {
+    reply = {
         "MessageSid": "SM" + "5" * 32,
         "AccountSid": fake_twilio.ACCOUNT_SID,
         "From": phone,
         "To": fake_twilio.FROM_NUMBER,
+        "Body": body,
+    }
+    with capture(execute=True):
+        assert twilio_post("/hooks/twilio/sms/", reply).status_code == 200
+
+
+@pytest.mark.parametrize("body", ["START", "yes"])
+def test_a_card_refused_while_opted_out_goes_out_again_when_the_number_opts_back_in(
+    delivery, twilio_server, twilio_post, django_capture_on_commit_callbacks, body
+):
+    refuse_then_reply(
+        delivery, twilio_server, twilio_post, django_capture_on_commit_callbacks, body
+    )
+
+    assert fresh(delivery.recipient).sms_opt_in_status != SmsOptInStatus.OPTED_OUT
+    assert fresh(delivery).status == DeliveryStatus.SENT
+    card_texts = [m for m in twilio_server.messages if "DELIVER-ME-0042" in m["body"]]
+    assert [m["to"] for m in card_texts] == [delivery.delivery_address]
+
+
+def test_a_refused_card_of_a_revoked_reward_stays_unsent_after_start(
+    delivery, twilio_server, twilio_post, django_capture_on_commit_callbacks
+):
+    type(delivery.reward).objects.filter(pk=delivery.reward_id).update(status=RewardStatus.REVOKED)
+
+    refuse_then_reply(
+        delivery, twilio_server, twilio_post, django_capture_on_commit_callbacks, "START"
+    )
+
+    assert fresh(delivery).status == DeliveryStatus.FAILED
+    assert not [m for m in twilio_server.messages if "DELIVER-ME-0042" in m["body"]]
+
+
+def test_a_card_that_failed_for_another_reason_is_not_resent_by_start(
+    delivery, twilio_server, twilio_post, django_capture_on_commit_callbacks
+):
+    GiftCardDelivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.FAILED, error_message="Twilio error 30003: unreachable"
+    )
+    type(delivery.recipient).objects.filter(pk=delivery.recipient_id).update(
+        sms_opt_in_status=SmsOptInStatus.OPTED_OUT
+    )
+    reply = {
+        "MessageSid": "SM" + "6" * 32,
+        "AccountSid": fake_twilio.ACCOUNT_SID,
+        "From": delivery.delivery_address,
+        "To": fake_twilio.FROM_NUMBER,
         "Body": "START",
     }
     with django_capture_on_commit_callbacks(execute=True):
-        assert twilio_post("/hooks/twilio/sms/", start).status_code == 200
-    assert fresh(delivery.recipient).sms_opt_in_status != SmsOptInStatus.OPTED_OUT
+        twilio_post("/hooks/twilio/sms/", reply)
 
-    with django_capture_on_commit_callbacks(execute=True):
-        admin_client.post(
-            reverse("admin:giftcards_giftcarddelivery_changelist"),
-            {"action": "retry_deliveries", "_selected_action": [str(delivery.pk)]},
-        )
-
-    assert fresh(delivery).status == DeliveryStatus.SENT
-    assert [m["to"] for m in twilio_server.messages] == [phone]
+    assert fresh(delivery).status == DeliveryStatus.FAILED
