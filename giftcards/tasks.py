@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.db.models import F, Q
 from django.utils import timezone
 
 from recipients.models import ApprovalStatus, Recipient, SmsOptInStatus
@@ -33,7 +34,8 @@ def deliver_gift_card(delivery_id: str) -> str:
 @shared_task(acks_late=True)
 def sweep_stuck_work() -> dict:
     """Re-queue what should have happened but did not (a dead worker, a broker outage, a lost
-    message): deliveries stuck or due for retry, approvals whose opt-in text never left, and
+    message): deliveries stuck or due for retry, approvals (and re-asks of an expired opt-in) whose opt-in
+    text never left, and
     rewards waiting for stock that may have arrived. Safe to run any time: every task it queues
     is idempotent."""
     now = timezone.now()
@@ -52,6 +54,23 @@ def sweep_stuck_work() -> dict:
     ]
     for pk in opt_ins:
         send_opt_in_sms.delay(pk)
+    # Re-asks of an expired opt-in whose text never left: back to pending, but no opt-in text
+    # sent since their last reply (a recipient who was asked and has not answered is left alone).
+    reasks = [
+        str(pk)
+        for pk in Recipient.objects.filter(
+            sms_opt_in_status=SmsOptInStatus.PENDING,
+            sms_opt_in_response_at__isnull=False,
+            updated_at__lt=stale,
+        )
+        .filter(
+            Q(sms_opt_in_sent_at__isnull=True)
+            | Q(sms_opt_in_sent_at__lt=F("sms_opt_in_response_at"))
+        )
+        .values_list("pk", flat=True)[:1000]
+    ]
+    for pk in reasks:
+        send_opt_in_sms.delay(pk, reask=True)
 
     waiting = list(
         RecipientGiftCard.objects.filter(status=RewardStatus.AWAITING_STOCK)
@@ -65,6 +84,7 @@ def sweep_stuck_work() -> dict:
     summary = {
         "deliveries": len(deliveries),
         "opt_ins": len(opt_ins),
+        "reasks": len(reasks),
         "awaiting": len(waiting),
         "purchases_settled": settled,
     }

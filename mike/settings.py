@@ -183,6 +183,9 @@ TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
 TWILIO_TIMEOUT_SECONDS = env.float("TWILIO_TIMEOUT_SECONDS", default=10.0)
 SMS_BACKEND_CHOICES = ("twilio", "console", "locmem")
+# TCPA recency: an SMS opt-in older than this many days is stale, and the recipient is asked
+# again before a new reward is texted (recipients.services.opt_in_is_current).
+OPT_IN_MAX_AGE_DAYS = env.int("OPT_IN_MAX_AGE_DAYS", default=180)
 
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",

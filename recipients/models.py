@@ -5,11 +5,14 @@ the reward flow: approval (pending → approved/rejected → redeemed) and SMS o
 pending → opted_in/opted_out). Services change those states; the rows here only hold them.
 """
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Length, Upper
 from django.db.models.lookups import GreaterThanOrEqual
+from django.utils import timezone
 
 from mike.core.models import (
     CLIENT_ONLY,
@@ -295,6 +298,22 @@ class Recipient(TimeOrderedModel):
     def display_code(self) -> str:
         """The code as printed: `7KQ4-M2XD-9P`."""
         return format_code(self.redemption_code or "")
+
+    def opt_in_is_current(self, now: datetime | None = None) -> bool:
+        """True when the recipient is opted in to SMS and the opt-in is no older than
+        OPT_IN_MAX_AGE_DAYS (TCPA recency: a stale opt-in is asked again before a new reward is
+        texted, see recipients.services.reask_expired_opt_in).
+
+        The opt-in's time is `sms_opt_in_response_at`: the YES (or START) that opted them in sets
+        it, and nothing else writes it while they stay opted in. An opt-in without that time (set
+        by hand or imported, never answered through Mike) has no age to measure and counts as
+        current."""
+        if self.sms_opt_in_status != SmsOptInStatus.OPTED_IN:
+            return False
+        if self.sms_opt_in_response_at is None:
+            return True
+        max_age = timedelta(days=settings.OPT_IN_MAX_AGE_DAYS)
+        return (now or timezone.now()) - self.sms_opt_in_response_at <= max_age
 
 
 # --- Audit and SMS opt-in trails -----------------------------------------------------------------

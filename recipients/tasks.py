@@ -15,8 +15,9 @@ OPT_IN_MAX_RETRIES = 5
 
 
 @shared_task(bind=True, max_retries=OPT_IN_MAX_RETRIES)
-def send_opt_in_sms(self, recipient_id, force=False):
-    """Text the opt-in question (see `services.request_opt_in` for when nothing is sent).
+def send_opt_in_sms(self, recipient_id, force=False, reask=False):
+    """Text the opt-in question (see `services.request_opt_in` for when nothing is sent; `reask`
+    asks again after the opt-in expired).
 
     A retryable failure (Twilio 5xx or 429, a timeout) is retried with exponential backoff,
     30 s to 8 min, up to OPT_IN_MAX_RETRIES times; each failed attempt is its own `failed` log
@@ -28,7 +29,7 @@ def send_opt_in_sms(self, recipient_id, force=False):
         )
         return None
     try:
-        log = services.request_opt_in(recipient=recipient, force=force)
+        log = services.request_opt_in(recipient=recipient, force=force, reask=reask)
     except SmsError as exc:
         if exc.retryable and self.request.retries < self.max_retries:
             raise self.retry(exc=exc, countdown=30 * 2**self.request.retries) from exc

@@ -69,7 +69,9 @@ def _queue_delivery_task(delivery_id) -> None:
 
 def claim_pending_rewards(*, recipient) -> list[RecipientGiftCard]:
     """Claim a card for every reward of the recipient still waiting for one (pending or awaiting
-    stock), if the recipient is approved and opted in to SMS; otherwise do nothing.
+    stock), if the recipient is approved and opted in to SMS; otherwise do nothing. An opt-in
+    older than OPT_IN_MAX_AGE_DAYS claims nothing: the recipient is asked to opt in again
+    (recipients.services.reask_expired_opt_in) and the rewards wait for the new YES.
 
     Each reward is claimed in its own transaction (claim_card_atomic). A reward with no card in
     stock is marked awaiting stock (with a low-stock audit row); one the client's credit does not
@@ -77,13 +79,20 @@ def claim_pending_rewards(*, recipient) -> list[RecipientGiftCard]:
     delivery is queued to `giftcards.tasks.deliver_gift_card` after commit when that task exists.
     Returns the rewards this call claimed.
     """
-    state = Recipient.objects.filter(pk=recipient.pk).values(
-        "approval_status", "sms_opt_in_status"
-    )[0]
+    # Local import: recipients.services hands its claims to this module.
+    from recipients.services import reask_expired_opt_in
+
+    state = Recipient.objects.only(
+        "approval_status", "sms_opt_in_status", "sms_opt_in_response_at"
+    ).get(pk=recipient.pk)
     if (
-        state["approval_status"] not in APPROVED_STATUSES
-        or state["sms_opt_in_status"] != SmsOptInStatus.OPTED_IN
+        state.approval_status not in APPROVED_STATUSES
+        or state.sms_opt_in_status != SmsOptInStatus.OPTED_IN
     ):
+        return []
+    if not state.opt_in_is_current():
+        # TCPA recency: no new reward is texted on a stale opt-in.
+        reask_expired_opt_in(recipient=state)
         return []
     rewards = (
         RecipientGiftCard.objects.filter(

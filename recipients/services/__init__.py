@@ -11,7 +11,9 @@ the SMS log rows. The gift card claim runs after commit in its own transaction.
 One module per family of state changes; everything a caller needs is importable from here:
 
 - `approval`: approve and reject recipients, move one on after a condition was met;
-- `opt_in`: ask for the opt-in by SMS, apply Twilio's status callbacks of our texts;
+- `opt_in`: ask for the opt-in by SMS, and again once it is older than OPT_IN_MAX_AGE_DAYS
+  (TCPA recency: `Recipient.opt_in_is_current`, `reask_expired_opt_in`); apply Twilio's status
+  callbacks of our texts;
 - `inbound`: what recipients text back (YES, STOP, START, HELP), and the STOP a carrier reports
   by refusing a text (Twilio error 21610);
 - `claim`: hand an approved, opted-in recipient's rewards to the gift card claim.
@@ -33,6 +35,7 @@ from .opt_in import (
     apply_sms_status,
     opt_in_message,
     queue_opt_in,
+    reask_expired_opt_in,
     request_opt_in,
 )
 
@@ -52,6 +55,7 @@ __all__ = [
     "opt_in_message",
     "opt_out_refused_number",
     "queue_opt_in",
+    "reask_expired_opt_in",
     "reject_recipient",
     "request_opt_in",
 ]

@@ -34,7 +34,8 @@ def approve_recipient(*, recipient: Recipient, by=None, call_session=None) -> Re
 
     Idempotent: an approved (or redeemed) recipient is returned unchanged. A rejected one raises
     ApprovalError. After commit, the opt-in text is queued; a recipient who already opted in has
-    their rewards claimed instead. Locks the recipient row.
+    their rewards claimed instead (or, when that opt-in is stale, is asked again: see
+    `reask_expired_opt_in`). Locks the recipient row.
     """
     with transaction.atomic():
         locked = _lock(recipient)
@@ -128,7 +129,8 @@ def on_condition_met(recipient_id) -> None:
     """Move a recipient on after one of their conditions was met (called by calls.services).
 
     The client's `auto_approve_recipients` approves a pending recipient at once; an approved
-    recipient who opted in has the new reward claimed; one who was never texted is texted."""
+    recipient who opted in has the new reward claimed (or is asked again when that opt-in is
+    stale); one who was never texted is texted."""
     recipient = Recipient.objects.select_related("audience__client").get(pk=recipient_id)
     if recipient.approval_status == ApprovalStatus.PENDING:
         if recipient.audience.client.auto_approve_recipients:

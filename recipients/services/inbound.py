@@ -156,9 +156,10 @@ def _apply_keyword(keyword: Keyword, recipients: list[Recipient], *, body, messa
             )
         if keyword == Keyword.OPT_OUT and status != SmsOptInStatus.OPTED_OUT:
             _opt_out(recipient, body=body, message_sid=message_sid)
-        elif (
-            keyword == Keyword.OPT_IN or (keyword == Keyword.START and approved)
-        ) and status != SmsOptInStatus.OPTED_IN:
+        elif (keyword == Keyword.OPT_IN or (keyword == Keyword.START and approved)) and (
+            # A YES on a stale opt-in is a fresh one: it renews the opt-in time.
+            status != SmsOptInStatus.OPTED_IN or not recipient.opt_in_is_current()
+        ):
             _set_opt_in_status(
                 recipient,
                 SmsOptInStatus.OPTED_IN,

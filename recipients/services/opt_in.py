@@ -1,4 +1,7 @@
-"""Asking a recipient to opt in by SMS, and applying Twilio's status callbacks of our texts."""
+"""Asking a recipient to opt in by SMS (again, once their opt-in is stale), and applying Twilio's
+status callbacks of our texts."""
+
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -48,20 +51,26 @@ STATUS_RANK = {
 }
 
 
+# A redeemed recipient was approved before redeeming; a later condition still earns a reward, and
+# its opt-in may have to be asked again (see `reask_expired_opt_in`).
+TEXTABLE_APPROVALS = (ApprovalStatus.APPROVED, ApprovalStatus.REDEEMED)
+
+
 # --- Sending the opt-in text ---------------------------------------------------------------------
 
 
-def queue_opt_in(*, recipient: Recipient, force: bool = False) -> bool:
+def queue_opt_in(*, recipient: Recipient, force: bool = False, reask: bool = False) -> bool:
     """Queue the opt-in text after commit; False (nothing queued) when the recipient cannot get
     one: not approved, opted in or out already, or no phone. `force` resends an opt-in already
-    sent (the admin's "resend")."""
+    sent (the admin's "resend"); `reask` asks again after the opt-in expired (see
+    `request_opt_in`)."""
     from ..tasks import send_opt_in_sms
 
     if not _may_text(recipient):
         return False
     recipient_id = recipient.pk
     transaction.on_commit(
-        lambda: send_opt_in_sms.delay(str(recipient_id), force=force),
+        lambda: send_opt_in_sms.delay(str(recipient_id), force=force, reask=reask),
         # A broker outage must not turn a committed approval into an error page: the opt-in
         # stays `not_sent` and the periodic sweep queues it again.
         robust=True,
@@ -71,7 +80,7 @@ def queue_opt_in(*, recipient: Recipient, force: bool = False) -> bool:
 
 def _may_text(recipient: Recipient) -> bool:
     return (
-        recipient.approval_status == ApprovalStatus.APPROVED
+        recipient.approval_status in TEXTABLE_APPROVALS
         and recipient.sms_opt_in_status not in (SmsOptInStatus.OPTED_IN, SmsOptInStatus.OPTED_OUT)
         and bool(recipient.phone)
     )
@@ -89,15 +98,19 @@ def _provider(name: str) -> str:
     return name if name in SmsProvider.values else SmsProvider.TWILIO
 
 
-def request_opt_in(*, recipient: Recipient, force: bool = False) -> SmsOptInLog | None:
+def request_opt_in(
+    *, recipient: Recipient, force: bool = False, reask: bool = False
+) -> SmsOptInLog | None:
     """Text the recipient the opt-in question and log it; None when nothing was sent.
 
     Idempotent: skips a recipient who may not be texted (see `queue_opt_in`) and, unless `force`,
-    one whose opt-in already went out and did not fail. Never texts an opted-out recipient, even
-    with `force`. A failed send is logged (`failed`) and re-raised as SmsError, whose `retryable`
-    tells the task whether to try again. When Twilio refused because the number opted out at the
-    carrier (error 21610), the number is also opted out (`opt_out_refused_number`), so no retry
-    or resend texts it until it sends START.
+    one whose opt-in already went out and did not fail. With `reask` (the opt-in expired and is
+    asked again), only an opt-in text sent after the recipient's last reply counts as already
+    sent, so the new question goes out once however often the task runs. Never texts an
+    opted-out recipient, even with `force`. A failed send is logged (`failed`) and re-raised as
+    SmsError, whose `retryable` tells the task whether to try again. When Twilio refused because
+    the number opted out at the carrier (error 21610), the number is also opted out
+    (`opt_out_refused_number`), so no retry or resend texts it until it sends START.
 
     The recipient row stays locked while the text is sent, so two workers running the same task
     cannot both text; if the worker dies after the provider accepted the message, the transaction
@@ -108,13 +121,18 @@ def request_opt_in(*, recipient: Recipient, force: bool = False) -> SmsOptInLog 
         locked = Recipient.objects.select_for_update().get(pk=recipient.pk)
         if not _may_text(locked):
             return None
-        already_sent = (
+        reached = (
             SmsOptInLog.objects.filter(recipient=locked, direction=SmsDirection.OUTBOUND)
             .exclude(message_sid="")
             .exclude(status__in=UNSENT_STATUSES)
-            .exists()
         )
-        if already_sent and not force:
+        already_sent = reached.exists()
+        asked = already_sent
+        if reask and locked.sms_opt_in_response_at is not None:
+            # The question that led to the expired opt-in came before its YES; only a text after
+            # the latest reply is the new question.
+            asked = reached.filter(created_at__gt=locked.sms_opt_in_response_at).exists()
+        if asked and not force:
             return None
         body = opt_in_message(locked)
         callback = settings.SITE_URL.rstrip("/") + reverse("twilio-sms-status")
@@ -151,7 +169,12 @@ def request_opt_in(*, recipient: Recipient, force: bool = False) -> SmsOptInLog 
             RecipientAuditLog.objects.create(
                 recipient=locked,
                 action=RecipientAuditAction.SMS_SENT,
-                metadata={"kind": "opt_in", "message_sid": sent.sid, "resend": already_sent},
+                metadata={
+                    "kind": "opt_in",
+                    "message_sid": sent.sid,
+                    "resend": already_sent,
+                    "reask": reask,
+                },
             )
             record_event(
                 EventType.SMS_SENT,
@@ -159,6 +182,7 @@ def request_opt_in(*, recipient: Recipient, force: bool = False) -> SmsOptInLog 
                 source=EventSource.SMS,
                 kind="opt_in",
                 message_sid=sent.sid,
+                reask=reask,
             )
     if error is not None:
         if is_carrier_opt_out(error.code):
@@ -168,6 +192,49 @@ def request_opt_in(*, recipient: Recipient, force: bool = False) -> SmsOptInLog 
             opt_out_refused_number(recipient=locked, refused="opt-in", log=log)
         raise error
     return log
+
+
+# --- Opt-in recency (TCPA) ------------------------------------------------------------------------
+
+
+def reask_expired_opt_in(*, recipient: Recipient, now: datetime | None = None) -> bool:
+    """Ask an approved recipient whose opt-in is stale (`Recipient.opt_in_is_current`) to opt in
+    again: their status goes back to `pending`, with an UPDATED audit row whose metadata says the
+    opt-in expired, and the opt-in text is queued after commit (`queue_opt_in(reask=True)`, which
+    logs it and audits it as any opt-in text). Their waiting rewards stay as they are, to be claimed
+    when they reply YES; claimed or delivered cards are not touched. No event is written for the
+    status change (as for START, which also moves a recipient back to `pending`); the text writes
+    its `sms_sent` event.
+
+    Returns True when this call moved the recipient back to asking. Idempotent and safe to run
+    concurrently: it locks the recipient row and checks again under the lock, so of two claims
+    that found the same stale opt-in only the first asks; a recipient already being asked again,
+    opted in recently, opted out, or who cannot be texted, is left alone (False)."""
+    with transaction.atomic():
+        locked = Recipient.objects.select_for_update().get(pk=recipient.pk)
+        if locked.sms_opt_in_status != SmsOptInStatus.OPTED_IN or locked.opt_in_is_current(now):
+            return False
+        if locked.approval_status not in TEXTABLE_APPROVALS or not locked.phone:
+            # No text could go out: left opted in, the claim still refuses them (it checks the
+            # age), where `pending` would strand them waiting for a question never sent.
+            return False
+        previous = locked.sms_opt_in_status
+        locked.sms_opt_in_status = SmsOptInStatus.PENDING
+        locked.save(update_fields=["sms_opt_in_status", "updated_at"])
+        RecipientAuditLog.objects.create(
+            recipient=locked,
+            action=RecipientAuditAction.UPDATED,
+            metadata={
+                "reason": "opt_in_expired",
+                "previous_status": previous,
+                "status": SmsOptInStatus.PENDING,
+                "opted_in_at": locked.sms_opt_in_response_at.isoformat(),
+                "max_age_days": settings.OPT_IN_MAX_AGE_DAYS,
+            },
+        )
+        queue_opt_in(recipient=locked, reask=True)
+    recipient.sms_opt_in_status = locked.sms_opt_in_status
+    return True
 
 
 # --- Status callbacks ----------------------------------------------------------------------------
