@@ -16,10 +16,16 @@ from .models import (
     GiftCardDelivery,
     GiftCardPool,
     GiftCardSale,
+    GiftCardStatus,
     RecipientGiftCard,
     SmsDeliveryLog,
 )
-from .services import DuplicateCardCode, add_card_to_pool
+from .services import (
+    CardNotRemovable,
+    DuplicateCardCode,
+    add_card_to_pool,
+    remove_card_from_pool,
+)
 
 TIMESTAMPS = ("id", "created_at", "updated_at")
 POOL_COUNTERS = (
@@ -377,6 +383,35 @@ class GiftCardAdmin(admin.ModelAdmin):
         obj.pk = card.pk
         obj.refresh_from_db()
         return None
+
+    def has_delete_permission(self, request, obj=None):
+        # Only a card never given to anyone may be removed; the others are a reward's history
+        # (revoke those instead).
+        if obj is not None and obj.status != GiftCardStatus.AVAILABLE:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj):
+        # Through the inventory service, so the pool counters lose the card too.
+        remove_card_from_pool(card=obj, removed_by=request.user, reason="deleted in the admin")
+
+    def delete_queryset(self, request, queryset):
+        # The bulk action reaches here only when every selected card may be deleted (see
+        # has_delete_permission); a card claimed since is refused by the service and kept.
+        kept = 0
+        for card in queryset:
+            try:
+                remove_card_from_pool(
+                    card=card, removed_by=request.user, reason="deleted in the admin"
+                )
+            except CardNotRemovable:
+                kept += 1
+        if kept:
+            self.message_user(
+                request,
+                f"{kept} of the selected cards were given out meanwhile and were kept.",
+                messages.WARNING,
+            )
 
     def add_view(self, request, form_url="", extra_context=None):
         try:

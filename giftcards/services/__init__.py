@@ -21,7 +21,14 @@ from .claim import (
     get_recipient_gift_card_for_condition,
 )
 from .credit import CENT, InsufficientCredit, allocate_credit, credit_account_for, post_credit
-from .inventory import CardImportResult, DuplicateCardCode, add_card_to_pool, add_cards_to_pool
+from .inventory import (
+    CardImportResult,
+    CardNotRemovable,
+    DuplicateCardCode,
+    add_card_to_pool,
+    add_cards_to_pool,
+    remove_card_from_pool,
+)
 from .rewards import _queue_delivery_task, claim_pending_rewards, mark_awaiting_stock
 
 __all__ = [
@@ -32,6 +39,7 @@ __all__ = [
     "COST_BASIS",
     "PROVIDER_METHODS",
     "CardImportResult",
+    "CardNotRemovable",
     "DuplicateCardCode",
     "InsufficientCredit",
     "NoCardAvailable",
@@ -48,4 +56,5 @@ __all__ = [
     "get_recipient_gift_card_for_condition",
     "mark_awaiting_stock",
     "post_credit",
+    "remove_card_from_pool",
 ]

@@ -17,6 +17,7 @@ from ..models import (
     GiftCard,
     GiftCardAuditLog,
     GiftCardPool,
+    GiftCardStatus,
 )
 
 
@@ -174,3 +175,39 @@ def add_card_to_pool(
         audit={"card": str(card.pk)},
     )
     return added
+
+
+class CardNotRemovable(ValueError):
+    """Only an available card (never given to anyone) can be taken out of its pool."""
+
+
+def remove_card_from_pool(*, card: GiftCard, removed_by=None, reason: str = "") -> None:
+    """Delete an available card and take it off its pool's counters, with a `card_removed` audit
+    row, in one transaction. A card that was claimed, delivered or revoked is part of a reward's
+    history and raises CardNotRemovable (revoke it instead); nothing changes then.
+
+    Locks the card, then the pool row (the claim's order: card before pool), so a concurrent claim
+    either takes the card first (and this refuses) or finds it gone."""
+    with transaction.atomic():
+        locked = GiftCard.objects.select_for_update().filter(pk=card.pk).first()
+        if locked is None:
+            return  # already removed: nothing left to do
+        if locked.status != GiftCardStatus.AVAILABLE:
+            raise CardNotRemovable(
+                f"Card {locked.masked_code} is {locked.get_status_display().lower()}; only "
+                "available cards can be removed from a pool."
+            )
+        pool_id, masked = locked.pool_id, locked.masked_code
+        locked.delete()
+        GiftCardPool.objects.filter(pk=pool_id).update(
+            total_cards=F("total_cards") - 1, available_cards=F("available_cards") - 1
+        )
+        GiftCardAuditLog.objects.create(
+            client_id=GiftCardPool.objects.values_list("client_id", flat=True).get(pk=pool_id),
+            action="card_removed",
+            entity_type="gift_card",
+            entity_id=card.pk,
+            user=removed_by,
+            changes={"status": [GiftCardStatus.AVAILABLE, None]},
+            metadata={"pool": str(pool_id), "code": masked, "reason": reason},
+        )

@@ -110,3 +110,63 @@ def test_the_add_form_needs_staff(client, pool):
 
     assert response.status_code == 302 and "/login/" in response.url
     assert counters(pool) == (2, 2)
+
+
+def card_of(code):
+    return GiftCard.objects.get(code_hash=crypto.code_hash(code))
+
+
+def test_deleting_an_available_card_in_the_admin_takes_it_off_the_counters(staff, pool):
+    card = card_of("STOCK-0001")
+    url = reverse("admin:giftcards_giftcard_delete", args=[card.pk])
+
+    response = staff.post(url, {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not GiftCard.objects.filter(pk=card.pk).exists()
+    assert counters(pool) == (1, 1)
+    audit = GiftCardAuditLog.objects.get(action="card_removed", entity_id=card.pk)
+    assert audit.user == staff.user and audit.metadata["pool"] == str(pool.pk)
+
+
+def test_a_claimed_card_cannot_be_deleted_in_the_admin(staff, pool):
+    card = card_of("STOCK-0001")
+    GiftCard.objects.filter(pk=card.pk).update(status=GiftCardStatus.REVOKED)
+
+    response = staff.post(
+        reverse("admin:giftcards_giftcard_delete", args=[card.pk]), {"post": "yes"}
+    )
+
+    assert response.status_code == 403
+    assert GiftCard.objects.filter(pk=card.pk).exists()
+
+
+def bulk_delete(staff, cards):
+    return staff.post(
+        reverse("admin:giftcards_giftcard_changelist"),
+        {
+            "action": "delete_selected",
+            "_selected_action": [str(card.pk) for card in cards],
+            "post": "yes",
+        },
+    )
+
+
+def test_bulk_delete_of_available_cards_takes_them_off_the_counters(staff, pool):
+    cards = [card_of("STOCK-0001"), card_of("STOCK-0002")]
+
+    assert bulk_delete(staff, cards).status_code == 302
+
+    assert not GiftCard.objects.filter(pool=pool).exists()
+    assert counters(pool) == (0, 0)
+    assert GiftCardAuditLog.objects.filter(action="card_removed").count() == 2
+
+
+def test_bulk_delete_including_a_card_that_was_given_out_deletes_nothing(staff, pool):
+    kept = card_of("STOCK-0002")
+    GiftCard.objects.filter(pk=kept.pk).update(status=GiftCardStatus.REVOKED)
+
+    assert bulk_delete(staff, [card_of("STOCK-0001"), kept]).status_code == 403
+
+    assert GiftCard.objects.filter(pool=pool).count() == 2
+    assert counters(pool) == (2, 2)

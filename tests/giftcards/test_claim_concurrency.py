@@ -28,11 +28,13 @@ from giftcards.models import (
     RewardStatus,
 )
 from giftcards.services import (
+    CardNotRemovable,
     InsufficientCredit,
     NoCardAvailable,
     allocate_credit,
     claim_card_atomic,
     credit_account_for,
+    remove_card_from_pool,
 )
 from tests import factories
 
@@ -253,3 +255,39 @@ def test_concurrent_claims_from_separate_processes_never_hand_out_a_card_twice()
     assert len(by_reward) == 30
     assert all(len(cards) == 1 for cards in by_reward.values())
     assert Counter(o for o in outcomes if isinstance(o, str)) == {"NoCardAvailable": 20}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cards_removed_by_staff_while_claims_run_are_never_both_removed_and_claimed():
+    """20 rewards claimed while other threads remove every card of the 20-card pool."""
+    client, pool, jobs = build(recipients=20, conditions=1, cards=20, credit=Decimal("5000.00"))
+    cards = list(GiftCard.objects.filter(pool=pool))
+    removed, kept, errors = [], [], []
+
+    def remover(mine):
+        try:
+            for card in mine:
+                try:
+                    remove_card_from_pool(card=card, reason="test")
+                    removed.append(card.pk)
+                except CardNotRemovable:
+                    kept.append(card.pk)
+        except Exception as exc:  # anything else fails the test below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    removers = [threading.Thread(target=remover, args=(cards[i::2],)) for i in range(2)]
+    for t in removers:
+        t.start()
+    outcomes = run_claims(jobs)
+    for t in removers:
+        t.join(timeout=60)
+
+    assert errors == []
+    claimed = assert_consistent(client, pool)
+    claimed_ids = {o[2] for o in outcomes if isinstance(o, tuple)}
+    assert claimed == len(claimed_ids) == len(kept)
+    assert set(kept) == claimed_ids and not set(removed) & claimed_ids
+    assert len(removed) + len(kept) == 20
+    assert GiftCard.objects.filter(pool=pool).count() == claimed
