@@ -63,18 +63,23 @@ ALERT_LOCK_KEY = zlib.crc32(b"giftcards.alerts.send_staff_alerts")
 
 # A reward whose provider purchase was refused is still owed a card in these states.
 OWED_A_CARD = (RewardStatus.PENDING, RewardStatus.AWAITING_STOCK, RewardStatus.PURCHASE_PENDING)
+# A purchase whose answer was lost is asked about again by every sweep (every 5 minutes); after
+# this many attempts, about half an hour, staff should look at the provider's side.
+UNSETTLED_PURCHASE_ATTEMPTS = 6
 
 
 class AlertKind:
     LOW_STOCK = "low_stock"
     LOW_CREDIT = "low_credit"
     PURCHASE_FAILED = "purchase_failed"
+    PURCHASE_UNSETTLED = "purchase_unsettled"
     DELIVERY_FAILED = "delivery_failed"
 
     LABELS = {
         LOW_STOCK: "Low stock",
         LOW_CREDIT: "Low credit",
         PURCHASE_FAILED: "Provider purchase refused",
+        PURCHASE_UNSETTLED: "Provider purchase unsettled",
         DELIVERY_FAILED: "Delivery failed",
     }
 
@@ -373,6 +378,43 @@ def failed_purchase_problems() -> list[Problem]:
     return problems
 
 
+def unsettled_purchase_problems() -> list[Problem]:
+    """Rewards left `purchase_pending` after UNSETTLED_PURCHASE_ATTEMPTS asks to the provider: the
+    purchase's answer was lost and the provider still does not say whether it went through."""
+    rewards = RecipientGiftCard.objects.filter(
+        status=RewardStatus.PURCHASE_PENDING,
+        gift_card__isnull=True,
+        purchase_attempts__gte=UNSETTLED_PURCHASE_ATTEMPTS,
+    ).select_related("recipient__audience__client", "brand")
+    problems = []
+    for reward in sorted(rewards, key=lambda r: (r.recipient.audience.client.name, r.created_at)):
+        client = reward.recipient.audience.client
+        problems.append(
+            Problem(
+                kind=AlertKind.PURCHASE_UNSETTLED,
+                key=f"purchase_unsettled:{reward.pk}",
+                entity_type="recipient_gift_card",
+                entity_id=reward.pk,
+                client_id=client.pk,
+                organization=client.name,
+                summary=(
+                    f"{reward.brand.brand_name} {_money(reward.card_value)} reward of "
+                    f"{reward.recipient}: the provider has not settled purchase "
+                    f"{reward.provider_request_id} after "
+                    f"{_plural(reward.purchase_attempts, 'attempt')}"
+                ),
+                admin_path=_admin_change(RecipientGiftCard, reward.pk),
+                facts={
+                    "brand": reward.brand.brand_name,
+                    "card_value": str(reward.card_value),
+                    "attempts": reward.purchase_attempts,
+                    "key": reward.provider_request_id,
+                },
+            )
+        )
+    return problems
+
+
 def failed_delivery_problems() -> list[Problem]:
     """Deliveries that failed for good: `failed` with no retries left, or reported undelivered or
     bounced by the provider, for a reward that was not revoked. A staff retry gives the delivery
@@ -424,6 +466,7 @@ def current_problems() -> list[Problem]:
         *low_stock_problems(),
         *low_credit_problems(),
         *failed_purchase_problems(),
+        *unsettled_purchase_problems(),
         *failed_delivery_problems(),
     ]
 

@@ -13,7 +13,13 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from giftcards.alerts import ALERT_CLEARED, ALERT_SENT, AlertKind, send_staff_alerts
+from giftcards.alerts import (
+    ALERT_CLEARED,
+    ALERT_SENT,
+    UNSETTLED_PURCHASE_ATTEMPTS,
+    AlertKind,
+    send_staff_alerts,
+)
 from giftcards.delivery import DeliveryOutcome, retry_delivery, send_delivery
 from giftcards.models import (
     CreditAccount,
@@ -22,6 +28,7 @@ from giftcards.models import (
     PurchaseMethod,
     RewardStatus,
 )
+from giftcards.purchase import settle_pending_purchases
 from giftcards.services import (
     add_cards_to_pool,
     allocate_credit,
@@ -269,6 +276,42 @@ def test_a_refused_provider_purchase_alerts_staff(staff, mailoutbox, tillo):
     assert (row.entity_type, row.entity_id) == ("recipient_gift_card", reward.pk)
     # The empty provider-only pool now has a reward waiting on it, which staff hear about too.
     assert alerts(AlertKind.LOW_STOCK).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_purchase_the_provider_never_settles_alerts_staff_until_it_does(staff, mailoutbox, tillo):
+    client = factories.ClientFactory(name="Bayside Auto")
+    allocate_credit(client, Decimal("100.00"))
+    pool = stocked_pool(
+        cards=0, client=client, purchase_method=PurchaseMethod.API_ONLY, provider="tillo"
+    )
+    recipient = opted_in_reward(client=client, pool=pool)
+    tillo.fail_next = [500] * 100  # every answer lost: the purchase stays uncertain
+    claim_pending_rewards(recipient=recipient)
+    reward = recipient.rewards.get()
+    assert reward.status == RewardStatus.PURCHASE_PENDING
+    send_staff_alerts()
+    assert not alerts(AlertKind.PURCHASE_UNSETTLED).exists()  # one lost answer is normal
+
+    for _ in range(UNSETTLED_PURCHASE_ATTEMPTS - 1):
+        settle_pending_purchases()
+    send_staff_alerts()
+
+    email = mailoutbox[-1]
+    assert f"Provider purchase unsettled: {pool.brand.brand_name} $15.00 reward of" in email.body
+    assert f"has not settled purchase mike-reward-{reward.pk} after 6 attempts" in email.body
+    [row] = alerts(AlertKind.PURCHASE_UNSETTLED)
+    assert (row.entity_type, row.entity_id) == ("recipient_gift_card", reward.pk)
+
+    tillo.fail_next = []
+    settle_pending_purchases()
+    reward.refresh_from_db()
+    assert reward.gift_card_id is not None
+    send_staff_alerts()
+    assert alerts(AlertKind.PURCHASE_UNSETTLED).count() == 1  # not alerted again: settled
+    assert GiftCardAuditLog.objects.filter(
+        action=ALERT_CLEARED, metadata__kind=AlertKind.PURCHASE_UNSETTLED
+    ).exists()
 
 
 @pytest.fixture
