@@ -11,7 +11,6 @@ from .claim import (
     APPROVED_STATUSES,
     ASSIGNMENT_FOR_CONDITION_SOURCE,
     CLAIMABLE_REWARD_STATUSES,
-    COST_BASIS,
     PROVIDER_METHODS,
     NoCardAvailable,
     RewardNotClaimable,
@@ -20,6 +19,7 @@ from .claim import (
     ensure_reward,
     get_recipient_gift_card_for_condition,
 )
+from .claim_rows import COST_BASIS
 from .credit import CENT, InsufficientCredit, allocate_credit, credit_account_for, post_credit
 from .inventory import (
     CardImportResult,

@@ -2,7 +2,7 @@
 # every value is a query parameter.
 """The claim's writes on PostgreSQL as one statement (a chain of data-modifying CTEs).
 
-Why hand-written SQL: the portable writer (`claim._write_claim_portable`) sends a statement per
+Why hand-written SQL: the portable writer (`claim_orm._write_claim_portable`) sends a statement per
 row, about fifteen round trips while the claim holds the card, the recipient and the reward
 locked, and the pool and credit rows once it reaches them. Here the card is picked (`FOR UPDATE
 SKIP LOCKED`), marked, linked to the reward and the recipient, the delivery, both audit rows and
@@ -38,6 +38,7 @@ from ..models import (
     GiftCardStatus,
     RecipientGiftCard,
 )
+from .claim_rows import ClaimInputs
 from .credit import InsufficientCredit
 
 CARD_FIELDS = list(GiftCard._meta.concrete_fields)
@@ -63,8 +64,6 @@ def lock_inputs(*, recipient_id, condition_id):
     recipient row, then its reward for the condition (the lock order of every claim), then list
     the client's active pools of the reward's brand and value, oldest first. Returns ClaimInputs;
     raises Recipient.DoesNotExist for an unknown recipient."""
-    from .claim import ClaimInputs
-
     recipient, audience = _table(Recipient), _table(Audience)
     reward, pool = _table(RecipientGiftCard), _table(GiftCardPool)
     statements = (
