@@ -1,40 +1,25 @@
+"""Admin of the stock: brands, pools (with their counters) and cards (added and removed through
+the inventory services, codes masked)."""
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import F, Q
 
-from mike.core.admin import ReadOnlyAdminMixin
-
-from . import crypto
-from .models import (
+from .. import crypto
+from ..models import (
     CardSource,
-    CreditAccount,
-    CreditTransaction,
     GiftCard,
-    GiftCardAuditLog,
-    GiftCardBalanceHistory,
     GiftCardBrand,
-    GiftCardDelivery,
     GiftCardPool,
-    GiftCardSale,
     GiftCardStatus,
-    RecipientGiftCard,
-    SmsDeliveryLog,
 )
-from .services import (
+from ..services import (
     CardNotRemovable,
     DuplicateCardCode,
     add_card_to_pool,
     remove_card_from_pool,
 )
-
-TIMESTAMPS = ("id", "created_at", "updated_at")
-POOL_COUNTERS = (
-    "total_cards",
-    "available_cards",
-    "claimed_cards",
-    "delivered_cards",
-    "failed_cards",
-)
+from .common import POOL_COUNTERS, TIMESTAMPS
 
 
 @admin.register(GiftCardBrand)
@@ -117,24 +102,6 @@ class LowStockFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         low = Q(available_cards__lte=F("low_stock_threshold"))
-        if self.value() == "low":
-            return queryset.filter(low)
-        if self.value() == "ok":
-            return queryset.exclude(low)
-        return queryset
-
-
-class LowBalanceFilter(admin.SimpleListFilter):
-    """Credit accounts at or below their low-balance threshold (what the staff alerts report)."""
-
-    title = "balance"
-    parameter_name = "balance"
-
-    def lookups(self, request, model_admin):
-        return (("low", "At or below threshold"), ("ok", "Above threshold"))
-
-    def queryset(self, request, queryset):
-        low = Q(balance__lte=F("low_balance_threshold"))
         if self.value() == "low":
             return queryset.filter(low)
         if self.value() == "ok":
@@ -435,217 +402,3 @@ class GiftCardAdmin(admin.ModelAdmin):
         if len(crypto.normalize_code(search_term)) > 4:
             results |= queryset.filter(code_hash=crypto.code_hash(search_term))
         return results, may_have_duplicates
-
-
-@admin.register(RecipientGiftCard)
-class RecipientGiftCardAdmin(admin.ModelAdmin):
-    list_display = (
-        "recipient",
-        "campaign",
-        "condition",
-        "brand",
-        "card_value",
-        "status",
-        "delivery_status",
-        "gift_card",
-        "created_at",
-    )
-    list_filter = ("status", "delivery_status", "delivery_method", "created_at")
-    search_fields = (
-        "recipient__redemption_code",
-        "recipient__last_name",
-        "recipient__phone",
-        "campaign__name",
-        "provider_request_id",
-        "gift_card__code_last4",
-    )
-    autocomplete_fields = ("recipient", "campaign", "condition", "gift_card", "brand")
-    # gift_card__brand: a card's str() names its brand only when it is already loaded.
-    list_select_related = (
-        "recipient",
-        "campaign",
-        "condition",
-        "brand",
-        "gift_card",
-        "gift_card__brand",
-    )
-    # provider_request_id is the purchase's idempotency key; changing it could buy a card twice.
-    readonly_fields = (*TIMESTAMPS, "provider_request_id", "purchase_attempts")
-    date_hierarchy = "created_at"
-
-
-@admin.register(GiftCardDelivery)
-class GiftCardDeliveryAdmin(admin.ModelAdmin):
-    list_display = (
-        "created_at",
-        "recipient",
-        "campaign",
-        "delivery_method",
-        "delivery_address",
-        "status",
-        "retry_count",
-        "next_attempt_at",
-    )
-    list_filter = ("status", "delivery_method", "created_at")
-    search_fields = (
-        "delivery_address",
-        "twilio_message_sid",
-        "recipient__redemption_code",
-        "recipient__last_name",
-        "campaign__name",
-    )
-    autocomplete_fields = ("reward", "gift_card", "recipient", "campaign", "call_session")
-    list_select_related = ("recipient", "campaign")
-    # What the provider reported, and the message as sent (code masked).
-    readonly_fields = (*TIMESTAMPS, "twilio_message_sid", "sms_message", "sms_status")
-    date_hierarchy = "created_at"
-    actions = ["retry_deliveries"]
-
-    @admin.action(description="Retry the selected deliveries")
-    def retry_deliveries(self, request, queryset):
-        from .delivery import retry_delivery
-
-        retried = sum(retry_delivery(delivery, by=request.user) for delivery in queryset)
-        skipped = queryset.count() - retried
-        self.message_user(
-            request,
-            f"Queued {retried} deliveries again"
-            + (f"; {skipped} were already sent." if skipped else "."),
-            messages.SUCCESS,
-        )
-
-
-@admin.register(SmsDeliveryLog)
-class SmsDeliveryLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "created_at",
-        "phone_number",
-        "delivery_status",
-        "provider_used",
-        "recipient",
-        "twilio_message_sid",
-    )
-    list_filter = ("delivery_status", "provider_used", "created_at")
-    search_fields = (
-        "phone_number",
-        "twilio_message_sid",
-        "recipient__redemption_code",
-        "campaign__name",
-    )
-    autocomplete_fields = ("delivery", "recipient", "gift_card", "campaign")
-    list_select_related = ("recipient",)
-    readonly_fields = TIMESTAMPS
-    date_hierarchy = "created_at"
-
-
-@admin.register(GiftCardAuditLog)
-class GiftCardAuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("created_at", "action", "entity_type", "entity_id", "client", "user")
-    list_filter = ("entity_type", "action", "created_at")
-    search_fields = ("action", "entity_type", "entity_id", "client__name", "user__email")
-    autocomplete_fields = ("client", "user")
-    list_select_related = ("client", "user")
-    readonly_fields = TIMESTAMPS
-    date_hierarchy = "created_at"
-
-
-@admin.register(GiftCardBalanceHistory)
-class GiftCardBalanceHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "checked_at",
-        "gift_card",
-        "previous_balance",
-        "new_balance",
-        "change_amount",
-        "check_method",
-        "status",
-    )
-    list_filter = ("status", "check_method", "checked_at")
-    search_fields = ("gift_card__code_last4", "gift_card__brand__brand_name", "error_message")
-    autocomplete_fields = ("gift_card",)
-    list_select_related = ("gift_card", "gift_card__brand")
-    readonly_fields = TIMESTAMPS
-    date_hierarchy = "checked_at"
-
-
-@admin.register(CreditAccount)
-class CreditAccountAdmin(admin.ModelAdmin):
-    list_display = (
-        "__str__",
-        "entity_type",
-        "balance",
-        "reserved_balance",
-        "currency",
-        "low_balance_threshold",
-        "auto_reload_enabled",
-        "updated_at",
-    )
-    list_filter = (LowBalanceFilter, "entity_type", "auto_reload_enabled", "currency")
-    # entity_type: the platform account has no organization to search by ("platform" finds it).
-    search_fields = ("organization__name", "organization__slug", "entity_type")
-    autocomplete_fields = ("organization",)
-    # str() names the organization.
-    list_select_related = ("organization",)
-    # Balances move only through the ledger services, each move with its CreditTransaction row.
-    readonly_fields = (*TIMESTAMPS, "balance", "reserved_balance")
-
-
-@admin.register(CreditTransaction)
-class CreditTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "created_at",
-        "account",
-        "transaction_type",
-        "amount",
-        "balance_before",
-        "balance_after",
-        "reference_type",
-        "created_by",
-    )
-    list_filter = ("transaction_type", "created_at")
-    search_fields = (
-        "account__organization__name",
-        "reference_type",
-        "reference_id",
-        "description",
-        "created_by__email",
-    )
-    autocomplete_fields = ("account", "from_account", "to_account", "created_by")
-    # account__organization: an account's str() names its organization.
-    list_select_related = ("account", "account__organization", "created_by")
-    readonly_fields = TIMESTAMPS
-    date_hierarchy = "created_at"
-
-
-@admin.register(GiftCardSale)
-class GiftCardSaleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "created_at",
-        "client",
-        "pool",
-        "source_pool",
-        "quantity",
-        "price_per_card",
-        "total_amount",
-        "margin",
-        "sold_by",
-    )
-    list_filter = ("currency", "created_at")
-    search_fields = (
-        "client__name",
-        "pool__pool_name",
-        "source_pool__pool_name",
-        "notes",
-        "sold_by__email",
-    )
-    autocomplete_fields = (
-        "client",
-        "pool",
-        "source_pool",
-        "reward",
-        "sold_by",
-        "credit_transaction",
-    )
-    list_select_related = ("client", "pool", "source_pool", "sold_by")
-    readonly_fields = TIMESTAMPS
-    date_hierarchy = "created_at"

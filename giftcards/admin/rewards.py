@@ -1,0 +1,145 @@
+"""Admin of what recipients get: rewards, deliveries (with the retry action) and the read-only logs."""
+
+from django.contrib import admin, messages
+
+from mike.core.admin import ReadOnlyAdminMixin
+
+from ..models import (
+    GiftCardAuditLog,
+    GiftCardBalanceHistory,
+    GiftCardDelivery,
+    RecipientGiftCard,
+    SmsDeliveryLog,
+)
+from .common import TIMESTAMPS
+
+
+@admin.register(RecipientGiftCard)
+class RecipientGiftCardAdmin(admin.ModelAdmin):
+    list_display = (
+        "recipient",
+        "campaign",
+        "condition",
+        "brand",
+        "card_value",
+        "status",
+        "delivery_status",
+        "gift_card",
+        "created_at",
+    )
+    list_filter = ("status", "delivery_status", "delivery_method", "created_at")
+    search_fields = (
+        "recipient__redemption_code",
+        "recipient__last_name",
+        "recipient__phone",
+        "campaign__name",
+        "provider_request_id",
+        "gift_card__code_last4",
+    )
+    autocomplete_fields = ("recipient", "campaign", "condition", "gift_card", "brand")
+    # gift_card__brand: a card's str() names its brand only when it is already loaded.
+    list_select_related = (
+        "recipient",
+        "campaign",
+        "condition",
+        "brand",
+        "gift_card",
+        "gift_card__brand",
+    )
+    # provider_request_id is the purchase's idempotency key; changing it could buy a card twice.
+    readonly_fields = (*TIMESTAMPS, "provider_request_id", "purchase_attempts")
+    date_hierarchy = "created_at"
+
+
+@admin.register(GiftCardDelivery)
+class GiftCardDeliveryAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "recipient",
+        "campaign",
+        "delivery_method",
+        "delivery_address",
+        "status",
+        "retry_count",
+        "next_attempt_at",
+    )
+    list_filter = ("status", "delivery_method", "created_at")
+    search_fields = (
+        "delivery_address",
+        "twilio_message_sid",
+        "recipient__redemption_code",
+        "recipient__last_name",
+        "campaign__name",
+    )
+    autocomplete_fields = ("reward", "gift_card", "recipient", "campaign", "call_session")
+    list_select_related = ("recipient", "campaign")
+    # What the provider reported, and the message as sent (code masked).
+    readonly_fields = (*TIMESTAMPS, "twilio_message_sid", "sms_message", "sms_status")
+    date_hierarchy = "created_at"
+    actions = ["retry_deliveries"]
+
+    @admin.action(description="Retry the selected deliveries")
+    def retry_deliveries(self, request, queryset):
+        from ..delivery import retry_delivery
+
+        retried = sum(retry_delivery(delivery, by=request.user) for delivery in queryset)
+        skipped = queryset.count() - retried
+        self.message_user(
+            request,
+            f"Queued {retried} deliveries again"
+            + (f"; {skipped} were already sent." if skipped else "."),
+            messages.SUCCESS,
+        )
+
+
+@admin.register(SmsDeliveryLog)
+class SmsDeliveryLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "phone_number",
+        "delivery_status",
+        "provider_used",
+        "recipient",
+        "twilio_message_sid",
+    )
+    list_filter = ("delivery_status", "provider_used", "created_at")
+    search_fields = (
+        "phone_number",
+        "twilio_message_sid",
+        "recipient__redemption_code",
+        "campaign__name",
+    )
+    autocomplete_fields = ("delivery", "recipient", "gift_card", "campaign")
+    list_select_related = ("recipient",)
+    readonly_fields = TIMESTAMPS
+    date_hierarchy = "created_at"
+
+
+@admin.register(GiftCardAuditLog)
+class GiftCardAuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "action", "entity_type", "entity_id", "client", "user")
+    list_filter = ("entity_type", "action", "created_at")
+    search_fields = ("action", "entity_type", "entity_id", "client__name", "user__email")
+    autocomplete_fields = ("client", "user")
+    list_select_related = ("client", "user")
+    readonly_fields = TIMESTAMPS
+    date_hierarchy = "created_at"
+
+
+@admin.register(GiftCardBalanceHistory)
+class GiftCardBalanceHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "checked_at",
+        "gift_card",
+        "previous_balance",
+        "new_balance",
+        "change_amount",
+        "check_method",
+        "status",
+    )
+    list_filter = ("status", "check_method", "checked_at")
+    search_fields = ("gift_card__code_last4", "gift_card__brand__brand_name", "error_message")
+    autocomplete_fields = ("gift_card",)
+    list_select_related = ("gift_card", "gift_card__brand")
+    readonly_fields = TIMESTAMPS
+    date_hierarchy = "checked_at"
