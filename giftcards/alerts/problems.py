@@ -299,30 +299,16 @@ def failed_purchase_problems() -> list[Problem]:
         history[row.entity_id].append(row)
 
     problems = []
-    for reward in sorted(rewards, key=lambda r: (r.recipient.audience.client.name, r.created_at)):
-        client = reward.recipient.audience.client
+    for reward in _by_client(rewards):
         rows = history[reward.pk]
         message = rows[-1].metadata.get("message", "") if rows else ""
         problems.append(
-            Problem(
+            _reward_problem(
+                reward,
                 kind=AlertKind.PURCHASE_FAILED,
-                key=f"purchase_failed:{reward.pk}",
-                entity_type="recipient_gift_card",
-                entity_id=reward.pk,
-                client_id=client.pk,
-                organization=client.name,
-                summary=(
-                    f"{reward.brand.brand_name} {_money(reward.card_value)} reward of "
-                    f"{reward.recipient}: the provider refused the purchase "
-                    f"{_plural(len(rows), 'time')}" + (f" (last: {message})" if message else "")
-                ),
-                admin_path=_admin_change(RecipientGiftCard, reward.pk),
-                facts={
-                    "brand": reward.brand.brand_name,
-                    "card_value": str(reward.card_value),
-                    "refusals": len(rows),
-                    "message": message[:500],
-                },
+                what=f"the provider refused the purchase {_plural(len(rows), 'time')}"
+                + (f" (last: {message})" if message else ""),
+                facts={"refusals": len(rows), "message": message[:500]},
             )
         )
     return problems
@@ -336,33 +322,39 @@ def unsettled_purchase_problems() -> list[Problem]:
         gift_card__isnull=True,
         purchase_attempts__gte=UNSETTLED_PURCHASE_ATTEMPTS,
     ).select_related("recipient__audience__client", "brand")
-    problems = []
-    for reward in sorted(rewards, key=lambda r: (r.recipient.audience.client.name, r.created_at)):
-        client = reward.recipient.audience.client
-        problems.append(
-            Problem(
-                kind=AlertKind.PURCHASE_UNSETTLED,
-                key=f"purchase_unsettled:{reward.pk}",
-                entity_type="recipient_gift_card",
-                entity_id=reward.pk,
-                client_id=client.pk,
-                organization=client.name,
-                summary=(
-                    f"{reward.brand.brand_name} {_money(reward.card_value)} reward of "
-                    f"{reward.recipient}: the provider has not settled purchase "
-                    f"{reward.provider_request_id} after "
-                    f"{_plural(reward.purchase_attempts, 'attempt')}"
-                ),
-                admin_path=_admin_change(RecipientGiftCard, reward.pk),
-                facts={
-                    "brand": reward.brand.brand_name,
-                    "card_value": str(reward.card_value),
-                    "attempts": reward.purchase_attempts,
-                    "key": reward.provider_request_id,
-                },
-            )
+    return [
+        _reward_problem(
+            reward,
+            kind=AlertKind.PURCHASE_UNSETTLED,
+            what=f"the provider has not settled purchase {reward.provider_request_id} after "
+            f"{_plural(reward.purchase_attempts, 'attempt')}",
+            facts={"attempts": reward.purchase_attempts, "key": reward.provider_request_id},
         )
-    return problems
+        for reward in _by_client(rewards)
+    ]
+
+
+def _by_client(rewards) -> list[RecipientGiftCard]:
+    return sorted(rewards, key=lambda r: (r.recipient.audience.client.name, r.created_at))
+
+
+def _reward_problem(reward: RecipientGiftCard, *, kind: str, what: str, facts: dict) -> Problem:
+    """A problem about one reward still owed a card (recipient, audience and brand loaded)."""
+    client = reward.recipient.audience.client
+    return Problem(
+        kind=kind,
+        key=f"{kind}:{reward.pk}",
+        entity_type="recipient_gift_card",
+        entity_id=reward.pk,
+        client_id=client.pk,
+        organization=client.name,
+        summary=(
+            f"{reward.brand.brand_name} {_money(reward.card_value)} reward of "
+            f"{reward.recipient}: {what}"
+        ),
+        admin_path=_admin_change(RecipientGiftCard, reward.pk),
+        facts={"brand": reward.brand.brand_name, "card_value": str(reward.card_value), **facts},
+    )
 
 
 def failed_delivery_problems() -> list[Problem]:
