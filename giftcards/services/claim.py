@@ -121,13 +121,7 @@ def _claim(
         if inputs.reward is None:
             ensure_reward(recipient=recipient, condition=condition)
             inputs = lock(recipient_id=recipient.pk, condition_id=condition.pk)
-        phone, email, client_id, reward, pool_ids = (
-            inputs.phone,
-            inputs.email,
-            inputs.client_id,
-            inputs.reward,
-            inputs.pool_ids,
-        )
+        reward, pool_ids = inputs.reward, inputs.pool_ids
         if reward.gift_card_id is not None:
             return GiftCard.objects.get(pk=reward.gift_card_id), None
         settling = card_id is not None and reward.status == RewardStatus.PURCHASE_PENDING
@@ -135,10 +129,10 @@ def _claim(
             raise RewardNotClaimable(reward)
 
         rows = ClaimRows.build(
-            client_id=client_id,
+            client_id=inputs.client_id,
             recipient_id=recipient.pk,
-            phone=phone,
-            email=email,
+            phone=inputs.phone,
+            email=inputs.email,
             reward=reward,
             condition_number=condition.condition_number,
             source=assignment_source,
@@ -152,7 +146,7 @@ def _claim(
             # Only stock is taken here; for api_only and fallback pools the caller
             # (claim_pending_rewards) buys from the provider (giftcards.purchase).
             raise NoCardAvailable(
-                client=Organization.objects.get(pk=client_id),
+                client=Organization.objects.get(pk=inputs.client_id),
                 brand=reward.brand,
                 card_value=reward.card_value,
                 pool=GiftCardPool.objects.get(pk=pool_ids[0]) if pool_ids else None,

@@ -273,11 +273,17 @@ def write_claim(rows, *, pool_ids, card_id=None) -> GiftCard | None:
     rows.ledger.account_id = account_id
     rows.ledger.balance_after = balance_after
     rows.ledger.balance_before = balance_after - amount
-    for row in (rows.delivery, rows.card_audit, rows.recipient_audit, rows.event, rows.ledger):
+    # The rows the statement inserted are stored rows now, as after save().
+    for row in (
+        rows.delivery,
+        rows.card_audit,
+        rows.recipient_audit,
+        rows.event,
+        rows.ledger,
+        rows.sale,
+    ):
         row._state.adding = False
         row._state.db = connection.alias
-    rows.sale._state.adding = False
-    rows.sale._state.db = connection.alias
     return card
 
 
