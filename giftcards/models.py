@@ -240,6 +240,17 @@ class GiftCardPoolQuerySet(TenantQuerySet):
     def low_stock(self):
         return self.filter(available_cards__lte=F("low_stock_threshold"))
 
+    def for_reward(self, *, client_id, brand_id, card_value):
+        """The client's active pools a reward of this brand and value takes its card from, oldest
+        first (claim_sql.lock_inputs reads the same in SQL)."""
+        return self.filter(
+            client_id=client_id,
+            brand_id=brand_id,
+            card_value=card_value,
+            is_master_pool=False,
+            is_active=True,
+        ).order_by("created_at")
+
 
 class GiftCardPool(BaseModel):
     """A client's inventory of one brand and value, or one of the platform's master pools that sell

@@ -141,17 +141,11 @@ def settle_pending_purchases(limit: int = 200) -> int:
         status=RewardStatus.PURCHASE_PENDING, gift_card__isnull=True
     ).select_related("recipient__audience", "brand")[:limit]
     for reward in pending:
-        pool = (
-            GiftCardPool.objects.filter(
-                client_id=reward.recipient.audience.client_id,
-                brand_id=reward.brand_id,
-                card_value=reward.card_value,
-                is_master_pool=False,
-                is_active=True,
-            )
-            .order_by("created_at")
-            .first()
-        )
+        pool = GiftCardPool.objects.for_reward(
+            client_id=reward.recipient.audience.client_id,
+            brand_id=reward.brand_id,
+            card_value=reward.card_value,
+        ).first()
         if pool is None:
             continue
         delivery = purchase_for_reward(reward=reward, pool=pool)

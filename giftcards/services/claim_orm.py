@@ -88,14 +88,8 @@ def _lock_inputs_portable(*, recipient_id, condition_id) -> ClaimInputs:
     pool_ids = []
     if reward is not None:
         pool_ids = list(
-            GiftCardPool.objects.filter(
-                client_id=client_id,
-                brand_id=reward.brand_id,
-                card_value=reward.card_value,
-                is_master_pool=False,
-                is_active=True,
-            )
-            .order_by("created_at")
-            .values_list("pk", flat=True)
+            GiftCardPool.objects.for_reward(
+                client_id=client_id, brand_id=reward.brand_id, card_value=reward.card_value
+            ).values_list("pk", flat=True)
         )
     return ClaimInputs(phone, email, client_id, reward, pool_ids)
