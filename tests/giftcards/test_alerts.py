@@ -40,7 +40,6 @@ from giftcards.tasks import send_stock_alerts
 from mike.accounts.models import OrganizationStatus
 from recipients.models import ApprovalStatus, SmsOptInStatus
 from tests import factories
-from tests.fakes.tillo import API_KEY, SECRET, FakeTillo
 
 VALUE = Decimal("15.00")
 
@@ -231,20 +230,6 @@ def test_claims_refused_for_insufficient_credit_alert_even_above_the_threshold(s
         "is waiting ($15.00 of cards)"
     ) in email.body
     assert alerts(AlertKind.LOW_CREDIT).get().metadata["claims_refused"] == 1
-
-
-@pytest.fixture
-def tillo(httpserver, settings):
-    fake = FakeTillo()
-    httpserver.expect_request("/api/v2/digital/issue", method="POST").respond_with_handler(
-        fake.handle
-    )
-    settings.TILLO_BASE_URL = httpserver.url_for("/")
-    settings.TILLO_API_KEY = API_KEY
-    settings.TILLO_SECRET = SECRET
-    settings.TILLO_TIMEOUT_SECONDS = 0.5
-    settings.TILLO_MAX_RETRIES = 1
-    return fake
 
 
 @pytest.mark.django_db

@@ -16,21 +16,6 @@ from giftcards.services import (
 )
 from recipients.models import ApprovalStatus, SmsOptInStatus
 from tests import factories
-from tests.fakes.tillo import API_KEY, SECRET, FakeTillo
-
-
-@pytest.fixture
-def tillo(httpserver, settings):
-    fake = FakeTillo()
-    httpserver.expect_request("/api/v2/digital/issue", method="POST").respond_with_handler(
-        fake.handle
-    )
-    settings.TILLO_BASE_URL = httpserver.url_for("/")
-    settings.TILLO_API_KEY = API_KEY
-    settings.TILLO_SECRET = SECRET
-    settings.TILLO_TIMEOUT_SECONDS = 0.5
-    settings.TILLO_MAX_RETRIES = 1
-    return fake
 
 
 def world(method, *, cards=0, recipients=1):
