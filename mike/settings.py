@@ -84,6 +84,15 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo runs eager tasks and a dev server in one process; wait on a busy file rather than fail.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Statements sent with their values apart (server-side binding: only the gift card claim's,
+    # giftcards/services/claim_sql.py) are prepared on a connection after this many executions.
+    # Django's own cursors bind client-side and are never prepared. Set "off" behind a
+    # transaction-pooling PgBouncer older than 1.21, which cannot keep prepared statements.
+    _prepare = env.str("DB_PREPARE_THRESHOLD", default="5").strip().lower()
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "prepare_threshold", None if _prepare in ("", "off", "none") else int(_prepare)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth ---------------------------------------------------------------------------------------

@@ -24,9 +24,10 @@ row version when it had to wait), so the balance cannot go below zero; when it d
 card, the statement's result says so and the caller's transaction is rolled back.
 """
 
-from functools import cache
+from contextlib import contextmanager
+from functools import cache, lru_cache
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from recipients.models import Audience, Recipient
 
@@ -59,45 +60,82 @@ def _columns(model, prefix: str = "") -> str:
     return ", ".join(prefix + _qn(field.column) for field in model._meta.concrete_fields)
 
 
-def lock_inputs(*, recipient_id, condition_id):
-    """The claim's reads, in one round trip of three statements run in this order: lock the
-    recipient row, then its reward for the condition (the lock order of every claim), then list
-    the client's active pools of the reward's brand and value, oldest first. Returns ClaimInputs;
-    raises Recipient.DoesNotExist for an unknown recipient."""
+@contextmanager
+def _cursor():
+    """A cursor that sends the values apart from the statement (server-side binding), for the
+    claim's two statements only; the rest of the project keeps Django's default.
+
+    Django's PostgreSQL cursors bind client-side: every value is quoted into the SQL text in
+    Python, so each claim's statement is new text that PostgreSQL parses and plans again. Sent
+    apart, the statements keep one text each, and psycopg prepares them after a few executions
+    on a connection (DATABASES' `prepare_threshold`, see settings): a worker claiming many rewards
+    stops paying for parsing and planning two long statements. The cursor takes PostgreSQL's own
+    `$n` placeholders (see _native), so psycopg does not scan the long statement for `%s` on
+    every execution either. It is wrapped as Django wraps its own cursors, so the statements
+    still show in `connection.queries` and in query-count assertions.
+    """
+    from psycopg import RawCursor
+
+    connection.ensure_connection()
+    raw = RawCursor(connection.connection)
+    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    with wrap(raw) as cursor:
+        yield cursor
+
+
+@lru_cache(maxsize=16)
+def _native(statement: str) -> str:
+    """The statement with its `%s` placeholders numbered as PostgreSQL's `$1`, `$2`, … (no value
+    here contains `%`: only quoted names, placeholders and fixed SQL are ever in the text)."""
+    parts = statement.split("%s")
+    numbered = [parts[0]]
+    for number, part in enumerate(parts[1:], start=1):
+        numbered.append(f"${number}{part}")
+    return "".join(numbered)
+
+
+@cache
+def _lock_statement() -> str:
     recipient, audience = _table(Recipient), _table(Audience)
     reward, pool = _table(RecipientGiftCard), _table(GiftCardPool)
-    statements = (
-        f"SELECT r.phone, r.email, a.client_id FROM {recipient} r "
-        f"JOIN {audience} a ON a.id = r.audience_id WHERE r.id = %s FOR UPDATE OF r;\n"
+    # The reward's CTE reads the recipient's id from the recipient's CTE, so PostgreSQL locks
+    # the recipient row before it reaches the reward row: the lock order of every claim.
+    return (
+        "WITH locked_recipient AS MATERIALIZED ("
+        f"SELECT r.id, r.phone, r.email, a.client_id FROM {recipient} r "
+        f"JOIN {audience} a ON a.id = r.audience_id WHERE r.id = %s FOR UPDATE OF r), "
+        "locked_reward AS MATERIALIZED ("
         f"SELECT {_columns(RecipientGiftCard, 'rw.')}, b.brand_name FROM {reward} rw "
         f"JOIN {_table(GiftCardBrand)} b ON b.id = rw.brand_id "
-        "WHERE rw.recipient_id = %s AND rw.condition_id = %s FOR UPDATE OF rw;\n"
-        f"SELECT p.id FROM {pool} p JOIN {reward} rw "
-        "ON p.brand_id = rw.brand_id AND p.card_value = rw.card_value "
-        f"JOIN {recipient} r ON r.id = rw.recipient_id "
-        f"JOIN {audience} a ON a.id = r.audience_id AND a.client_id = p.client_id "
-        "WHERE rw.recipient_id = %s AND rw.condition_id = %s "
-        "AND NOT p.is_master_pool AND p.is_active ORDER BY p.created_at"
+        "WHERE rw.recipient_id = (SELECT id FROM locked_recipient) AND rw.condition_id = %s "
+        "FOR UPDATE OF rw) "
+        "SELECT r.phone, r.email, r.client_id, "
+        f"ARRAY(SELECT p.id FROM {pool} p WHERE p.client_id = r.client_id "
+        "AND p.brand_id = rw.brand_id AND p.card_value = rw.card_value "
+        "AND NOT p.is_master_pool AND p.is_active ORDER BY p.created_at), "
+        f"{_columns(RecipientGiftCard, 'rw.')}, rw.brand_name "
+        "FROM locked_recipient r LEFT JOIN locked_reward rw ON true"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            statements, [recipient_id, recipient_id, condition_id, recipient_id, condition_id]
-        )
+
+
+def lock_inputs(*, recipient_id, condition_id):
+    """The claim's reads, in one statement: lock the recipient row, then its reward for the
+    condition (the lock order of every claim), and list the client's active pools of the
+    reward's brand and value, oldest first (the same pools as GiftCardPool.objects.for_reward).
+    Returns ClaimInputs; raises Recipient.DoesNotExist for an unknown recipient."""
+    with _cursor() as cursor:
+        cursor.execute(_native(_lock_statement()), [recipient_id, condition_id])
         found = cursor.fetchone()
-        if found is None:
-            raise Recipient.DoesNotExist(f"No recipient {recipient_id}.")
-        cursor.nextset()
-        reward_row = cursor.fetchone()
-        cursor.nextset()
-        pool_ids = [pool_id for (pool_id,) in cursor.fetchall()]
-    reward_obj = None
-    if reward_row is not None:
-        *values, brand_name = reward_row
-        reward_obj = _instance(RecipientGiftCard, REWARD_FIELDS, values)
-        reward_obj.brand = GiftCardBrand.from_db(
-            connection.alias, ["id", "brand_name"], [reward_obj.brand_id, brand_name]
+    if found is None:
+        raise Recipient.DoesNotExist(f"No recipient {recipient_id}.")
+    phone, email, client_id, pool_ids, *reward_values, brand_name = found
+    reward = None
+    if reward_values[0] is not None:  # the reward's id: NULL when it has no reward yet
+        reward = _instance(RecipientGiftCard, REWARD_FIELDS, reward_values)
+        reward.brand = GiftCardBrand.from_db(
+            connection.alias, ["id", "brand_name"], [reward.brand_id, brand_name]
         )
-    return ClaimInputs(*found, reward_obj, pool_ids)
+    return ClaimInputs(phone, email, client_id, reward, pool_ids)
 
 
 def _instance(model, fields, values):
@@ -109,42 +147,59 @@ def _instance(model, fields, values):
     )
 
 
-def _prep(field, value):
-    return field.get_db_prep_save(value, connection)
+def _prep(field, value, db):
+    return field.get_db_prep_save(value, db)
 
 
-def _insert_select(row, *, source: str, computed: dict[str, str]) -> tuple[str, list]:
-    """`INSERT INTO <row's table> (<every column>) SELECT … FROM <source>`: the row's own values as
-    parameters, except the fields named in `computed`, whose values are SQL over `source`
-    (`{value}` in such an expression stands for the row's own value, e.g. to extend its JSON)."""
-    meta = row._meta
-    values, params = [], []
-    for field in meta.concrete_fields:
-        value = field.pre_save(row, add=True)  # sets created_at / updated_at like save() does
+@cache
+def _insert_sql(model, source: str, computed: tuple) -> tuple[str, tuple]:
+    """`INSERT INTO <model's table> (<every column>) SELECT … FROM <source>` and the fields whose
+    own values are its parameters, in order. The fields named in `computed` (pairs of attname
+    and SQL over `source`) take their value from that SQL instead; `{value}` in it stands for the
+    row's own value (e.g. to extend its JSON). Every parameter is cast to its column's type:
+    sent apart from the statement, a NULL has no type of its own."""
+    computed = dict(computed)
+    values, param_fields = [], []
+    for field in model._meta.concrete_fields:
+        placeholder = f"%s::{field.cast_db_type(connection)}"
         expression = computed.get(field.attname)
         if expression is None:
-            values.append("%s")
-            params.append(_prep(field, value))
+            values.append(placeholder)
+            param_fields.append(field)
         elif "{value}" in expression:
-            values.append(expression.replace("{value}", "%s"))
-            params.append(_prep(field, value))
+            values.append(expression.replace("{value}", placeholder))
+            param_fields.append(field)
         else:
             values.append(expression)
     sql = (
-        f"INSERT INTO {_table(type(row))} ({_columns(type(row))}) "
-        f"SELECT {', '.join(values)} FROM {source} RETURNING {_qn(meta.pk.column)}"
+        f"INSERT INTO {_table(model)} ({_columns(model)}) "
+        f"SELECT {', '.join(values)} FROM {source} RETURNING {_qn(model._meta.pk.column)}"
     )
-    return sql, params
+    return sql, tuple(param_fields)
 
 
-def _set_clause(model, updates: dict) -> tuple[str, list]:
+def _insert_select(row, *, source: str, computed: dict[str, str], db) -> tuple[str, list]:
+    """The row's `INSERT … SELECT` (see _insert_sql) and its parameters: the row's own values,
+    prepared as save() prepares them (pre_save sets created_at / updated_at)."""
+    sql, fields = _insert_sql(type(row), source, tuple(computed.items()))
+    return sql, [_prep(field, field.pre_save(row, add=True), db) for field in fields]
+
+
+@cache
+def _set_sql(model, attnames: tuple) -> tuple[str, tuple]:
+    """`<column> = %s, …` for the model's fields named by `attnames`, and those fields."""
     fields = {field.attname: field for field in model._meta.concrete_fields}
-    parts, params = [], []
-    for attname, value in updates.items():
-        field = fields[attname]
-        parts.append(f"{_qn(field.column)} = %s")
-        params.append(_prep(field, value))
-    return ", ".join(parts), params
+    chosen = tuple(fields[attname] for attname in attnames)
+    sql = ", ".join(
+        f"{_qn(field.column)} = %s::{field.cast_db_type(connection)}" for field in chosen
+    )
+    return sql, chosen
+
+
+def _set_clause(model, updates: dict, db) -> tuple[str, list]:
+    sql, fields = _set_sql(model, tuple(updates))
+    values = updates.values()
+    return sql, [_prep(field, value, db) for field, value in zip(fields, values, strict=True)]
 
 
 def write_claim(rows, *, pool_ids, card_id=None) -> GiftCard | None:
@@ -153,12 +208,15 @@ def write_claim(rows, *, pool_ids, card_id=None) -> GiftCard | None:
     client's credit does not cover the card: the statement has written the claim by then, so the
     caller must be inside `transaction.atomic()`, which the exception rolls back."""
     reward = rows.reward
+    # The wrapper itself, not the `connection` proxy: preparing ~90 values reads its attributes
+    # hundreds of times, and each read through the proxy is a context-local look-up.
+    db = connections[DEFAULT_DB_ALIAS]
     card_table = _table(GiftCard)
     card_columns = _columns(GiftCard)
     params: list = []
 
     card_set, card_params = _set_clause(
-        GiftCard, {"status": GiftCardStatus.CLAIMED, **rows.card_updates()}
+        GiftCard, {"status": GiftCardStatus.CLAIMED, **rows.card_updates()}, db
     )
     pools = ", ".join(["%s"] * len(pool_ids))
     # One pool (the usual case) as `=`, so the scan walks the partial index giftcard_pool_available
@@ -167,15 +225,15 @@ def write_claim(rows, *, pool_ids, card_id=None) -> GiftCard | None:
     only_card = " AND id = %s" if card_id is not None else ""
     ctes = [
         f"card AS (UPDATE {card_table} SET {card_set} WHERE id = ("
-        f"SELECT id FROM {card_table} WHERE {pool_filter} AND status = %s{only_card} "
+        f"SELECT id FROM {card_table} WHERE {pool_filter} AND status = 'available'{only_card} "
         f"ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING {card_columns})"
     ]
-    params += card_params + list(pool_ids) + [GiftCardStatus.AVAILABLE]
+    params += card_params + list(pool_ids)
     if card_id is not None:
         params.append(card_id)
 
     reward_table = _table(RecipientGiftCard)
-    reward_set, reward_params = _set_clause(RecipientGiftCard, rows.reward_updates())
+    reward_set, reward_params = _set_clause(RecipientGiftCard, rows.reward_updates(), db)
     ctes.append(
         f"reward AS (UPDATE {reward_table} SET gift_card_id = card.id, {reward_set} "
         f"FROM card WHERE {reward_table}.id = %s RETURNING 1)"
@@ -214,7 +272,7 @@ def write_claim(rows, *, pool_ids, card_id=None) -> GiftCard | None:
         ),
     ]
     for name, row, source, computed in inserts:
-        sql, row_params = _insert_select(row, source=source, computed=computed)
+        sql, row_params = _insert_select(row, source=source, computed=computed, db=db)
         ctes.append(f"{name} AS ({sql})")
         params += row_params
 
@@ -222,15 +280,16 @@ def write_claim(rows, *, pool_ids, card_id=None) -> GiftCard | None:
     # version after a wait (READ COMMITTED), so concurrent claims queue on them only from here to
     # COMMIT, and the credit can never go below zero.
     pool_table = _table(GiftCardPool)
+    written = ", ".join(["card", "reward", "recipient"] + [name for name, *_ in inserts])
     ctes.append(
         f"pool AS (UPDATE {pool_table} SET available_cards = available_cards - 1, "
-        f"claimed_cards = claimed_cards + 1 FROM card WHERE {pool_table}.id = card.pool_id "
+        f"claimed_cards = claimed_cards + 1 FROM {written} WHERE {pool_table}.id = card.pool_id "
         "RETURNING 1)"
     )
     account_table = _table(CreditAccount)
     amount = rows.ledger.amount
     ctes.append(
-        f"credit AS (UPDATE {account_table} SET balance = balance + %s FROM card "
+        f"credit AS (UPDATE {account_table} SET balance = balance + %s FROM pool "
         f"WHERE {account_table}.organization_id = %s AND balance + %s >= 0 "
         f"RETURNING {account_table}.id, balance - %s AS balance_before, balance AS balance_after)"
     )
@@ -248,7 +307,7 @@ def write_claim(rows, *, pool_ids, card_id=None) -> GiftCard | None:
         ),
         ("sale", rows.sale, "card, ledger", {"pool_id": "card.pool_id"}),
     ):
-        sql, row_params = _insert_select(row, source=source, computed=computed)
+        sql, row_params = _insert_select(row, source=source, computed=computed, db=db)
         ctes.append(f"{name} AS ({sql})")
         params += row_params
 
@@ -257,8 +316,8 @@ def write_claim(rows, *, pool_ids, card_id=None) -> GiftCard | None:
         "credit.balance_after "
         "FROM card LEFT JOIN credit ON true"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
+    with _cursor() as cursor:
+        cursor.execute(_native(statement), params)
         found = cursor.fetchone()
     if found is None:
         return None

@@ -5,6 +5,7 @@ event, the ledger row, the sale and the pool counters, apart from keys and times
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from campaigns.models import Event
 from giftcards.models import (
@@ -16,7 +17,7 @@ from giftcards.models import (
     GiftCardSale,
     RecipientGiftCard,
 )
-from giftcards.services import allocate_credit, claim_card_atomic, credit_account_for
+from giftcards.services import allocate_credit, claim_card_atomic, claim_sql, credit_account_for
 from recipients.models import ApprovalStatus, Recipient, RecipientAuditLog, SmsOptInStatus
 from tests import factories
 
@@ -128,3 +129,53 @@ def test_both_writers_write_the_same_rows(settings):
         assert by_statement[table] == by_orm[table], table
     pool = GiftCardPool.objects.get(pk=pool.pk)
     assert (pool.total_cards, pool.available_cards, pool.claimed_cards) == (2, 0, 2)
+
+
+def prepared_claim_statements() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        statements = [statement for (statement,) in cursor.fetchall()]
+    return {
+        name
+        for name, start in (("lock", "WITH locked_recipient"), ("write", "WITH card AS"))
+        if any(statement.startswith(start) for statement in statements)
+    }
+
+
+@pytest.mark.django_db
+def test_claims_stay_right_once_their_statements_are_prepared(settings):
+    """The claim's two statements are sent with their values apart and prepared after
+    DATABASES' prepare_threshold runs on a connection; PostgreSQL may then run them on a generic
+    plan. Claims made before and after that point take distinct cards, oldest first, from the
+    client's pools (two pools here, so the card is chosen across both), and the counters hold."""
+    threshold = connection.connection.prepare_threshold
+    assert threshold is not None and threshold < 8
+    settings.GIFTCARD_CLAIM_SQL = True
+    client = factories.ClientFactory()
+    campaign = factories.CampaignFactory(client=client)
+    brand = factories.GiftCardBrandFactory()
+    condition = factories.CampaignConditionFactory(campaign=campaign, brand=brand, card_value=VALUE)
+    pools = [
+        factories.GiftCardPoolFactory(client=client, brand=brand, card_value=VALUE)
+        for _ in range(2)
+    ]
+    cards = [factories.GiftCardFactory(pool=pools[n % 2]) for n in range(10)]
+    allocate_credit(client, Decimal("1000.00"))
+    claimed = []
+    for _ in range(10):
+        recipient = factories.RecipientFactory(
+            campaign=campaign,
+            approval_status=ApprovalStatus.APPROVED,
+            sms_opt_in_status=SmsOptInStatus.OPTED_IN,
+        )
+        claimed.append(claim_card_atomic(recipient=recipient, condition=condition).pk)
+
+    assert prepared_claim_statements() == {"lock", "write"}
+    assert claimed == [card.pk for card in cards]  # oldest first, across both pools
+    for pool in GiftCardPool.objects.filter(pk__in=[p.pk for p in pools]):
+        assert (pool.available_cards, pool.claimed_cards) == (0, 5)
+    assert credit_account_for(client).balance == Decimal("1000.00") - 10 * VALUE
+
+
+def test_statements_take_postgresql_numbered_placeholders():
+    assert claim_sql._native("a = %s AND b IN (%s, %s)") == "a = $1 AND b IN ($2, $3)"
