@@ -371,6 +371,12 @@ class GiftCard(TimeOrderedModel):
     card keeps them if it moves.
     """
 
+    # No index of its own (the base model's has one): the claim picks the oldest available card
+    # of a pool, and with a plain created_at index beside giftcard_pool_available the planner
+    # would often walk that index from the oldest card on, past every card already claimed, since
+    # it assumes the available ones are spread evenly through it. Left with only the partial
+    # index ordered by created_at, it cannot.
+    created_at = models.DateTimeField(auto_now_add=True)
     pool = models.ForeignKey(GiftCardPool, on_delete=models.PROTECT, related_name="cards")
     brand = models.ForeignKey(GiftCardBrand, on_delete=models.PROTECT, related_name="cards")
     card_value = money_field()

@@ -139,9 +139,11 @@ def _claim(
             call_session_id=call_session.pk if call_session is not None else None,
         )
         card = None
-        if pool_ids:
-            write = _write_claim_portable if portable else claim_sql.write_claim
-            card = write(rows, pool_ids=pool_ids, card_id=card_id)
+        write = _write_claim_portable if portable else claim_sql.write_claim
+        for pool_id in pool_ids:  # the oldest pool first; a pool with no card writes nothing
+            card = write(rows, pool_id=pool_id, card_id=card_id)
+            if card is not None:
+                break
         if card is None:
             # Only stock is taken here; for api_only and fallback pools the caller
             # (claim_pending_rewards) buys from the provider (giftcards.purchase).

@@ -17,8 +17,8 @@ from .claim_rows import ClaimInputs, ClaimRows
 from .credit import credit_account_for, post_credit
 
 
-def _lock_card(pool_ids, card_id=None):
-    """Lock the oldest available card of the pools (or exactly `card_id`), skipping cards other
+def _lock_card(pool_id, card_id=None):
+    """Lock the oldest available card of the pool (or exactly `card_id`), skipping cards other
     claims hold."""
     features = connection.features
     if features.has_select_for_update_skip_locked:
@@ -26,16 +26,16 @@ def _lock_card(pool_ids, card_id=None):
     else:
         # SQLite (development only) locks the whole database for a write anyway.
         cards = GiftCard.objects.select_for_update()
-    cards = cards.filter(pool_id__in=pool_ids, status=GiftCardStatus.AVAILABLE)
+    cards = cards.filter(pool_id=pool_id, status=GiftCardStatus.AVAILABLE)
     if card_id is not None:
         cards = cards.filter(pk=card_id)
     return cards.order_by("created_at").first()
 
 
-def _write_claim_portable(rows: ClaimRows, *, pool_ids, card_id) -> GiftCard | None:
+def _write_claim_portable(rows: ClaimRows, *, pool_id, card_id) -> GiftCard | None:
     """Write a claim with the ORM, a statement per row: the reference path, used on SQLite (the
     development default). None when no card is available; raises InsufficientCredit."""
-    card = _lock_card(pool_ids, card_id)
+    card = _lock_card(pool_id, card_id)
     if card is None:
         return None
     for name, value in {"status": GiftCardStatus.CLAIMED, **rows.card_updates()}.items():

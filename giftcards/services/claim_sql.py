@@ -202,9 +202,9 @@ def _set_clause(model, updates: dict, db) -> tuple[str, list]:
     return sql, [_prep(field, value, db) for field, value in zip(fields, values, strict=True)]
 
 
-def write_claim(rows, *, pool_ids, card_id=None) -> GiftCard | None:
-    """Write the claim of `rows` in one statement. Returns the claimed card, or None when none of
-    `pool_ids` holds an available card (nothing written). Raises InsufficientCredit when the
+def write_claim(rows, *, pool_id, card_id=None) -> GiftCard | None:
+    """Write the claim of `rows` in one statement. Returns the claimed card, or None when the
+    pool holds no available card (nothing written). Raises InsufficientCredit when the
     client's credit does not cover the card: the statement has written the claim by then, so the
     caller must be inside `transaction.atomic()`, which the exception rolls back."""
     reward = rows.reward
@@ -218,17 +218,16 @@ def write_claim(rows, *, pool_ids, card_id=None) -> GiftCard | None:
     card_set, card_params = _set_clause(
         GiftCard, {"status": GiftCardStatus.CLAIMED, **rows.card_updates()}, db
     )
-    pools = ", ".join(["%s"] * len(pool_ids))
-    # One pool (the usual case) as `=`, so the scan walks the partial index giftcard_pool_available
-    # in created_at order and stops at the first unlocked card instead of sorting the pool.
-    pool_filter = "pool_id = %s" if len(pool_ids) == 1 else f"pool_id IN ({pools})"
     only_card = " AND id = %s" if card_id is not None else ""
+    # One pool per statement: the scan walks the partial index giftcard_pool_available in
+    # created_at order and stops at the first unlocked card, where several pools at once would
+    # have to sort all their available cards.
     ctes = [
         f"card AS (UPDATE {card_table} SET {card_set} WHERE id = ("
-        f"SELECT id FROM {card_table} WHERE {pool_filter} AND status = 'available'{only_card} "
+        f"SELECT id FROM {card_table} WHERE pool_id = %s AND status = 'available'{only_card} "
         f"ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING {card_columns})"
     ]
-    params += card_params + list(pool_ids)
+    params += card_params + [pool_id]
     if card_id is not None:
         params.append(card_id)
 

@@ -146,8 +146,8 @@ def prepared_claim_statements() -> set[str]:
 def test_claims_stay_right_once_their_statements_are_prepared(settings):
     """The claim's two statements are sent with their values apart and prepared after
     DATABASES' prepare_threshold runs on a connection; PostgreSQL may then run them on a generic
-    plan. Claims made before and after that point take distinct cards, oldest first, from the
-    client's pools (two pools here, so the card is chosen across both), and the counters hold."""
+    plan. Claims made before and after that point take distinct cards from the client's two
+    pools: the older pool's first, oldest card first, then the other's; the counters hold."""
     threshold = connection.connection.prepare_threshold
     assert threshold is not None and threshold < 8
     settings.GIFTCARD_CLAIM_SQL = True
@@ -171,7 +171,7 @@ def test_claims_stay_right_once_their_statements_are_prepared(settings):
         claimed.append(claim_card_atomic(recipient=recipient, condition=condition).pk)
 
     assert prepared_claim_statements() == {"lock", "write"}
-    assert claimed == [card.pk for card in cards]  # oldest first, across both pools
+    assert claimed == [card.pk for card in cards[0::2] + cards[1::2]]
     for pool in GiftCardPool.objects.filter(pk__in=[p.pk for p in pools]):
         assert (pool.available_cards, pool.claimed_cards) == (0, 5)
     assert credit_account_for(client).balance == Decimal("1000.00") - 10 * VALUE
@@ -179,3 +179,59 @@ def test_claims_stay_right_once_their_statements_are_prepared(settings):
 
 def test_statements_take_postgresql_numbered_placeholders():
     assert claim_sql._native("a = %s AND b IN (%s, %s)") == "a = $1 AND b IN ($2, $3)"
+
+
+@pytest.mark.django_db
+def test_the_card_is_found_through_the_available_cards_index_on_a_generic_plan(settings):
+    """A pool's claimed cards are its oldest, so a scan in created_at order over all its cards
+    would pass every claimed card before the first available one, on every claim. On the plan
+    PostgreSQL keeps for the prepared statement (generic: no pool id known), with statistics taken
+    while every card was still available, the claim still reaches its card through the partial
+    index of available cards."""
+    settings.GIFTCARD_CLAIM_SQL = True
+    client = factories.ClientFactory()
+    campaign = factories.CampaignFactory(client=client)
+    brand = factories.GiftCardBrandFactory()
+    condition = factories.CampaignConditionFactory(campaign=campaign, brand=brand, card_value=VALUE)
+    pool = factories.GiftCardPoolFactory(client=client, brand=brand, card_value=VALUE)
+    other = factories.GiftCardPoolFactory(client=client, card_value=VALUE)
+    for _ in range(40):
+        factories.GiftCardFactory(pool=pool)
+        factories.GiftCardFactory(pool=other)
+    allocate_credit(client, Decimal("1000.00"))
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {GiftCard._meta.db_table}")
+
+    def claim():
+        recipient = factories.RecipientFactory(
+            campaign=campaign,
+            approval_status=ApprovalStatus.APPROVED,
+            sms_opt_in_status=SmsOptInStatus.OPTED_IN,
+        )
+        return claim_card_atomic(recipient=recipient, condition=condition)
+
+    for _ in range(30):
+        claim()
+    captured = []
+
+    def capture(execute, sql, params, many, context):
+        if sql.startswith("WITH card AS"):
+            captured.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        claim()
+    statement, params = captured[0]
+
+    from psycopg import sql as psql
+
+    raw = connection.connection
+    values = ", ".join(psql.Literal(value).as_string(raw) for value in params)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute(f"PREPARE claim_plan AS {statement}")
+        cursor.execute(f"EXPLAIN EXECUTE claim_plan({values})")
+        plan = "\n".join(line for (line,) in cursor.fetchall())
+        cursor.execute("DEALLOCATE claim_plan")
+    card_scan = [line for line in plan.splitlines() if f"on {GiftCard._meta.db_table} " in line]
+    assert any("giftcard_pool_available" in line for line in card_scan), plan
