@@ -29,10 +29,10 @@ from .claim_rows import ClaimRows
 #
 # The pool row and the credit account row are hot: every claim of a client touches both. A claim
 # reaches them last and holds them as briefly as a write can. On PostgreSQL the claim is two round
-# trips and COMMIT: one batch that locks the recipient and the reward and reads the pools
+# trips and COMMIT: one statement that locks the recipient and the reward and reads the pools
 # (claim_sql.lock_inputs), then one statement that writes every row of the claim, the two hot rows
-# included (claim_sql.write_claim); claims of one pool queue on the hot rows only from that
-# statement to COMMIT. The portable ORM writer (SQLite, or GIFTCARD_CLAIM_SQL=False) writes the
+# included, after every insert (claim_sql.write_claim); claims of one pool queue on the hot rows
+# only from the end of that statement to COMMIT. The portable ORM writer (SQLite, or GIFTCARD_CLAIM_SQL=False) writes the
 # hot rows last, by single UPDATEs, after every slower insert. The cards themselves are not hot:
 # SKIP LOCKED hands concurrent claims different cards without waiting.
 
