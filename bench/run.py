@@ -50,44 +50,65 @@ def recreate_database():
 
 
 def prepare(cards: int):
-    """A client with credit, two equal pools (one per method) and `cards` rewards for each."""
+    """A client with credit and, for each method, a pool of `cards` cards; the two methods that
+    claim rewards (the service and the full claim by hand) each get a campaign with `cards`
+    pending rewards of their pool's brand and value."""
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
     from django.db import connection
 
-    from campaigns.models import Campaign, CampaignCondition
-    from giftcards.models import GiftCardBrand, GiftCardPool, RecipientGiftCard
+    from giftcards.models import GiftCardBrand, GiftCardPool
     from giftcards.services import add_cards_to_pool, allocate_credit
     from mike.accounts.models import Organization
-    from recipients.models import ApprovalStatus, Audience, Recipient, SmsOptInStatus
+    from recipients.models import Audience
 
     client = Organization.objects.create(kind="client", name="Bench client", slug="bench")
     allocate_credit(client, Decimal("10000000"))
-    starbucks = GiftCardBrand.objects.get(brand_code="starbucks")
-    amazon = GiftCardBrand.objects.get(brand_code="amazon")
     audience = Audience.objects.create(client=client, name="Bench audience")
-    campaign = Campaign.objects.create(client=client, name="Bench", audience=audience)
+    amazon = GiftCardBrand.objects.get(brand_code="amazon")
+    raw_pool = GiftCardPool.objects.create(
+        client=client, brand=amazon, card_value=Decimal("10"), pool_name="Raw SQL pool"
+    )
+    add_cards_to_pool(raw_pool, [f"RAW-{n:07d}" for n in range(cards)])
+    condition, _ = rewards_to_claim(
+        audience, cards, name="Service", brand_code="starbucks", value="10", phones="+1555"
+    )
+    hand_condition, hand_pool = rewards_to_claim(
+        audience, cards, name="By hand", brand_code="amazon", value="25", phones="+1556"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # plan every method's statements on real statistics
+    return condition.pk, raw_pool.pk, hand_condition.pk, hand_pool.pk
+
+
+def rewards_to_claim(audience, cards: int, *, name, brand_code, value, phones):
+    """A campaign of `audience`'s client with one condition, a pool of `cards` cards of its brand
+    and value, and `cards` recipients whose reward for the condition is pending."""
+    from campaigns.models import Campaign, CampaignCondition
+    from giftcards.models import GiftCardBrand, GiftCardPool, RecipientGiftCard
+    from giftcards.services import add_cards_to_pool
+    from recipients.models import ApprovalStatus, Recipient, SmsOptInStatus
+
+    client = audience.client
+    brand = GiftCardBrand.objects.get(brand_code=brand_code)
+    campaign = Campaign.objects.create(client=client, name=name, audience=audience)
     condition = CampaignCondition.objects.create(
         campaign=campaign,
         condition_number=1,
         condition_name="c",
-        brand=starbucks,
-        card_value=Decimal("10"),
+        brand=brand,
+        card_value=Decimal(value),
     )
     pool = GiftCardPool.objects.create(
-        client=client, brand=starbucks, card_value=Decimal("10"), pool_name="Service pool"
+        client=client, brand=brand, card_value=Decimal(value), pool_name=f"{name} pool"
     )
-    raw_pool = GiftCardPool.objects.create(
-        client=client, brand=amazon, card_value=Decimal("10"), pool_name="Raw SQL pool"
-    )
-    add_cards_to_pool(pool, [f"SVC-{n:07d}" for n in range(cards)])
-    add_cards_to_pool(raw_pool, [f"RAW-{n:07d}" for n in range(cards)])
+    add_cards_to_pool(pool, [f"{brand_code.upper()}-{value}-{n:07d}" for n in range(cards)])
     recipients = Recipient.objects.bulk_create(
         Recipient(
             audience=audience,
             campaign=campaign,
-            phone=f"+1555{n:07d}",
+            phone=f"{phones}{n:07d}",
             approval_status=ApprovalStatus.APPROVED,
             sms_opt_in_status=SmsOptInStatus.OPTED_IN,
         )
@@ -100,47 +121,12 @@ def prepare(cards: int):
             recipient=recipient,
             condition=condition,
             campaign=campaign,
-            brand=starbucks,
+            brand=brand,
             card_value=condition.card_value,
         )
         for recipient in recipients
     )
-    # The hand-written full claim gets its own campaign, pool and rewards, made the same way.
-    hand_campaign = Campaign.objects.create(client=client, name="Bench by hand", audience=audience)
-    hand_condition = CampaignCondition.objects.create(
-        campaign=hand_campaign,
-        condition_number=1,
-        condition_name="c",
-        brand=amazon,
-        card_value=Decimal("25"),
-    )
-    hand_pool = GiftCardPool.objects.create(
-        client=client, brand=amazon, card_value=Decimal("25"), pool_name="Hand-written pool"
-    )
-    add_cards_to_pool(hand_pool, [f"HAND-{n:07d}" for n in range(cards)])
-    hand_recipients = Recipient.objects.bulk_create(
-        Recipient(
-            audience=audience,
-            campaign=hand_campaign,
-            phone=f"+1556{n:07d}",
-            approval_status=ApprovalStatus.APPROVED,
-            sms_opt_in_status=SmsOptInStatus.OPTED_IN,
-        )
-        for n in range(cards)
-    )
-    RecipientGiftCard.objects.bulk_create(
-        RecipientGiftCard(
-            recipient=recipient,
-            condition=hand_condition,
-            campaign=hand_campaign,
-            brand=amazon,
-            card_value=hand_condition.card_value,
-        )
-        for recipient in hand_recipients
-    )
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")  # plan every method's statements on real statistics
-    return condition.pk, raw_pool.pk, hand_condition.pk, hand_pool.pk
+    return condition, pool
 
 
 def service_worker(args):
