@@ -159,6 +159,19 @@ def send_delivery(delivery_id) -> str:
     return DeliveryOutcome.SENT
 
 
+def _log_attempt(delivery: GiftCardDelivery, card: GiftCard, **outcome) -> SmsDeliveryLog:
+    """The SmsDeliveryLog row of one attempt to send `delivery`: who, what and where, plus the
+    attempt's `outcome` (status, message, SID or error, retry count, provider)."""
+    return SmsDeliveryLog.objects.create(
+        delivery=delivery,
+        recipient=delivery.recipient,
+        gift_card=card,
+        campaign_id=delivery.campaign_id,
+        phone_number=delivery.delivery_address,
+        **outcome,
+    )
+
+
 @transaction.atomic
 def _record_sent(delivery: GiftCardDelivery, card: GiftCard, sent: sms.SentSms) -> None:
     now = timezone.now()
@@ -173,12 +186,9 @@ def _record_sent(delivery: GiftCardDelivery, card: GiftCard, sent: sms.SentSms) 
         next_attempt_at=None,
         updated_at=now,
     )
-    SmsDeliveryLog.objects.create(
-        delivery=delivery,
-        recipient=delivery.recipient,
-        gift_card=card,
-        campaign_id=delivery.campaign_id,
-        phone_number=delivery.delivery_address,
+    _log_attempt(
+        delivery,
+        card,
         message_body=masked,
         delivery_status=DeliveryStatus.SENT,
         twilio_message_sid=sent.sid,
@@ -236,12 +246,9 @@ def _record_failure(delivery: GiftCardDelivery, card: GiftCard, error: str, *, r
         next_attempt_at=None if gave_up else now + backoff(attempts),
         updated_at=now,
     )
-    SmsDeliveryLog.objects.create(
-        delivery=delivery,
-        recipient=delivery.recipient,
-        gift_card=card,
-        campaign_id=delivery.campaign_id,
-        phone_number=delivery.delivery_address,
+    _log_attempt(
+        delivery,
+        card,
         message_body=card_message(delivery, card, masked=True),
         delivery_status=DeliveryStatus.FAILED,
         error_message=error[:2000],
