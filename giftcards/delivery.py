@@ -39,7 +39,9 @@ from recipients.models import RecipientAuditAction, RecipientAuditLog, SmsOptInS
 from recipients.services import is_carrier_opt_out, opt_out_refused_number
 
 from .models import (
+    OPT_OUT_FAILURE_REASONS,
     CardDeliveryMethod,
+    DeliveryFailureReason,
     DeliveryStatus,
     GiftCard,
     GiftCardDelivery,
@@ -145,7 +147,13 @@ def send_delivery(delivery_id) -> str:
         delivery.delivery_method == CardDeliveryMethod.SMS
         and delivery.recipient.sms_opt_in_status == SmsOptInStatus.OPTED_OUT
     ):
-        return _record_failure(delivery, card, OPTED_OUT_ERROR, retryable=False)
+        return _record_failure(
+            delivery,
+            card,
+            OPTED_OUT_ERROR,
+            retryable=False,
+            reason=DeliveryFailureReason.OPTED_OUT,
+        )
     body = card_message(delivery, card, masked=False)
     status_callback = settings.SITE_URL.rstrip("/") + "/hooks/twilio/sms/status/"
     try:
@@ -183,6 +191,7 @@ def _record_sent(delivery: GiftCardDelivery, card: GiftCard, sent: sms.SentSms) 
         sms_status=sent.status,
         sms_sent_at=now,
         error_message="",
+        failure_reason="",
         next_attempt_at=None,
         updated_at=now,
     )
@@ -235,7 +244,14 @@ def _record_sent(delivery: GiftCardDelivery, card: GiftCard, sent: sms.SentSms) 
 
 
 @transaction.atomic
-def _record_failure(delivery: GiftCardDelivery, card: GiftCard, error: str, *, retryable: bool):
+def _record_failure(
+    delivery: GiftCardDelivery,
+    card: GiftCard,
+    error: str,
+    *,
+    retryable: bool,
+    reason: str = DeliveryFailureReason.SEND_ERROR,
+):
     now = timezone.now()
     attempts = delivery.retry_count + 1
     gave_up = not retryable or attempts >= delivery.max_retries
@@ -243,6 +259,7 @@ def _record_failure(delivery: GiftCardDelivery, card: GiftCard, error: str, *, r
         status=DeliveryStatus.FAILED,
         retry_count=delivery.max_retries if not retryable else attempts,
         error_message=error[:2000],
+        failure_reason=reason,
         next_attempt_at=None if gave_up else now + backoff(attempts),
         updated_at=now,
     )
@@ -285,7 +302,11 @@ def _record_carrier_refusal(delivery: GiftCardDelivery, card: GiftCard, code: st
         error_code=code,
     )
     return _record_failure(
-        delivery, card, CARRIER_OPT_OUT_MESSAGE.format(code=code), retryable=False
+        delivery,
+        card,
+        CARRIER_OPT_OUT_MESSAGE.format(code=code),
+        retryable=False,
+        reason=DeliveryFailureReason.CARRIER_OPT_OUT,
     )
 
 
@@ -335,8 +356,10 @@ def update_delivery_status(*, message_sid: str, status: str, error_code: str = "
             changes["delivered_at"] = now
         if new == DeliveryStatus.UNDELIVERED:
             changes["error_message"] = f"Twilio reported {status} (error {error_code or '?'})"
+            changes["failure_reason"] = DeliveryFailureReason.UNDELIVERED
             if is_carrier_opt_out(error_code):
                 changes["error_message"] = CARRIER_OPT_OUT_MESSAGE.format(code=error_code)
+                changes["failure_reason"] = DeliveryFailureReason.CARRIER_OPT_OUT
                 changes["next_attempt_at"] = None
                 opt_out_refused_number(
                     recipient=delivery.recipient,
@@ -378,26 +401,18 @@ def stuck_deliveries(now=None):
     return open_.union(due).values_list("pk", flat=True)
 
 
-# The beginnings of the errors a delivery fails with because the number had opted out: such a
-# delivery is resent by itself once the number opts back in (resume_opted_out_deliveries).
-OPTED_OUT_FAILURES = (OPTED_OUT_ERROR, CARRIER_OPT_OUT_MESSAGE.split("{code}")[0])
-
-
 def resume_opted_out_deliveries(*, recipient) -> int:
     """Re-queue the recipient's text deliveries that failed only because the number had opted out
     (Mike refused to text it, or the carrier answered 21610), now that it has opted back in with
     START or YES. Deliveries of revoked or rejected rewards stay as they are. Idempotent: a
     re-queued delivery is no longer failed. Returns how many were re-queued."""
-    failed = GiftCardDelivery.objects.filter(
+    refused = GiftCardDelivery.objects.filter(
         recipient=recipient,
         delivery_method=CardDeliveryMethod.SMS,
         status__in=[DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED],
+        failure_reason__in=OPT_OUT_FAILURE_REASONS,
     ).exclude(reward__status__in=[RewardStatus.REVOKED, RewardStatus.REJECTED])
-    resumed = 0
-    for delivery in failed.only("pk", "error_message"):
-        if delivery.error_message.startswith(OPTED_OUT_FAILURES) and retry_delivery(delivery):
-            resumed += 1
-    return resumed
+    return sum(1 for delivery in refused.only("pk") if retry_delivery(delivery))
 
 
 @transaction.atomic
@@ -408,6 +423,7 @@ def retry_delivery(delivery: GiftCardDelivery, *, by=None) -> bool:
         return False
     GiftCardDelivery.objects.filter(pk=locked.pk).update(
         status=DeliveryStatus.QUEUED,
+        failure_reason="",
         max_retries=locked.retry_count + settings.DELIVERY_MAX_RETRIES,
         next_attempt_at=None,
         updated_at=timezone.now(),

@@ -139,6 +139,18 @@ class DeliveryStatus(models.TextChoices):
     BOUNCED = "bounced", "Bounced"
 
 
+class DeliveryFailureReason(models.TextChoices):
+    """Why a delivery failed, as a value (the error message is for people). The opt-out reasons
+    are the ones a delivery is resent for by itself when the number opts back in."""
+
+    OPTED_OUT = "opted_out", "Recipient opted out"
+    CARRIER_OPT_OUT = "carrier_opt_out", "Opted out at the carrier (21610)"
+    SEND_ERROR = "send_error", "Send error"
+    UNDELIVERED = "undelivered", "Reported undelivered"
+
+
+OPT_OUT_FAILURE_REASONS = [DeliveryFailureReason.OPTED_OUT, DeliveryFailureReason.CARRIER_OPT_OUT]
+
 # Deliveries the sweep still has to finish (a row in one of these states may be retried).
 OPEN_DELIVERY_STATUSES = [DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.FAILED]
 
@@ -679,6 +691,12 @@ class GiftCardDelivery(TimeOrderedModel):
     )
     sms_sent_at = models.DateTimeField(null=True, blank=True)
     error_message = models.TextField(blank=True)
+    failure_reason = models.CharField(
+        max_length=20,
+        choices=DeliveryFailureReason.choices,
+        blank=True,
+        help_text="Why the delivery last failed; cleared once it is sent or retried by staff.",
+    )
     retry_count = models.PositiveIntegerField(default=0)
     max_retries = models.PositiveSmallIntegerField(default=5)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -696,6 +714,12 @@ class GiftCardDelivery(TimeOrderedModel):
             choices_constraint("status", DeliveryStatus, name="giftcarddelivery_status_valid"),
             choices_constraint(
                 "delivery_method", CardDeliveryMethod, name="giftcarddelivery_method_valid"
+            ),
+            choices_constraint(
+                "failure_reason",
+                DeliveryFailureReason,
+                name="giftcarddelivery_failure_reason_valid",
+                allow_blank=True,
             ),
             models.UniqueConstraint(
                 fields=["twilio_message_sid"],

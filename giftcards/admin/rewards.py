@@ -60,10 +60,11 @@ class GiftCardDeliveryAdmin(admin.ModelAdmin):
         "delivery_method",
         "delivery_address",
         "status",
+        "failure_reason",
         "retry_count",
         "next_attempt_at",
     )
-    list_filter = ("status", "delivery_method", "created_at")
+    list_filter = ("status", "failure_reason", "delivery_method", "created_at")
     search_fields = (
         "delivery_address",
         "twilio_message_sid",

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from giftcards.delivery import DeliveryOutcome, send_delivery, update_delivery_status
 from giftcards.models import (
+    DeliveryFailureReason,
     DeliveryStatus,
     GiftCardDelivery,
     GiftCardStatus,
@@ -101,6 +102,7 @@ def test_retries_stop_at_the_limit_and_the_admin_can_retry(
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.retry_count == delivery.max_retries
     assert delivery.next_attempt_at is None
+    assert delivery.failure_reason == DeliveryFailureReason.SEND_ERROR
     assert fresh(delivery.reward).delivery_status == RewardDeliveryStatus.FAILED
     assert send_delivery(delivery.pk) == DeliveryOutcome.GAVE_UP
 
@@ -112,7 +114,8 @@ def test_retries_stop_at_the_limit_and_the_admin_can_retry(
             follow=True,
         )
     assert response.status_code == 200
-    assert fresh(delivery).status == DeliveryStatus.SENT
+    delivery = fresh(delivery)
+    assert delivery.status == DeliveryStatus.SENT and delivery.failure_reason == ""
     assert len(twilio_server.messages) == 1
 
 
@@ -170,6 +173,7 @@ def test_a_number_unsubscribed_at_the_carrier_fails_for_good_and_is_opted_out(
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.retry_count == delivery.max_retries and delivery.next_attempt_at is None
     assert "21610" in delivery.error_message and "opted out" in delivery.error_message
+    assert delivery.failure_reason == DeliveryFailureReason.CARRIER_OPT_OUT
     assert fresh(delivery.reward).delivery_status == RewardDeliveryStatus.FAILED
     assert len(twilio_server.refused) == 1 and twilio_server.messages == []
     recipient = fresh(delivery.recipient)
@@ -198,6 +202,7 @@ def test_a_delivery_to_an_opted_out_recipient_is_not_sent(delivery, sms_outbox):
     assert sms_outbox == []
     delivery = fresh(delivery)
     assert delivery.status == DeliveryStatus.FAILED and "opted out" in delivery.error_message
+    assert delivery.failure_reason == DeliveryFailureReason.OPTED_OUT
     assert delivery.retry_count == delivery.max_retries
     assert fresh(delivery.gift_card).status == GiftCardStatus.CLAIMED
 
@@ -231,6 +236,7 @@ def test_status_callback_21610_fails_the_delivery_and_opts_the_number_out(
     delivery = fresh(delivery)
     assert delivery.status == DeliveryStatus.UNDELIVERED
     assert "21610" in delivery.error_message and "opted out" in delivery.error_message
+    assert delivery.failure_reason == DeliveryFailureReason.CARRIER_OPT_OUT
     assert fresh(delivery.reward).delivery_status == RewardDeliveryStatus.FAILED
     recipient = fresh(delivery.recipient)
     assert recipient.sms_opt_in_status == SmsOptInStatus.OPTED_OUT
@@ -247,7 +253,9 @@ def test_an_undelivered_callback_with_another_code_does_not_opt_out(delivery, tw
 
     post_status(twilio_post, fresh(delivery), "undelivered", "30003")
 
-    assert fresh(delivery).status == DeliveryStatus.UNDELIVERED
+    delivery = fresh(delivery)
+    assert delivery.status == DeliveryStatus.UNDELIVERED
+    assert delivery.failure_reason == DeliveryFailureReason.UNDELIVERED
     assert fresh(delivery.recipient).sms_opt_in_status != SmsOptInStatus.OPTED_OUT
     assert not carrier_opt_outs(delivery.recipient).exists()
 
@@ -257,7 +265,9 @@ def refuse_then_reply(delivery, twilio_server, twilio_post, capture, body):
     phone = delivery.delivery_address
     twilio_server.unsubscribe(phone)
     send_delivery(delivery.pk)
-    assert fresh(delivery).status == DeliveryStatus.FAILED
+    refused = fresh(delivery)
+    assert refused.status == DeliveryStatus.FAILED
+    assert refused.failure_reason == DeliveryFailureReason.CARRIER_OPT_OUT
     twilio_server.resubscribe(phone)
     reply = {
         "MessageSid": "SM" + "5" * 32,
@@ -279,7 +289,8 @@ def test_a_card_refused_while_opted_out_goes_out_again_when_the_number_opts_back
     )
 
     assert fresh(delivery.recipient).sms_opt_in_status != SmsOptInStatus.OPTED_OUT
-    assert fresh(delivery).status == DeliveryStatus.SENT
+    delivery = fresh(delivery)
+    assert delivery.status == DeliveryStatus.SENT and delivery.failure_reason == ""
     card_texts = [m for m in twilio_server.messages if "DELIVER-ME-0042" in m["body"]]
     assert [m["to"] for m in card_texts] == [delivery.delivery_address]
 
@@ -300,8 +311,11 @@ def test_a_refused_card_of_a_revoked_reward_stays_unsent_after_start(
 def test_a_card_that_failed_for_another_reason_is_not_resent_by_start(
     delivery, twilio_server, twilio_post, django_capture_on_commit_callbacks
 ):
+    # The reason is what counts, not the wording: this message reads like an opt-out's.
     GiftCardDelivery.objects.filter(pk=delivery.pk).update(
-        status=DeliveryStatus.FAILED, error_message="Twilio error 30003: unreachable"
+        status=DeliveryStatus.FAILED,
+        error_message="Not sent: the recipient opted out of texts. (Twilio error 30003)",
+        failure_reason=DeliveryFailureReason.SEND_ERROR,
     )
     type(delivery.recipient).objects.filter(pk=delivery.recipient_id).update(
         sms_opt_in_status=SmsOptInStatus.OPTED_OUT
@@ -317,3 +331,35 @@ def test_a_card_that_failed_for_another_reason_is_not_resent_by_start(
         twilio_post("/hooks/twilio/sms/", reply)
 
     assert fresh(delivery).status == DeliveryStatus.FAILED
+
+
+def test_deliveries_failed_before_the_reason_was_recorded_get_it_from_their_message(delivery):
+    """The migration that added failure_reason reads it from the messages the delivery code
+    wrote before, so deliveries already refused for an opt-out are still resent on START."""
+    import importlib
+
+    from django.apps import apps
+
+    from giftcards import delivery as delivery_module
+
+    migration = importlib.import_module("giftcards.migrations.0005_delivery_failure_reason")
+    messages = {
+        "opted_out": delivery_module.OPTED_OUT_ERROR,
+        "carrier_opt_out": delivery_module.CARRIER_OPT_OUT_MESSAGE.format(code="21610"),
+        "undelivered": "Twilio reported undelivered (error 30003)",
+        "send_error": "Twilio error 30006: landline",
+        "": "",
+    }
+    rows = {}
+    for reason, message in messages.items():
+        rows[reason] = factories.GiftCardDeliveryFactory(
+            status=DeliveryStatus.UNDELIVERED if reason == "undelivered" else DeliveryStatus.FAILED,
+            error_message=message,
+        )
+    sent = factories.GiftCardDeliveryFactory(status=DeliveryStatus.SENT, error_message="")
+
+    migration.backfill_failure_reasons(apps, None)
+
+    for reason, row in rows.items():
+        assert fresh(row).failure_reason == reason, reason
+    assert fresh(sent).failure_reason == ""
