@@ -215,9 +215,9 @@ WITH card AS (
 ), delivery AS (
     INSERT INTO giftcards_giftcarddelivery (id, created_at, updated_at, condition_number,
         delivery_method, delivery_address, status, sms_message, sms_status, error_message,
-        retry_count, max_retries, next_attempt_at, campaign_id, gift_card_id, recipient_id,
-        reward_id)
-    SELECT gen_random_uuid(), now(), now(), 1, 'sms', %(phone)s, 'queued', '', '', '', 0, 5,
+        failure_reason, retry_count, max_retries, next_attempt_at, campaign_id, gift_card_id,
+        recipient_id, reward_id)
+    SELECT gen_random_uuid(), now(), now(), 1, 'sms', %(phone)s, 'queued', '', '', '', '', 0, 5,
         now(), %(campaign)s, card.id, %(recipient)s, %(reward)s
     FROM card RETURNING id
 ), card_audit AS (
