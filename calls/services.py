@@ -17,6 +17,7 @@ from django.utils import timezone
 from campaigns.events import record_event
 from campaigns.models import CampaignCondition, EventSource, EventType, TriggerType
 from giftcards import services as giftcard_services
+from mike.core.errors import DomainError
 from mike.core.phones import normalize_phone
 from recipients.models import Recipient, RecipientAuditAction, RecipientAuditLog
 
@@ -35,7 +36,7 @@ from .models import (
 logger = logging.getLogger(__name__)
 
 
-class UnknownTrackedNumber(Exception):
+class UnknownTrackedNumber(DomainError):
     """A call reached a number Mike does not track."""
 
     def __init__(self, number: str):

@@ -5,6 +5,7 @@ from django.db import IntegrityError, connection, transaction
 
 from calls.models import ConditionMetSource
 from mike.accounts.models import Organization
+from mike.core.errors import DomainError
 from recipients.models import ApprovalStatus
 
 from ..models import (
@@ -49,7 +50,7 @@ ASSIGNMENT_FOR_CONDITION_SOURCE = {
 }
 
 
-class NoCardAvailable(Exception):
+class NoCardAvailable(DomainError):
     """The client's pool for a reward's brand and value has no available card (or no such active
     pool exists). Raised before anything was changed."""
 
@@ -63,7 +64,7 @@ class NoCardAvailable(Exception):
         super().__init__(f"No {brand} ${card_value} gift card is available ({where}).")
 
 
-class RewardNotClaimable(Exception):
+class RewardNotClaimable(DomainError):
     """The reward is rejected, revoked or waiting on a provider purchase: no card is assigned."""
 
     def __init__(self, reward: RecipientGiftCard):

@@ -5,6 +5,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from mike.accounts.models import Organization, OrganizationKind
+from mike.core.errors import DomainError
 
 from ..models import (
     CreditAccount,
@@ -16,7 +17,7 @@ from ..models import (
 CENT = Decimal("0.01")
 
 
-class InsufficientCredit(Exception):
+class InsufficientCredit(DomainError):
     """A debit would take an account below zero; nothing was changed."""
 
     def __init__(self, account: CreditAccount, amount: Decimal):

@@ -1,0 +1,41 @@
+"""Domain exceptions survive pickling (a multiprocessing pool or a task result carries them
+between processes) with their message and what they are about."""
+
+import pickle
+from decimal import Decimal
+
+import pytest
+
+from calls.services import UnknownTrackedNumber
+from giftcards.services import (
+    InsufficientCredit,
+    NoCardAvailable,
+    RewardNotClaimable,
+    credit_account_for,
+)
+from tests import factories
+
+
+@pytest.mark.django_db
+def test_domain_errors_round_trip_through_pickle():
+    client = factories.ClientFactory()
+    pool = factories.GiftCardPoolFactory(client=client)
+    reward = factories.RecipientGiftCardFactory()
+    errors = [
+        NoCardAvailable(client=client, brand=pool.brand, card_value=pool.card_value, pool=pool),
+        NoCardAvailable(client=client, brand=pool.brand, card_value=Decimal("5.00")),
+        InsufficientCredit(credit_account_for(client), Decimal("-10.00")),
+        RewardNotClaimable(reward),
+        UnknownTrackedNumber("+15550001111"),
+    ]
+    for error in errors:
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error)
+        assert str(copy) == str(error)
+        assert copy.args == error.args
+        assert copy.__dict__.keys() == error.__dict__.keys()
+    card_error = pickle.loads(pickle.dumps(errors[0]))
+    assert card_error.pool == pool and card_error.client == client
+    assert card_error.purchase_method == pool.purchase_method
+    assert pickle.loads(pickle.dumps(errors[2])).amount == Decimal("-10.00")
+    assert pickle.loads(pickle.dumps(errors[4])).number == "+15550001111"
