@@ -911,7 +911,11 @@ class CreditAccount(BaseModel):
     balance = money_field(default=Decimal("0.00"))
     reserved_balance = money_field(default=Decimal("0.00"))
     currency = models.CharField(max_length=3, default="USD")
-    low_balance_threshold = money_field(default=Decimal("0.00"))
+    low_balance_threshold = money_field(
+        default=Decimal("0.00"),
+        help_text="Alert staff when the balance is at or below this. $0.00 turns that alert off; "
+        "a claim refused for lack of credit is alerted all the same.",
+    )
     auto_reload_enabled = models.BooleanField(default=False)
     auto_reload_threshold = money_field(null=True, blank=True)
     auto_reload_amount = money_field(null=True, blank=True)
@@ -956,7 +960,12 @@ class CreditAccount(BaseModel):
 
     @property
     def is_low(self) -> bool:
-        return self.balance <= self.low_balance_threshold
+        return self.low_balance_threshold > 0 and self.balance <= self.low_balance_threshold
+
+
+# Accounts at or below their low-balance threshold; a threshold of zero means no alert, so that
+# every client not yet funded is not "low" from its first day.
+LOW_BALANCE = Q(low_balance_threshold__gt=0, balance__lte=F("low_balance_threshold"))
 
 
 class CreditTransaction(TimeOrderedModel):

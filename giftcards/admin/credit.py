@@ -1,11 +1,11 @@
 """Admin of the money: credit accounts, the read-only ledger and sales."""
 
 from django.contrib import admin
-from django.db.models import F, Q
 
 from mike.core.admin import ReadOnlyAdminMixin
 
 from ..models import (
+    LOW_BALANCE,
     CreditAccount,
     CreditTransaction,
     GiftCardSale,
@@ -23,7 +23,7 @@ class LowBalanceFilter(admin.SimpleListFilter):
         return (("low", "At or below threshold"), ("ok", "Above threshold"))
 
     def queryset(self, request, queryset):
-        low = Q(balance__lte=F("low_balance_threshold"))
+        low = LOW_BALANCE
         if self.value() == "low":
             return queryset.filter(low)
         if self.value() == "ok":

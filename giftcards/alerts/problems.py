@@ -13,6 +13,7 @@ from django.urls import reverse
 from mike.accounts.models import Organization, OrganizationStatus
 
 from ..models import (
+    LOW_BALANCE,
     CreditAccount,
     CreditEntityType,
     DeliveryStatus,
@@ -219,7 +220,7 @@ def low_credit_problems() -> list[Problem]:
         account.organization_id: account
         for account in CreditAccount.objects.exclude(entity_type=CreditEntityType.PLATFORM)
         .filter(
-            Q(balance__lte=F("low_balance_threshold")) | Q(organization_id__in=list(refused)),
+            LOW_BALANCE | Q(organization_id__in=list(refused)),
             organization__status=OrganizationStatus.ACTIVE,
         )
         .select_related("organization")
@@ -239,10 +240,9 @@ def low_credit_problems() -> list[Problem]:
         parts = []
         facts = {}
         if account is not None:
-            parts.append(
-                f"credit balance {_money(account.balance)} "
-                f"(alert at {_money(account.low_balance_threshold)} or less)"
-            )
+            threshold = account.low_balance_threshold
+            alert_at = f"alert at {_money(threshold)} or less" if threshold > 0 else "no alert set"
+            parts.append(f"credit balance {_money(account.balance)} ({alert_at})")
             facts.update(
                 balance=str(account.balance),
                 low_balance_threshold=str(account.low_balance_threshold),

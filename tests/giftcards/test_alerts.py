@@ -33,6 +33,7 @@ from giftcards.services import (
     add_cards_to_pool,
     allocate_credit,
     claim_pending_rewards,
+    credit_account_for,
     ensure_reward,
     mark_awaiting_stock,
 )
@@ -207,7 +208,11 @@ def test_a_funded_account_above_its_threshold_or_of_a_suspended_client_does_not_
     funded = factories.ClientFactory()
     allocate_credit(funded, Decimal("100.00"))
     suspended = factories.ClientFactory(status=OrganizationStatus.SUSPENDED)
-    factories.CreditAccountFactory(organization=suspended)
+    account = factories.CreditAccountFactory(organization=suspended)
+    CreditAccount.objects.filter(pk=account.pk).update(low_balance_threshold=Decimal("50.00"))
+    # A new client at $0.00 with the default threshold ($0.00: no alert) is not "low" either.
+    unfunded = factories.ClientFactory()
+    credit_account_for(unfunded)
 
     assert send_staff_alerts().sent == []
     assert mailoutbox == []
@@ -226,7 +231,7 @@ def test_claims_refused_for_insufficient_credit_alert_even_above_the_threshold(s
 
     [email] = mailoutbox
     assert (
-        "credit balance $5.00 (alert at $0.00 or less); 1 claim refused for insufficient credit "
+        "credit balance $5.00 (no alert set); 1 claim refused for insufficient credit "
         "is waiting ($15.00 of cards)"
     ) in email.body
     assert alerts(AlertKind.LOW_CREDIT).get().metadata["claims_refused"] == 1
@@ -552,9 +557,10 @@ def test_the_admin_filters_low_pools_credit_accounts_and_alert_history(admin_cli
     low = stocked_pool(cards=1, pool_name="Nearly empty")
     stocked_pool(cards=10, pool_name="Well stocked")
     poor = factories.ClientFactory(name="Poor Client")
-    factories.CreditAccountFactory(organization=poor)
+    factories.CreditAccountFactory(organization=poor, low_balance_threshold=Decimal("20.00"))
     rich = factories.ClientFactory(name="Rich Client")
     allocate_credit(rich, Decimal("100.00"))
+    CreditAccount.objects.filter(organization=rich).update(low_balance_threshold=Decimal("20.00"))
     send_staff_alerts()
 
     pools = admin_client.get(reverse("admin:giftcards_giftcardpool_changelist"), {"stock": "low"})
