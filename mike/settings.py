@@ -84,15 +84,6 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo runs eager tasks and a dev server in one process; wait on a busy file rather than fail.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Statements sent with their values apart (server-side binding: only the gift card claim's,
-    # giftcards/services/claim_sql.py) are prepared on a connection after this many executions.
-    # Django's own cursors bind client-side and are never prepared. Set "off" behind a
-    # transaction-pooling PgBouncer older than 1.21, which cannot keep prepared statements.
-    _prepare = env.str("DB_PREPARE_THRESHOLD", default="5").strip().lower()
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "prepare_threshold", None if _prepare in ("", "off", "none") else int(_prepare)
-    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth ---------------------------------------------------------------------------------------
@@ -175,6 +166,12 @@ DELIVERY_STUCK_MINUTES = env.int("DELIVERY_STUCK_MINUTES", default=10)
 # On PostgreSQL a claim writes its rows in one statement (giftcards/services/claim_sql.py); False
 # falls back to the portable ORM writer, a statement per row (always used on SQLite).
 GIFTCARD_CLAIM_SQL = env.bool("GIFTCARD_CLAIM_SQL", default=True)
+# PostgreSQL: the claim's two statements (and only they: the connection's own setting stays
+# Django's, no preparing) are prepared on a connection after this many runs. Set "off" behind a
+# pooler that cannot keep prepared statements (PgBouncer in transaction mode before 1.21, or
+# without max_prepared_statements).
+_prepare = env.str("DB_PREPARE_THRESHOLD", default="5").strip().lower()
+GIFTCARD_CLAIM_PREPARE_THRESHOLD = None if _prepare in ("", "off", "none") else int(_prepare)
 
 # Staff alerts (giftcards.alerts): low stock, low credit, failed purchases and deliveries.
 # ALERT_EMAILS: who gets them; empty means every active staff user with an email address.

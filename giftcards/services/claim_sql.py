@@ -27,6 +27,7 @@ card, the statement's result says so and the caller's transaction is rolled back
 from contextlib import contextmanager
 from functools import cache, lru_cache
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from recipients.models import Audience, Recipient
@@ -67,20 +68,35 @@ def _cursor():
 
     Django's PostgreSQL cursors bind client-side: every value is quoted into the SQL text in
     Python, so each claim's statement is new text that PostgreSQL parses and plans again. Sent
-    apart, the statements keep one text each, and psycopg prepares them after a few executions
-    on a connection (DATABASES' `prepare_threshold`, see settings): a worker claiming many rewards
-    stops paying for parsing and planning two long statements. The cursor takes PostgreSQL's own
-    `$n` placeholders (see _native), so psycopg does not scan the long statement for `%s` on
-    every execution either. It is wrapped as Django wraps its own cursors, so the statements
-    still show in `connection.queries` and in query-count assertions.
+    apart, the statements keep one text each, and psycopg prepares them after
+    GIFTCARD_CLAIM_PREPARE_THRESHOLD executions on a connection: a worker claiming many rewards
+    stops paying for planning two long statements (without it the claim runs at about 0.6 of its
+    speed; BENCHMARKS.md). The threshold is set on the connection only while this cursor runs:
+    left on, psycopg would count every other statement of the connection too, keep their texts
+    (values and all) and push the claim's statements out of its count before they are prepared.
+    PostgreSQL keeps a prepared statement through ROLLBACK; after a migration that changes the
+    type of a column the statement returns, its next run on each open connection fails once
+    (restart workers after such a migration).
+
+    The cursor takes PostgreSQL's own `$n` placeholders (see _native), so psycopg does not scan
+    the long statement for `%s` on every execution either. It is checked and wrapped as Django
+    checks and wraps its own cursors, so the statements still show in `connection.queries` and
+    in query-count assertions.
     """
     from psycopg import RawCursor
 
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
-    raw = RawCursor(connection.connection)
+    connection.validate_thread_sharing()
+    raw_connection = connection.connection
     wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
-    with wrap(raw) as cursor:
-        yield cursor
+    previous = raw_connection.prepare_threshold
+    raw_connection.prepare_threshold = settings.GIFTCARD_CLAIM_PREPARE_THRESHOLD
+    try:
+        with wrap(RawCursor(raw_connection)) as cursor:
+            yield cursor
+    finally:
+        raw_connection.prepare_threshold = previous
 
 
 @lru_cache(maxsize=16)
@@ -151,17 +167,28 @@ def _prep(field, value, db):
     return field.get_db_prep_save(value, db)
 
 
+def _param_type(field) -> str:
+    """The type a parameter of `field` is cast to (sent apart, a NULL has no type of its own):
+    the column's, but a string type without its length, since a cast to `varchar(n)` would cut a
+    longer value short where the column refuses it, as it refuses the ORM writer's."""
+    db_type = field.cast_db_type(connection)
+    if db_type.startswith("varchar("):
+        return "varchar"
+    if db_type.startswith("char("):
+        return "bpchar"
+    return db_type
+
+
 @cache
 def _insert_sql(model, source: str, computed: tuple) -> tuple[str, tuple]:
     """`INSERT INTO <model's table> (<every column>) SELECT … FROM <source>` and the fields whose
     own values are its parameters, in order. The fields named in `computed` (pairs of attname
     and SQL over `source`) take their value from that SQL instead; `{value}` in it stands for the
-    row's own value (e.g. to extend its JSON). Every parameter is cast to its column's type:
-    sent apart from the statement, a NULL has no type of its own."""
+    row's own value (e.g. to extend its JSON). Every parameter is cast (see _param_type)."""
     computed = dict(computed)
     values, param_fields = [], []
     for field in model._meta.concrete_fields:
-        placeholder = f"%s::{field.cast_db_type(connection)}"
+        placeholder = f"%s::{_param_type(field)}"
         expression = computed.get(field.attname)
         if expression is None:
             values.append(placeholder)
@@ -190,9 +217,7 @@ def _set_sql(model, attnames: tuple) -> tuple[str, tuple]:
     """`<column> = %s, …` for the model's fields named by `attnames`, and those fields."""
     fields = {field.attname: field for field in model._meta.concrete_fields}
     chosen = tuple(fields[attname] for attname in attnames)
-    sql = ", ".join(
-        f"{_qn(field.column)} = %s::{field.cast_db_type(connection)}" for field in chosen
-    )
+    sql = ", ".join(f"{_qn(field.column)} = %s::{_param_type(field)}" for field in chosen)
     return sql, chosen
 
 

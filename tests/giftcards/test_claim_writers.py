@@ -2,6 +2,7 @@
 rows: every column of the card, the reward, the recipient, the delivery, both audit rows, the
 event, the ledger row, the sale and the pool counters, apart from keys and timestamps."""
 
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -145,10 +146,12 @@ def prepared_claim_statements() -> set[str]:
 @pytest.mark.django_db
 def test_claims_stay_right_once_their_statements_are_prepared(settings):
     """The claim's two statements are sent with their values apart and prepared after
-    DATABASES' prepare_threshold runs on a connection; PostgreSQL may then run them on a generic
-    plan. Claims made before and after that point take distinct cards from the client's two
-    pools: the older pool's first, oldest card first, then the other's; the counters hold."""
-    threshold = connection.connection.prepare_threshold
+    GIFTCARD_CLAIM_PREPARE_THRESHOLD runs on a connection, even with many other statements in
+    between; PostgreSQL may then run them on a generic plan. Claims made before and after that
+    point take distinct cards from the client's two pools: the older pool's first, oldest card
+    first, then the other's; the counters hold. Nothing else on the connection is prepared or
+    counted for preparing."""
+    threshold = settings.GIFTCARD_CLAIM_PREPARE_THRESHOLD
     assert threshold is not None and threshold < 8
     settings.GIFTCARD_CLAIM_SQL = True
     client = factories.ClientFactory()
@@ -169,8 +172,16 @@ def test_claims_stay_right_once_their_statements_are_prepared(settings):
             sms_opt_in_status=SmsOptInStatus.OPTED_IN,
         )
         claimed.append(claim_card_atomic(recipient=recipient, condition=condition).pk)
+        # Other work on the connection between claims: more distinct statements than psycopg
+        # keeps count of (100), each a new text since Django binds values client-side.
+        for n in range(120):
+            Recipient.objects.filter(phone=f"+1555000{n:04d}").exists()
 
     assert prepared_claim_statements() == {"lock", "write"}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone()[0] == 2
+    assert connection.connection.prepare_threshold is None  # Django's own setting, left alone
     assert claimed == [card.pk for card in cards[0::2] + cards[1::2]]
     for pool in GiftCardPool.objects.filter(pk__in=[p.pk for p in pools]):
         assert (pool.available_cards, pool.claimed_cards) == (0, 5)
@@ -235,3 +246,21 @@ def test_the_card_is_found_through_the_available_cards_index_on_a_generic_plan(s
         cursor.execute("DEALLOCATE claim_plan")
     card_scan = [line for line in plan.splitlines() if f"on {GiftCard._meta.db_table} " in line]
     assert any("giftcard_pool_available" in line for line in card_scan), plan
+
+
+@pytest.mark.django_db
+def test_a_value_too_long_for_its_column_is_refused_not_cut_short():
+    """The statement casts each value to its column's type; a string cast keeps no length, so
+    the column refuses a longer value (as it refuses the ORM writer's) instead of the cast
+    cutting it short."""
+    from django.db import DataError, transaction
+
+    audit = GiftCardAuditLog(
+        action="x" * 500, entity_type="gift_card", entity_id=uuid.uuid4(), changes={}, metadata={}
+    )
+    sql, params = claim_sql._insert_select(
+        audit, source="(SELECT 1) AS one", computed={}, db=connection
+    )
+    with pytest.raises(DataError), transaction.atomic(), claim_sql._cursor() as cursor:
+        cursor.execute(claim_sql._native(sql), params)
+    assert not GiftCardAuditLog.objects.filter(entity_id=audit.entity_id).exists()
