@@ -352,6 +352,9 @@ def update_delivery_status(*, message_sid: str, status: str, error_code: str = "
     changes = {"sms_status": status, "updated_at": now}
     if _RANK[new] > _RANK[delivery.status]:
         changes["status"] = new
+        if new in DONE:
+            # Sent or delivered after all (a late callback for an earlier send): no failure left.
+            changes.update(error_message="", failure_reason="")
         if new == DeliveryStatus.DELIVERED:
             changes["delivered_at"] = now
         if new == DeliveryStatus.UNDELIVERED:

@@ -266,6 +266,9 @@ class GiftCardAdmin(admin.ModelAdmin):
         "uploaded_by",
     )
     list_select_related = ("brand", "pool", "claimed_by_recipient", "assignment_campaign")
+    # Newest first by key: card keys are UUIDv7, in creation order, and their index serves the
+    # sort, where created_at has no index of its own (see GiftCard.created_at).
+    ordering = ("-id",)
     readonly_fields = (*TIMESTAMPS, "display_code", "has_pin")
     # Once stored, a card's pool and status are what the pool counters count (only the inventory
     # and claim services move them, with the counters); brand and value are the pool's.

@@ -363,3 +363,21 @@ def test_deliveries_failed_before_the_reason_was_recorded_get_it_from_their_mess
     for reason, row in rows.items():
         assert fresh(row).failure_reason == reason, reason
     assert fresh(sent).failure_reason == ""
+
+
+def test_a_late_delivered_callback_clears_the_failure_of_a_later_attempt(delivery, twilio_post):
+    """The text went out, a retry of it then failed, and only now does Twilio report the first
+    text delivered: the delivery is delivered, with no failure left on it."""
+    send_delivery(delivery.pk)
+    sent = fresh(delivery)
+    GiftCardDelivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.FAILED,
+        error_message="Twilio error 30006: landline",
+        failure_reason=DeliveryFailureReason.SEND_ERROR,
+    )
+
+    post_status(twilio_post, sent, "delivered")
+
+    delivery = fresh(delivery)
+    assert delivery.status == DeliveryStatus.DELIVERED
+    assert (delivery.failure_reason, delivery.error_message) == ("", "")
