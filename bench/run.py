@@ -74,12 +74,12 @@ def prepare(cards: int):
     condition, _ = rewards_to_claim(
         audience, cards, name="Service", brand_code="starbucks", value="10", phones="+1555"
     )
-    hand_condition, hand_pool = rewards_to_claim(
+    hand_condition, _ = rewards_to_claim(
         audience, cards, name="By hand", brand_code="amazon", value="25", phones="+1556"
     )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")  # plan every method's statements on real statistics
-    return condition.pk, raw_pool.pk, hand_condition.pk, hand_pool.pk
+    return condition.pk, raw_pool.pk, hand_condition.pk
 
 
 def rewards_to_claim(audience, cards: int, *, name, brand_code, value, phones):
@@ -181,10 +181,16 @@ def raw_worker(args):
 
 
 # The full claim by hand: what claim_card_atomic writes, as one would write it straight in SQL.
-# Keys, timestamps and the JSON of the audit rows come from the database; values that are fixed
-# for this benchmark (delivery by SMS, a call-centre assignment) are literals.
+# Timestamps and the JSON of the audit rows come from the database; the keys of the new rows are
+# time-ordered UUIDs made in Python, as the service's are; values that are fixed for this
+# benchmark (delivery by SMS, a call-centre assignment) are literals. Like the service, the lock
+# step also finds the client's pool of the reward's brand and value.
 FULL_LOCK = """
-SELECT r.phone, a.client_id, rw.id, rw.campaign_id, rw.card_value
+SELECT r.phone, a.client_id, rw.id, rw.campaign_id, rw.card_value,
+    (SELECT p.id FROM giftcards_giftcardpool p
+     WHERE p.client_id = a.client_id AND p.brand_id = rw.brand_id
+        AND p.card_value = rw.card_value AND p.is_active AND NOT p.is_master_pool
+     ORDER BY p.created_at LIMIT 1)
 FROM recipients_recipient r
 JOIN recipients_audience a ON a.id = r.audience_id
 JOIN giftcards_recipientgiftcard rw ON rw.recipient_id = r.id AND rw.condition_id = %(condition)s
@@ -217,13 +223,13 @@ WITH card AS (
         delivery_method, delivery_address, status, sms_message, sms_status, error_message,
         failure_reason, retry_count, max_retries, next_attempt_at, campaign_id, gift_card_id,
         recipient_id, reward_id)
-    SELECT gen_random_uuid(), now(), now(), 1, 'sms', %(phone)s, 'queued', '', '', '', '', 0, 5,
+    SELECT %(key_delivery)s::uuid, now(), now(), 1, 'sms', %(phone)s, 'queued', '', '', '', '', 0, 5,
         now(), %(campaign)s, card.id, %(recipient)s, %(reward)s
     FROM card RETURNING id
 ), card_audit AS (
     INSERT INTO giftcards_giftcardauditlog (id, created_at, updated_at, action, entity_type,
         entity_id, changes, metadata, client_id)
-    SELECT gen_random_uuid(), now(), now(), 'card_claimed', 'gift_card', card.id,
+    SELECT %(key_card_audit)s::uuid, now(), now(), 'card_claimed', 'gift_card', card.id,
         '{"status": ["available", "claimed"]}',
         jsonb_build_object('reward', %(reward)s::text, 'recipient', %(recipient)s::text,
             'delivery', delivery.id::text, 'assignment_source', 'call_center',
@@ -233,7 +239,7 @@ WITH card AS (
 ), recipient_audit AS (
     INSERT INTO recipients_recipientauditlog (id, created_at, updated_at, action, user_agent,
         metadata, recipient_id)
-    SELECT gen_random_uuid(), now(), now(), 'gift_card_assigned', '',
+    SELECT %(key_recipient_audit)s::uuid, now(), now(), 'gift_card_assigned', '',
         jsonb_build_object('reward', %(reward)s::text, 'condition_number', 1,
             'card_value', %(value)s::text, 'gift_card', card.id::text),
         %(recipient)s
@@ -241,7 +247,7 @@ WITH card AS (
 ), event AS (
     INSERT INTO campaigns_event (id, created_at, updated_at, event_type, event_data,
         occurred_at, source, campaign_id, client_id, recipient_id)
-    SELECT gen_random_uuid(), now(), now(), 'claimed',
+    SELECT %(key_event)s::uuid, now(), now(), 'claimed',
         jsonb_build_object('reward', %(reward)s::text, 'condition_number', 1,
             'card_value', %(value)s::text, 'gift_card', card.id::text),
         now(), 'call', %(campaign)s, %(client)s, %(recipient)s
@@ -260,14 +266,14 @@ WITH card AS (
     INSERT INTO giftcards_credittransaction (id, created_at, updated_at, transaction_type,
         amount, balance_before, balance_after, reference_type, reference_id, description,
         metadata, account_id)
-    SELECT gen_random_uuid(), now(), now(), 'purchase', -%(value)s, credit.balance_before,
+    SELECT %(key_ledger)s::uuid, now(), now(), 'purchase', -%(value)s, credit.balance_before,
         credit.balance_after, 'reward', %(reward)s, 'Gift card claimed', '{}', credit.id
     FROM credit RETURNING id
 ), sale AS (
     INSERT INTO giftcards_giftcardsale (id, created_at, updated_at, quantity, price_per_card,
         total_amount, cost_per_card, margin, currency, notes, client_id, credit_transaction_id,
         pool_id, reward_id)
-    SELECT gen_random_uuid(), now(), now(), 1, %(value)s, %(value)s,
+    SELECT %(key_sale)s::uuid, now(), now(), 1, %(value)s, %(value)s,
         round(%(value)s * 0.95, 2), %(value)s - round(%(value)s * 0.95, 2), 'USD', '',
         %(client)s, ledger.id, card.pool_id, %(reward)s
     FROM card, ledger RETURNING 1
@@ -276,12 +282,18 @@ SELECT card.id, credit.balance_after FROM card LEFT JOIN credit ON true
 """
 
 
+NEW_ROWS = ("delivery", "card_audit", "recipient_audit", "event", "ledger", "sale")
+
+
 def full_sql_worker(args):
     """The full claim by hand over a bare psycopg connection (its own server-side binding and
     prepared statements), one transaction per reward: lock the recipient and the reward, then
     one statement for every row, then COMMIT."""
-    worker, workers, condition_id, pool_id = args
+    worker, workers, condition_id = args
+    import uuid
+
     import psycopg
+    import uuid6
 
     with psycopg.connect(f"{SERVER}/{BENCH_DB}") as conn:
         recipient_ids = [
@@ -297,9 +309,10 @@ def full_sql_worker(args):
         start = time.perf_counter()
         for recipient_id in mine:
             with conn.transaction():
-                phone, client_id, reward_id, campaign_id, value = conn.execute(
+                phone, client_id, reward_id, campaign_id, value, pool_id = conn.execute(
                     FULL_LOCK, {"recipient": recipient_id, "condition": condition_id}
                 ).fetchone()
+                keys = {f"key_{name}": uuid.UUID(int=uuid6.uuid7().int) for name in NEW_ROWS}
                 claimed = conn.execute(
                     FULL_CLAIM,
                     {
@@ -311,6 +324,7 @@ def full_sql_worker(args):
                         "reward": reward_id,
                         "campaign": campaign_id,
                         "value": value,
+                        **keys,
                     },
                 ).fetchone()
                 if claimed is None or claimed[1] is None:
@@ -393,13 +407,13 @@ def main():
         # else the machine runs meanwhile moves the absolute figures.
         recreate_database()
         setup_django()
-        condition_id, raw_pool_id, hand_condition_id, hand_pool_id = prepare(options.cards)
+        condition_id, raw_pool_id, hand_condition_id = prepare(options.cards)
         from django.db import connection
 
         connection.close()
         jobs = {
             "minimal": (raw_worker, [(i, w, raw_pool_id, options.cards) for i in range(w)]),
-            "full": (full_sql_worker, [(i, w, hand_condition_id, hand_pool_id) for i in range(w)]),
+            "full": (full_sql_worker, [(i, w, hand_condition_id) for i in range(w)]),
             "service": (service_worker, [(i, w, condition_id) for i in range(w)]),
         }
         order = methods[round_number % 3 :] + methods[: round_number % 3]

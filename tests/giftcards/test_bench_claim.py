@@ -1,8 +1,9 @@
 """The benchmark's hand-written full claim (bench/run.py) still fits the schema: it runs against
-the tables as the migrations leave them and writes what the service writes, so `make bench`
-compares like with like. A column added without a default breaks it here, not in the bench."""
+the tables as the migrations leave them and writes every row a claim writes, so `make bench`
+keeps comparing like with like. A column added without a default breaks it here first."""
 
 import importlib.util
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -49,13 +50,16 @@ def test_the_hand_written_claim_writes_every_row_of_a_claim():
 
     with connection.cursor() as cursor:
         cursor.execute(bench.FULL_LOCK, {"recipient": recipient.pk, "condition": condition.pk})
-        phone, client_id, reward_id, campaign_id, card_value = cursor.fetchone()
+        phone, client_id, reward_id, campaign_id, card_value, pool_id = cursor.fetchone()
+        assert pool_id == pool.pk
+        keys = {f"key_{name}": uuid.uuid4() for name in bench.NEW_ROWS}
         cursor.execute(
             bench.FULL_CLAIM,
             {
+                **keys,
                 "recipient": recipient.pk,
                 "condition": condition.pk,
-                "pool": pool.pk,
+                "pool": pool_id,
                 "phone": phone,
                 "client": client_id,
                 "reward": reward_id,
@@ -73,7 +77,7 @@ def test_the_hand_written_claim_writes_every_row_of_a_claim():
     pool = GiftCardPool.objects.get(pk=pool.pk)
     assert (pool.available_cards, pool.claimed_cards) == (0, 1)
     assert credit_account_for(client).balance == Decimal("75.00")
-    assert GiftCardDelivery.objects.filter(reward=reward, gift_card=card).count() == 1
+    assert GiftCardDelivery.objects.get(reward=reward, gift_card=card).pk == keys["key_delivery"]
     assert GiftCardAuditLog.objects.filter(entity_id=card.pk, action="card_claimed").count() == 1
     assert RecipientAuditLog.objects.filter(recipient=recipient).count() == 1
     assert Event.objects.filter(recipient=recipient, event_type="claimed").count() == 1
