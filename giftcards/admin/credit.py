@@ -23,11 +23,10 @@ class LowBalanceFilter(admin.SimpleListFilter):
         return (("low", "At or below threshold"), ("ok", "Above threshold"))
 
     def queryset(self, request, queryset):
-        low = LOW_BALANCE
         if self.value() == "low":
-            return queryset.filter(low)
+            return queryset.filter(LOW_BALANCE)
         if self.value() == "ok":
-            return queryset.exclude(low)
+            return queryset.exclude(LOW_BALANCE)
         return queryset
 
 

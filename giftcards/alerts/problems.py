@@ -245,7 +245,7 @@ def low_credit_problems() -> list[Problem]:
             parts.append(f"credit balance {_money(account.balance)} ({alert_at})")
             facts.update(
                 balance=str(account.balance),
-                low_balance_threshold=str(account.low_balance_threshold),
+                low_balance_threshold=str(threshold),
             )
         else:
             parts.append("no credit account yet")

@@ -33,9 +33,10 @@ from .claim_rows import ClaimRows
 # trips and COMMIT: one statement that locks the recipient and the reward and reads the pools
 # (claim_sql.lock_inputs), then one statement that writes every row of the claim, the two hot rows
 # included, after every insert (claim_sql.write_claim); claims of one pool queue on the hot rows
-# only from the end of that statement to COMMIT. The portable ORM writer (SQLite, or GIFTCARD_CLAIM_SQL=False) writes the
-# hot rows last, by single UPDATEs, after every slower insert. The cards themselves are not hot:
-# SKIP LOCKED hands concurrent claims different cards without waiting.
+# only from the end of that statement to COMMIT. The portable ORM writer (SQLite, or
+# GIFTCARD_CLAIM_SQL=False) writes the hot rows last, by single UPDATEs, after every slower
+# insert. The cards themselves are not hot: SKIP LOCKED hands concurrent claims different cards
+# without waiting.
 
 CLAIMABLE_REWARD_STATUSES = (RewardStatus.PENDING, RewardStatus.AWAITING_STOCK)
 # A redeemed recipient was approved before redeeming; a later condition still earns its reward.

@@ -54,6 +54,24 @@ def row(instance, names: dict) -> dict:
     return values
 
 
+def client_condition():
+    """A client, its campaign, a brand and the campaign's condition rewarding VALUE of it."""
+    client = factories.ClientFactory()
+    campaign = factories.CampaignFactory(client=client)
+    brand = factories.GiftCardBrandFactory()
+    condition = factories.CampaignConditionFactory(campaign=campaign, brand=brand, card_value=VALUE)
+    return client, campaign, brand, condition
+
+
+def claimant(campaign):
+    """A recipient of the campaign, approved and opted in: ready to be given a card."""
+    return factories.RecipientFactory(
+        campaign=campaign,
+        approval_status=ApprovalStatus.APPROVED,
+        sms_opt_in_status=SmsOptInStatus.OPTED_IN,
+    )
+
+
 def claim_and_describe(settings, *, single_statement: bool, recipient, condition, call):
     settings.GIFTCARD_CLAIM_SQL = single_statement
     account = credit_account_for(condition.campaign.client)
@@ -101,22 +119,12 @@ def claim_and_describe(settings, *, single_statement: bool, recipient, condition
 
 @pytest.mark.django_db
 def test_both_writers_write_the_same_rows(settings):
-    client = factories.ClientFactory()
-    campaign = factories.CampaignFactory(client=client)
-    brand = factories.GiftCardBrandFactory()
-    condition = factories.CampaignConditionFactory(campaign=campaign, brand=brand, card_value=VALUE)
+    client, campaign, brand, condition = client_condition()
     pool = factories.GiftCardPoolFactory(client=client, brand=brand, card_value=VALUE)
     for _ in range(2):
         factories.GiftCardFactory(pool=pool)
     allocate_credit(client, Decimal("100.00"))
-    first, second = (
-        factories.RecipientFactory(
-            campaign=campaign,
-            approval_status=ApprovalStatus.APPROVED,
-            sms_opt_in_status=SmsOptInStatus.OPTED_IN,
-        )
-        for _ in range(2)
-    )
+    first, second = (claimant(campaign) for _ in range(2))
     calls = [factories.CallSessionFactory(campaign=campaign, recipient=r) for r in (first, second)]
 
     by_statement = claim_and_describe(
@@ -154,10 +162,7 @@ def test_claims_stay_right_once_their_statements_are_prepared(settings):
     threshold = settings.GIFTCARD_CLAIM_PREPARE_THRESHOLD
     assert threshold is not None and threshold < 8
     settings.GIFTCARD_CLAIM_SQL = True
-    client = factories.ClientFactory()
-    campaign = factories.CampaignFactory(client=client)
-    brand = factories.GiftCardBrandFactory()
-    condition = factories.CampaignConditionFactory(campaign=campaign, brand=brand, card_value=VALUE)
+    client, campaign, brand, condition = client_condition()
     pools = [
         factories.GiftCardPoolFactory(client=client, brand=brand, card_value=VALUE)
         for _ in range(2)
@@ -166,11 +171,7 @@ def test_claims_stay_right_once_their_statements_are_prepared(settings):
     allocate_credit(client, Decimal("1000.00"))
     claimed = []
     for _ in range(10):
-        recipient = factories.RecipientFactory(
-            campaign=campaign,
-            approval_status=ApprovalStatus.APPROVED,
-            sms_opt_in_status=SmsOptInStatus.OPTED_IN,
-        )
+        recipient = claimant(campaign)
         claimed.append(claim_card_atomic(recipient=recipient, condition=condition).pk)
         # Other work on the connection between claims: more distinct statements than psycopg
         # keeps count of (100), each a new text since Django binds values client-side.
@@ -200,10 +201,7 @@ def test_the_card_is_found_through_the_available_cards_index_on_a_generic_plan(s
     while every card was still available, the claim still reaches its card through the partial
     index of available cards."""
     settings.GIFTCARD_CLAIM_SQL = True
-    client = factories.ClientFactory()
-    campaign = factories.CampaignFactory(client=client)
-    brand = factories.GiftCardBrandFactory()
-    condition = factories.CampaignConditionFactory(campaign=campaign, brand=brand, card_value=VALUE)
+    client, campaign, brand, condition = client_condition()
     pool = factories.GiftCardPoolFactory(client=client, brand=brand, card_value=VALUE)
     other = factories.GiftCardPoolFactory(client=client, card_value=VALUE)
     for _ in range(40):
@@ -214,11 +212,7 @@ def test_the_card_is_found_through_the_available_cards_index_on_a_generic_plan(s
         cursor.execute(f"ANALYZE {GiftCard._meta.db_table}")
 
     def claim():
-        recipient = factories.RecipientFactory(
-            campaign=campaign,
-            approval_status=ApprovalStatus.APPROVED,
-            sms_opt_in_status=SmsOptInStatus.OPTED_IN,
-        )
+        recipient = claimant(campaign)
         return claim_card_atomic(recipient=recipient, condition=condition)
 
     for _ in range(30):
