@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "mike.core",
     "mike.accounts",
+    "mike.demo",
     "campaigns",
     "recipients",
     "giftcards",

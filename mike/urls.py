@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from mike.core.simulator_views import phone_simulator_page
+from mike.demo.views import phone_simulator_page
 from recipients.redemption import redeem
 
 admin.site.site_header = "Mike administration"

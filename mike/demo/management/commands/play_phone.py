@@ -16,7 +16,7 @@ The same actions are in the admin's phone simulator (/admin/phone/); both refuse
 
 from django.core.management.base import BaseCommand, CommandError
 
-from mike.core import phone_simulator
+from mike.demo import phone_simulator
 from recipients.codes import format_code
 from recipients.models import Recipient
 

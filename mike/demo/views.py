@@ -1,4 +1,4 @@
-"""The admin's phone simulator page: a thin door to `mike.core.phone_simulator`."""
+"""The admin's phone simulator page: a thin door to `mike.demo.phone_simulator`."""
 
 from urllib.parse import urlencode
 
@@ -6,8 +6,9 @@ from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from mike.core import phone_simulator, sms
-from mike.core.forms import CallForm, PickRecipientForm, RecipientActionForm, ReplyForm
+from mike.core import sms
+from mike.demo import phone_simulator
+from mike.demo.forms import CallForm, PickRecipientForm, RecipientActionForm, ReplyForm
 from recipients.models import ApprovalStatus
 
 QUICK_REPLIES = ("YES", "STOP", "HELP")
@@ -17,7 +18,7 @@ def phone_simulator_page(request):
     """Play a recipient's phone: call, meet a condition, approve, text back, and watch the texts.
 
     Mounted with `admin.site.admin_view` (staff only, CSRF). Every POST does one action through
-    `mike.core.phone_simulator` and redirects back to the recipient with a message (POST-redirect-
+    `mike.demo.phone_simulator` and redirects back to the recipient with a message (POST-redirect-
     GET); bad input becomes an error message, never a 500.
     """
     if request.method == "POST":
@@ -55,7 +56,7 @@ def phone_simulator_page(request):
             "quick_replies": QUICK_REPLIES,
             "can_approve": recipient.approval_status == ApprovalStatus.PENDING,
         }
-    return render(request, "admin/phone_simulator.html", context)
+    return render(request, "demo/phone_simulator.html", context)
 
 
 def _simulator_action(request):

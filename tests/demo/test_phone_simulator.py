@@ -14,7 +14,7 @@ from calls.models import CallConditionMet, CallSession, CallStatus, ConditionMet
 from campaigns.models import TriggerType
 from giftcards.models import RewardStatus
 from giftcards.services import add_cards_to_pool, allocate_credit
-from mike.core import phone_simulator
+from mike.demo import phone_simulator
 from recipients.models import ApprovalStatus, SmsOptInLog, SmsOptInStatus
 from tests import factories
 
@@ -82,7 +82,7 @@ def _post(client, capture, **data):
 def test_staff_see_the_simulator_with_the_tracked_numbers(staff_client, world):
     response = staff_client.get(URL)
     assert response.status_code == 200
-    assert "admin/phone_simulator.html" in [t.name for t in response.templates]
+    assert "demo/phone_simulator.html" in [t.name for t in response.templates]
     assert "+18005550102" in response.content.decode()
 
 

@@ -1,7 +1,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from mike.core import phone_simulator
+from mike.demo import phone_simulator
 
 
 class SimulatorRecipientField(forms.ModelChoiceField):
