@@ -14,10 +14,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from mike.accounts.models import Industry
+from mike.accounts.querysets import TenantQuerySet
 from mike.core.models import (
     CLIENT_ONLY,
     BaseModel,
-    TenantQuerySet,
     TimeOrderedModel,
     choices_constraint,
 )

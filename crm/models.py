@@ -10,10 +10,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from mike.accounts.querysets import TenantQuerySet
 from mike.core.models import (
     CLIENT_ONLY,
     BaseModel,
-    TenantQuerySet,
     TimeOrderedModel,
     choices_constraint,
 )

@@ -15,10 +15,10 @@ from django.db.models import F, Q
 from django.db.models.functions import Round
 from django.utils import timezone
 
+from mike.accounts.querysets import TenantQuerySet
 from mike.core.models import (
     CLIENT_ONLY,
     BaseModel,
-    TenantQuerySet,
     TimeOrderedModel,
     choices_constraint,
 )

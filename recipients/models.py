@@ -14,10 +14,10 @@ from django.db.models.functions import Length, Upper
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
+from mike.accounts.querysets import TenantQuerySet
 from mike.core.models import (
     CLIENT_ONLY,
     BaseModel,
-    TenantQuerySet,
     TimeOrderedModel,
     choices_constraint,
 )

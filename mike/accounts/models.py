@@ -15,7 +15,8 @@ from django.db.models import Q
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from mike.core.models import BaseModel, TenantQuerySet, choices_constraint
+from mike.accounts.querysets import TenantQuerySet
+from mike.core.models import BaseModel, choices_constraint
 
 
 class UserManager(BaseUserManager):
