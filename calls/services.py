@@ -44,7 +44,7 @@ class UnknownTrackedNumber(DomainError):
         super().__init__(f"{number or 'The dialled number'} is not a tracked number.")
 
 
-class ConditionOrderError(ValidationError):
+class ConditionOrderError(DomainError, ValidationError):
     """A condition was marked before the one it follows. Raised like a `ValidationError` so forms
     and the admin can show `.messages`; `str()` is the plain sentence."""
 

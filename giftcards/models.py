@@ -22,6 +22,7 @@ from mike.core.models import (
     TimeOrderedModel,
     choices_constraint,
 )
+from mike.core.sms import SmsProvider
 
 from . import crypto
 
@@ -153,13 +154,6 @@ OPT_OUT_FAILURE_REASONS = [DeliveryFailureReason.OPTED_OUT, DeliveryFailureReaso
 
 # Deliveries the sweep still has to finish (a row in one of these states may be retried).
 OPEN_DELIVERY_STATUSES = [DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.FAILED]
-
-
-class SmsProvider(models.TextChoices):
-    TWILIO = "twilio", "Twilio"
-    CONSOLE = "console", "Console"
-    LOCMEM = "locmem", "Local memory (tests)"
-    INFOBIP = "infobip", "Infobip"
 
 
 class CreditEntityType(models.TextChoices):

@@ -20,10 +20,12 @@ from decimal import Decimal
 import requests
 from django.conf import settings
 
+from mike.core.errors import DomainError
+
 logger = logging.getLogger(__name__)
 
 
-class ProviderError(Exception):
+class ProviderError(DomainError):
     pass
 
 

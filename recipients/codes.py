@@ -11,6 +11,8 @@ import re
 import secrets
 from collections.abc import Callable
 
+from mike.core.errors import DomainError
+
 CROCKFORD_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_LENGTH = 10  # 10 symbols x 5 bits = 50 bits of randomness
 GROUP_SIZES = (4, 4, 2)
@@ -20,7 +22,7 @@ _CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _SEPARATORS = re.compile(r"[\s\-_.]+")
 
 
-class CodeSpaceExhausted(Exception):
+class CodeSpaceExhausted(DomainError):
     """No unused code was found in MAX_ATTEMPTS tries: something is wrong with the random source."""
 
 

@@ -21,6 +21,7 @@ from mike.core.models import (
     TimeOrderedModel,
     choices_constraint,
 )
+from mike.core.sms import SmsProvider
 from recipients.codes import (
     format_code,
     generate_recipient_token,
@@ -395,13 +396,6 @@ class SmsStatus(models.TextChoices):
     UNDELIVERED = "undelivered", "Undelivered"
     FAILED = "failed", "Failed"
     RECEIVED = "received", "Received"
-
-
-class SmsProvider(models.TextChoices):
-    TWILIO = "twilio", "Twilio"
-    CONSOLE = "console", "Console"
-    LOCMEM = "locmem", "Local memory (tests)"
-    INFOBIP = "infobip", "Infobip"
 
 
 class SmsOptInLog(TimeOrderedModel):

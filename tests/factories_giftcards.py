@@ -29,10 +29,10 @@ from giftcards.models import (
     RecipientGiftCard,
     RewardStatus,
     SmsDeliveryLog,
-    SmsProvider,
     TransactionType,
 )
 from mike.accounts.models import OrganizationKind
+from mike.core.sms import SmsProvider
 
 __all__ = [
     "CreditAccountFactory",

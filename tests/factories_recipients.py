@@ -1,6 +1,7 @@
 import factory
 from factory.django import DjangoModelFactory
 
+from mike.core.sms import SmsProvider
 from recipients.codes import generate_recipient_token, generate_redemption_code
 from recipients.models import (
     ApprovalStatus,
@@ -12,7 +13,6 @@ from recipients.models import (
     RecipientAuditLog,
     SmsDirection,
     SmsOptInLog,
-    SmsProvider,
     SmsStatus,
 )
 

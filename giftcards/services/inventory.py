@@ -11,6 +11,8 @@ from datetime import date
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from mike.core.errors import DomainError
+
 from ..crypto import code_hash
 from ..models import (
     CardSource,
@@ -21,7 +23,7 @@ from ..models import (
 )
 
 
-class DuplicateCardCode(ValueError):
+class DuplicateCardCode(DomainError, ValueError):
     """A card with this code is already stored (in any pool: codes are unique everywhere)."""
 
 
@@ -177,7 +179,7 @@ def add_card_to_pool(
     return added
 
 
-class CardNotRemovable(ValueError):
+class CardNotRemovable(DomainError, ValueError):
     """Only an available card (never given to anyone) can be taken out of its pool."""
 
 

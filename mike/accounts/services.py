@@ -20,6 +20,8 @@ from django.db.models import Q
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, get_objects_for_user, get_perms, remove_perm
 
+from mike.core.errors import DomainError
+
 from .models import (
     AGENCY_ROLES,
     CLIENT_ROLES,
@@ -58,7 +60,7 @@ ROLE_MODEL_PERMISSIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-class RoleError(ValidationError):
+class RoleError(DomainError, ValidationError):
     """A role cannot be granted as asked (wrong kind of organization, missing organization)."""
 
 

@@ -7,6 +7,10 @@
 
 `send_sms` returns the provider's message SID and status, or raises `SmsError`, whose `retryable`
 says whether trying again later may succeed (a 5xx or a timeout) or not (an invalid number).
+
+Twilio's message statuses are folded in one place, `provider_status()`: every table that records a
+text (the opt-in log, card deliveries and their log) maps the folded `MessageStatus` onto its own
+statuses, and moves a row only forward (`MessageStatus.rank`).
 """
 
 import itertools
@@ -17,6 +21,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
+from django.db import models
+
+from .errors import DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +42,59 @@ class SentSms:
     status_callback: str = ""
 
 
-class SmsError(Exception):
+class SmsProvider(models.TextChoices):
+    """Who sent (or would have sent) a text: the SMS backends, and Infobip from the original."""
+
+    TWILIO = "twilio", "Twilio"
+    CONSOLE = "console", "Console"
+    LOCMEM = "locmem", "Local memory (tests)"
+    INFOBIP = "infobip", "Infobip"
+
+    @classmethod
+    def of(cls, name: str) -> str:
+        return name if name in cls.values else cls.TWILIO
+
+
+class MessageStatus(models.TextChoices):
+    """How far a text Mike sent has got, as the provider reports it."""
+
+    ACCEPTED = "accepted", "Accepted by the provider"
+    SENT = "sent", "Sent to the carrier"
+    DELIVERED = "delivered", "Delivered"
+    UNDELIVERED = "undelivered", "Undelivered"
+    FAILED = "failed", "Failed"
+
+    @property
+    def rank(self) -> int:
+        """Accepted < sent < the final statuses: a status only ever moves a row forward."""
+        return {MessageStatus.ACCEPTED: 0, MessageStatus.SENT: 1}.get(self, 2)
+
+    @property
+    def is_failure(self) -> bool:
+        return self in (MessageStatus.UNDELIVERED, MessageStatus.FAILED)
+
+
+# Twilio's message statuses (https://www.twilio.com/docs/messaging/api/message-resource), folded.
+TWILIO_STATUS = {
+    "accepted": MessageStatus.ACCEPTED,
+    "scheduled": MessageStatus.ACCEPTED,
+    "queued": MessageStatus.ACCEPTED,
+    "sending": MessageStatus.ACCEPTED,
+    "sent": MessageStatus.SENT,
+    "delivered": MessageStatus.DELIVERED,
+    "read": MessageStatus.DELIVERED,
+    "undelivered": MessageStatus.UNDELIVERED,
+    "failed": MessageStatus.FAILED,
+    "canceled": MessageStatus.FAILED,
+}
+
+
+def provider_status(status: str) -> MessageStatus | None:
+    """The folded status of a status string Twilio reports (None for one it does not define)."""
+    return TWILIO_STATUS.get((status or "").strip().lower())
+
+
+class SmsError(DomainError):
     def __init__(self, message: str, *, retryable: bool, code: str = ""):
         super().__init__(message)
         self.retryable = retryable

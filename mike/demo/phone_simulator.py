@@ -28,6 +28,7 @@ from calls.models import (
 )
 from campaigns.models import CampaignCondition
 from giftcards.models import RecipientGiftCard, SmsDeliveryLog
+from mike.core.errors import DomainError
 from mike.core.phones import normalize_phone
 from mike.core.sms import backend_name
 from recipients import services as recipient_services
@@ -40,7 +41,7 @@ MAX_TEXT_LENGTH = 1600  # Twilio's limit for one (concatenated) message
 _LOOKS_LIKE_PHONE = re.compile(r"[\d\s+().-]*\d[\d\s+().-]*")
 
 
-class SimulatorError(Exception):
+class SimulatorError(DomainError):
     """An action the simulator cannot take; the message is meant for the person who asked."""
 
 

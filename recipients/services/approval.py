@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from campaigns.events import record_event
 from campaigns.models import EventSource, EventType
+from mike.core.errors import DomainError
 
 from ..models import (
     ApprovalStatus,
@@ -17,7 +18,7 @@ from .claim import claim_after_commit
 from .opt_in import queue_opt_in
 
 
-class ApprovalError(Exception):
+class ApprovalError(DomainError):
     """The recipient cannot be approved or rejected from the state they are in."""
 
 

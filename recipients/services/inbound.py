@@ -16,6 +16,7 @@ from django.utils import timezone
 from campaigns.events import record_event
 from campaigns.models import EventSource, EventType
 from mike.core.phones import normalize_phone
+from mike.core.sms import SmsProvider
 
 from .. import sms_replies
 from ..models import (
@@ -26,7 +27,6 @@ from ..models import (
     SmsDirection,
     SmsOptInLog,
     SmsOptInStatus,
-    SmsProvider,
     SmsStatus,
 )
 from ..sms_replies import Keyword

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from campaigns.events import record_event
 from campaigns.models import EventSource, EventType
-from mike.core.sms import SmsError, backend_name, send_sms
+from mike.core.sms import SmsError, SmsProvider, backend_name, send_sms
 
 from .. import sms_replies
 from ..models import (
@@ -21,7 +21,6 @@ from ..models import (
     SmsDirection,
     SmsOptInLog,
     SmsOptInStatus,
-    SmsProvider,
     SmsStatus,
 )
 from .inbound import is_carrier_opt_out, opt_out_refused_number
@@ -95,7 +94,7 @@ def opt_in_message(recipient: Recipient) -> str:
 
 
 def _provider(name: str) -> str:
-    return name if name in SmsProvider.values else SmsProvider.TWILIO
+    return SmsProvider.of(name)
 
 
 def request_opt_in(

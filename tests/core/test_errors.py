@@ -39,3 +39,33 @@ def test_domain_errors_round_trip_through_pickle():
     assert card_error.purchase_method == pool.purchase_method
     assert pickle.loads(pickle.dumps(errors[2])).amount == Decimal("-10.00")
     assert pickle.loads(pickle.dumps(errors[4])).number == "+15550001111"
+
+
+def _project_modules():
+    import importlib
+    import pkgutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for package in ("mike", "campaigns", "recipients", "giftcards", "calls", "crm"):
+        for info in pkgutil.walk_packages([str(root / package.replace(".", "/"))], f"{package}."):
+            if ".migrations" in info.name or ".management.commands" in info.name:
+                continue
+            yield importlib.import_module(info.name)
+
+
+def test_every_exception_of_the_project_is_a_domain_error():
+    """One base for every exception the project raises of its own, so callers (views, tasks, the
+    API) can tell a refusal with a readable message from a bug."""
+    from mike.core.errors import DomainError
+
+    own = {
+        obj
+        for module in _project_modules()
+        for obj in vars(module).values()
+        if isinstance(obj, type)
+        and issubclass(obj, BaseException)
+        and obj.__module__ == module.__name__
+    }
+    assert len(own) >= 10
+    assert {cls.__qualname__ for cls in own if not issubclass(cls, DomainError)} == set()

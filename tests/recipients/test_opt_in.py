@@ -11,6 +11,7 @@ from django.urls import reverse
 from campaigns.models import Event, EventType
 from giftcards.models import DeliveryStatus, RewardStatus
 from giftcards.services import allocate_credit
+from mike.core.sms import SmsProvider
 from recipients import services
 from recipients.models import (
     ApprovalStatus,
@@ -20,7 +21,6 @@ from recipients.models import (
     SmsDirection,
     SmsOptInLog,
     SmsOptInStatus,
-    SmsProvider,
     SmsStatus,
 )
 from recipients.tasks import OPT_IN_MAX_RETRIES, send_opt_in_sms
