@@ -14,8 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from campaigns.events import record_event
-from campaigns.models import CampaignCondition, EventSource, EventType, TriggerType
+from campaigns.models import CampaignCondition, Event, EventSource, EventType, TriggerType
 from giftcards import services as giftcard_services
 from mike.core.errors import DomainError
 from mike.core.phones import normalize_phone
@@ -119,7 +118,7 @@ def handle_incoming_call(*, call_sid: str, from_number: str, to_number: str) -> 
                 },
             )
             if created:
-                record_event(
+                Event.objects.record(
                     EventType.CALLED,
                     client=tracked.client,
                     campaign=campaign,
@@ -129,7 +128,7 @@ def handle_incoming_call(*, call_sid: str, from_number: str, to_number: str) -> 
                     tracked_number=tracked.phone_number,
                 )
                 if recipient is not None:
-                    record_event(
+                    Event.objects.record(
                         EventType.MATCHED,
                         client=tracked.client,
                         campaign=campaign,
@@ -218,7 +217,7 @@ def apply_call_status(
             session.save(update_fields=[*changed, "updated_at"])
 
         if became_completed:
-            record_event(
+            Event.objects.record(
                 EventType.CALL_COMPLETED,
                 client=session.client,
                 campaign=session.campaign,
@@ -351,7 +350,7 @@ def _mark_condition_met(
                 "source": source,
             },
         )
-        record_event(
+        Event.objects.record(
             EventType.CONDITION_MET,
             campaign=condition.campaign,
             recipient=recipient,

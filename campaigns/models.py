@@ -642,6 +642,37 @@ class EventSource(models.TextChoices):
     SYSTEM = "system", "System"
 
 
+class EventQuerySet(TenantQuerySet):
+    def record(
+        self,
+        event_type: str,
+        *,
+        client=None,
+        campaign=None,
+        recipient=None,
+        source: str = EventSource.SYSTEM,
+        **data,
+    ) -> "Event":
+        """Append one `Event`, in the caller's transaction: every domain writes its funnel event
+        beside the state change it records. The client defaults to the campaign's, then the
+        recipient's audience's; the campaign to the recipient's. Extra keyword arguments are
+        stored in `event_data` (keep them JSON-serialisable)."""
+        if client is None and campaign is not None:
+            client = campaign.client
+        if client is None and recipient is not None:
+            client = recipient.audience.client
+        if campaign is None and recipient is not None:
+            campaign = recipient.campaign
+        return self.create(
+            client=client,
+            campaign=campaign,
+            recipient=recipient,
+            event_type=event_type,
+            source=source,
+            event_data=data,
+        )
+
+
 class Event(TimeOrderedModel):
     """One analytics event of the reward funnel (seed: `events`). Append-only: services write it
     next to the state change it records; nothing edits it afterwards.
@@ -673,7 +704,7 @@ class Event(TimeOrderedModel):
         max_length=10, choices=EventSource.choices, default=EventSource.SYSTEM
     )
 
-    objects = TenantQuerySet.as_manager()
+    objects = EventQuerySet.as_manager()
     client_lookup = "client"
 
     class Meta:

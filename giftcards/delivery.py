@@ -31,8 +31,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.events import record_event
-from campaigns.models import EventSource, EventType
+from campaigns.models import Event, EventSource, EventType
 from mike.core import sms
 from recipients.codes import format_code
 from recipients.models import RecipientAuditAction, RecipientAuditLog, SmsOptInStatus
@@ -232,7 +231,7 @@ def _record_sent(delivery: GiftCardDelivery, card: GiftCard, sent: sms.SentSms) 
         metadata={"delivery": str(delivery.pk), "message_sid": sent.sid},
     )
     if reward_changed:
-        record_event(
+        Event.objects.record(
             EventType.DELIVERED,
             recipient=delivery.recipient,
             campaign=delivery.campaign,
@@ -277,7 +276,7 @@ def _record_failure(
         RecipientGiftCard.objects.filter(pk=delivery.reward_id).update(
             delivery_status=RewardDeliveryStatus.FAILED, delivery_error=error[:2000], updated_at=now
         )
-        record_event(
+        Event.objects.record(
             EventType.DELIVERY_FAILED,
             recipient=delivery.recipient,
             campaign=delivery.campaign,

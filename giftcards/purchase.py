@@ -15,8 +15,7 @@ import logging
 from django.db import transaction
 from django.db.models import F
 
-from campaigns.events import record_event
-from campaigns.models import EventType
+from campaigns.models import Event, EventType
 from recipients.models import Recipient
 
 from .crypto import code_hash
@@ -64,7 +63,7 @@ def purchase_for_reward(*, reward: RecipientGiftCard, pool: GiftCardPool, provid
             update_fields=["provider_request_id", "status", "purchase_attempts", "updated_at"]
         )
         if first_try:
-            record_event(
+            Event.objects.record(
                 EventType.PURCHASE_PENDING, recipient=locked.recipient, campaign=locked.campaign
             )
 

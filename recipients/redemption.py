@@ -13,8 +13,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django_ratelimit.core import is_ratelimited
 
-from campaigns.events import record_event
-from campaigns.models import EventSource, EventType
+from campaigns.models import Event, EventSource, EventType
 from giftcards.models import RewardStatus
 from mike.core.views import ratelimited
 
@@ -110,7 +109,7 @@ def mark_redeemed(*, recipient: Recipient, ip: str, user_agent: str) -> bool:
         ip_address=ip or None,
         user_agent=user_agent[:1000],
     )
-    record_event(EventType.REDEEMED, recipient=locked, source=EventSource.PURL)
+    Event.objects.record(EventType.REDEEMED, recipient=locked, source=EventSource.PURL)
     return True
 
 
@@ -139,7 +138,7 @@ def redeem(request):
     state, rewards = reward_state(recipient)
     if state == "delivered":
         ip, agent = _client_ip(request), request.headers.get("User-Agent", "")
-        record_event(
+        Event.objects.record(
             EventType.CODE_VIEWED,
             recipient=recipient,
             source=EventSource.PURL,

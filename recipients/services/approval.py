@@ -3,8 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.events import record_event
-from campaigns.models import EventSource, EventType
+from campaigns.models import Event, EventSource, EventType
 from mike.core.errors import DomainError
 
 from ..models import (
@@ -67,7 +66,7 @@ def approve_recipient(*, recipient: Recipient, by=None, call_session=None) -> Re
             call_session=call_session,
             metadata={"automatic": by is None},
         )
-        record_event(
+        Event.objects.record(
             EventType.APPROVED,
             recipient=locked,
             source=EventSource.ADMIN if by is not None else EventSource.SYSTEM,
@@ -116,7 +115,7 @@ def reject_recipient(*, recipient: Recipient, by=None, reason: str) -> Recipient
                 "rewards_rejected": rejected_rewards,
             },
         )
-        record_event(
+        Event.objects.record(
             EventType.REJECTED,
             recipient=locked,
             source=EventSource.ADMIN if by is not None else EventSource.SYSTEM,

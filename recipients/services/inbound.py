@@ -13,8 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from campaigns.events import record_event
-from campaigns.models import EventSource, EventType
+from campaigns.models import Event, EventSource, EventType
 from mike.core.phones import normalize_phone
 from mike.core.sms import SmsProvider
 
@@ -115,7 +114,7 @@ def _set_opt_in_status(
             metadata={"message_sid": message_sid, "body": body or "", **details},
         )
     if event is not None:
-        record_event(
+        Event.objects.record(
             event, recipient=recipient, source=EventSource.SMS, message_sid=message_sid, **details
         )
 

@@ -8,8 +8,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.events import record_event
-from campaigns.models import EventSource, EventType
+from campaigns.models import Event, EventSource, EventType
 from mike.core.sms import SmsError, SmsProvider, backend_name, send_sms
 
 from .. import sms_replies
@@ -175,7 +174,7 @@ def request_opt_in(
                     "reask": reask,
                 },
             )
-            record_event(
+            Event.objects.record(
                 EventType.SMS_SENT,
                 recipient=locked,
                 source=EventSource.SMS,
