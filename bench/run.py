@@ -115,7 +115,7 @@ def rewards_to_claim(audience, cards: int, *, name, brand_code, value, phones):
         for n in range(cards)
     )
     # Each recipient has met the condition, been approved and opted in: its reward is pending,
-    # as calls.services.mark_condition_met leaves it, and the claim is the next step.
+    # as mike.rewards.conditions.mark_condition_met leaves it, and the claim is the next step.
     RecipientGiftCard.objects.bulk_create(
         RecipientGiftCard(
             recipient=recipient,

@@ -1,4 +1,8 @@
-"""Call services: inbound calls and their status, and campaign conditions being met.
+"""Call services: inbound calls and their status, dispositions, and campaign conditions being met.
+
+These write the calls domain only. What a met condition leads to (the reward row, approval, the
+opt-in text, the claim) is the reward pipeline's, `mike.rewards.conditions`, which calls these
+inside its own transaction and moves the recipient on after commit.
 
 Lock order, to keep concurrent webhooks and sweeps from deadlocking: a `CallSession` row (status
 callbacks) before a `Recipient` row (conditions met), never the other way round. Marking a
@@ -8,18 +12,17 @@ are the backstop that makes a double reward impossible even if that lock were fo
 """
 
 import logging
-from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from campaigns.models import CampaignCondition, Event, EventSource, EventType, TriggerType
-from giftcards import services as giftcard_services
+from campaigns.models import CampaignCondition, Event, EventSource, EventType
 from mike.core.errors import DomainError
 from mike.core.phones import normalize_phone
 from recipients.models import Recipient, RecipientAuditAction, RecipientAuditLog
 
+from . import selectors
 from .models import (
     FINAL_CALL_STATUSES,
     CallConditionMet,
@@ -58,9 +61,6 @@ class ConditionOrderError(DomainError, ValidationError):
 
     def __str__(self):
         return self.plain_message
-
-
-# --- Phone numbers -------------------------------------------------------------------------------
 
 
 # --- Inbound calls -------------------------------------------------------------------------------
@@ -159,14 +159,16 @@ def apply_call_status(
     recording_url: str = "",
     recording_sid: str = "",
     recording_duration: int | None = None,
-) -> CallSession | None:
-    """Apply one Twilio status or recording callback to the call's session.
+) -> tuple[CallSession | None, bool]:
+    """Apply one Twilio status or recording callback to the call's session; returns the session
+    (None for an unknown call SID) and whether this callback completed the call.
 
     Locks the session row, so concurrent callbacks of one call apply one at a time. The status
     never moves backwards and a final status is never replaced; the duration is kept from the
     first callback that reports one; recording fields are overwritten only by non-empty values, so
-    a duplicate callback changes nothing. The first time the call becomes `completed` its
-    `call_completed` conditions are evaluated. Returns None for an unknown call SID.
+    a duplicate callback changes nothing. The first time the call becomes `completed` the
+    `call_completed` event is written; the caller (mike.rewards.conditions) then meets the
+    conditions it qualifies for (`selectors.call_completed_conditions`) in the same transaction.
     """
     if status and status not in CallStatus.values:
         logger.warning("Ignoring unknown call status %r for %s", status, call_sid)
@@ -181,7 +183,7 @@ def apply_call_status(
         )
         if session is None:
             logger.warning("Status callback for unknown call %s", call_sid)
-            return None
+            return None, False
 
         now = timezone.now()
         changed: set[str] = set()
@@ -226,34 +228,7 @@ def apply_call_status(
                 call_sid=call_sid,
                 duration=session.call_duration_seconds,
             )
-            _fire_call_completed_conditions(session)
-    return session
-
-
-def _fire_call_completed_conditions(session: CallSession) -> None:
-    """Mark each active `call_completed` condition the finished call qualifies for."""
-    recipient = session.recipient
-    if recipient is None or recipient.campaign_id is None:
-        return
-    duration = session.call_duration_seconds
-    conditions = CampaignCondition.objects.filter(
-        campaign_id=recipient.campaign_id,
-        is_active=True,
-        trigger_type=TriggerType.CALL_COMPLETED,
-    ).order_by("condition_number")
-    for condition in conditions:
-        minimum = condition.min_call_duration_seconds
-        if minimum is not None and (duration is None or duration < minimum):
-            continue
-        try:
-            mark_condition_met(
-                recipient=recipient,
-                condition=condition,
-                source=ConditionMetSource.CALL_COMPLETED,
-                call_session=session,
-            )
-        except ConditionOrderError as exc:
-            logger.info("Call %s did not meet %s: %s", session.twilio_call_sid, condition, exc)
+    return session, became_completed
 
 
 # --- Conditions ----------------------------------------------------------------------------------
@@ -269,29 +244,7 @@ _EVENT_SOURCE_OF = {
 }
 
 
-def _previous_condition(condition: CampaignCondition) -> CampaignCondition | None:
-    """The condition that must be met before `condition`: the nearest lower-numbered active one of
-    the campaign (n−1 when the ladder has no gaps and nothing was switched off)."""
-    return (
-        CampaignCondition.objects.filter(
-            campaign_id=condition.campaign_id,
-            is_active=True,
-            condition_number__lt=condition.condition_number,
-        )
-        .order_by("-condition_number")
-        .first()
-    )
-
-
-def _run_condition_met_hook(recipient_id) -> None:
-    """Hand over to the recipients app (auto-approval, claiming)."""
-    # Imported here: recipients.services reaches back into this app through giftcards.
-    from recipients.services import on_condition_met
-
-    on_condition_met(recipient_id=recipient_id)
-
-
-def _mark_condition_met(
+def record_condition_met(
     *,
     recipient: Recipient,
     condition: CampaignCondition,
@@ -300,6 +253,15 @@ def _mark_condition_met(
     agent=None,
     notes: str = "",
 ) -> tuple[CallConditionMet, bool]:
+    """Record that `recipient` met `condition`: the `CallConditionMet` row, its audit row and the
+    `condition_met` event; returns the row and whether this call created it.
+
+    Idempotent: a second call for the same recipient and condition returns the first row and
+    writes nothing. Locks the recipient row, so the conditions of one recipient are decided one
+    at a time. Raises ValueError for an inactive condition or one of another campaign, and
+    ConditionOrderError when the previous condition is not met yet. The reward the condition
+    earns is the reward pipeline's to create (`mike.rewards.conditions.mark_condition_met`).
+    """
     if not condition.is_active:
         raise ValueError(f"Condition {condition.condition_number} is not active.")
     if recipient.campaign_id is None or condition.campaign_id != recipient.campaign_id:
@@ -318,7 +280,7 @@ def _mark_condition_met(
         existing = CallConditionMet.objects.filter(recipient=recipient, condition=condition).first()
         if existing is not None:
             return existing, False
-        previous = _previous_condition(condition)
+        previous = selectors.previous_condition(condition)
         if (
             previous is not None
             and not CallConditionMet.objects.filter(
@@ -338,7 +300,6 @@ def _mark_condition_met(
             met_at=timezone.now(),
             notes=notes,
         )
-        giftcard_services.ensure_reward(recipient=recipient, condition=condition)
         RecipientAuditLog.objects.create(
             recipient=recipient,
             action=RecipientAuditAction.CONDITION_MET,
@@ -359,70 +320,7 @@ def _mark_condition_met(
             condition_id=str(condition.pk),
             met_source=source,
         )
-        recipient_id = recipient.pk
-        # robust: the condition and its reward are committed; a failing hook is logged, and the
-        # recipients app's own sweeps pick the reward up later.
-        transaction.on_commit(lambda: _run_condition_met_hook(recipient_id), robust=True)
     return met, True
-
-
-def mark_condition_met(
-    *,
-    recipient: Recipient,
-    condition: CampaignCondition,
-    source: str,
-    call_session: CallSession | None = None,
-    agent=None,
-    notes: str = "",
-) -> CallConditionMet:
-    """Record that `recipient` met `condition`, with its pending reward, audit row and event.
-
-    Idempotent: a second call for the same recipient + condition returns the first row and writes
-    nothing. Locks the recipient row. Raises ValueError for an inactive condition or one of another
-    campaign, and ConditionOrderError when the previous condition is not met yet. After commit the
-    recipients app's `on_condition_met(recipient_id=…)` runs (approval, claiming) when it exists.
-    """
-    met, _ = _mark_condition_met(
-        recipient=recipient,
-        condition=condition,
-        source=source,
-        call_session=call_session,
-        agent=agent,
-        notes=notes,
-    )
-    return met
-
-
-def mark_condition_met_by_crm_event(
-    *, recipient: Recipient, event_name: str, crm_event=None
-) -> CallConditionMet | None:
-    """Meet the recipient's campaign condition triggered by the CRM event `event_name`; None when
-    the campaign has no active condition for that event. Same guarantees as `mark_condition_met`."""
-    event_name = (event_name or "").strip()
-    if not event_name or recipient.campaign_id is None:
-        return None
-    condition = (
-        CampaignCondition.objects.filter(
-            campaign_id=recipient.campaign_id,
-            is_active=True,
-            trigger_type=TriggerType.CRM_WEBHOOK,
-            crm_event_name=event_name,
-        )
-        .order_by("condition_number")
-        .first()
-    )
-    if condition is None:
-        return None
-    notes = f"CRM event {event_name}"
-    if crm_event is not None:
-        notes += f" ({crm_event.external_id or crm_event.pk})"
-    return mark_condition_met(
-        recipient=recipient,
-        condition=condition,
-        source=ConditionMetSource.CRM_WEBHOOK,
-        call_session=getattr(crm_event, "call_session", None),
-        notes=notes,
-    )
 
 
 def record_disposition(
@@ -433,13 +331,10 @@ def record_disposition(
     notes: str = "",
     follow_up_date=None,
 ) -> CallDisposition:
-    """Record how an agent closed a call.
-
-    "interested" on a matched call meets the lowest-numbered active `manual_agent` condition the
-    recipient has not met yet. When the order forbids it (an earlier condition is still open) the
-    disposition is kept and the refusal logged: the agent's record of the call is never lost.
-    Raises ValueError for an unknown type or a callback request without a date.
-    """
+    """Record how an agent closed a call: the disposition, kept on the recipient too, with an
+    UPDATED audit row. Raises ValueError for an unknown type or a callback request without a
+    date. What "interested" meets is the reward pipeline's (`mike.rewards.conditions`). Locks the
+    recipient row."""
     if disposition_type not in DispositionType.values:
         raise ValueError(f"Unknown disposition {disposition_type!r}.")
     if disposition_type == DispositionType.CALLBACK_REQUESTED and follow_up_date is None:
@@ -465,71 +360,4 @@ def record_disposition(
                 call_session=call_session,
                 metadata={"disposition": disposition_type},
             )
-        if (
-            disposition_type == DispositionType.INTERESTED
-            and recipient is not None
-            and recipient.campaign_id is not None
-        ):
-            condition = (
-                CampaignCondition.objects.filter(
-                    campaign_id=recipient.campaign_id,
-                    is_active=True,
-                    trigger_type=TriggerType.MANUAL_AGENT,
-                )
-                .exclude(met_by__recipient=recipient)
-                .order_by("condition_number")
-                .first()
-            )
-            if condition is not None:
-                try:
-                    mark_condition_met(
-                        recipient=recipient,
-                        condition=condition,
-                        source=ConditionMetSource.DISPOSITION,
-                        call_session=call_session,
-                        agent=agent,
-                        notes=notes,
-                    )
-                except ConditionOrderError as exc:
-                    logger.info("Disposition on %s met no condition: %s", call_session, exc)
     return disposition
-
-
-def apply_time_delays(now=None) -> int:
-    """Meet every active `time_delay` condition whose delay has passed since the recipient met the
-    previous condition. Returns how many conditions were met. Safe to run concurrently and
-    repeatedly: each mark is idempotent and locks its recipient."""
-    now = now or timezone.now()
-    count = 0
-    conditions = (
-        CampaignCondition.objects.filter(is_active=True, trigger_type=TriggerType.TIME_DELAY)
-        .select_related("campaign")
-        .order_by("campaign_id", "condition_number")
-    )
-    for condition in conditions:
-        previous = _previous_condition(condition)
-        if previous is None:
-            # A first condition has nothing to wait after; it cannot be met by the sweep.
-            continue
-        cutoff = now - timedelta(hours=condition.time_delay_hours or 0)
-        due = (
-            CallConditionMet.objects.filter(condition=previous, met_at__lte=cutoff)
-            .exclude(recipient__conditions_met__condition=condition)
-            .select_related("recipient", "call_session")
-            .order_by("met_at")
-        )
-        for previous_met in due.iterator():
-            try:
-                _, created = _mark_condition_met(
-                    recipient=previous_met.recipient,
-                    condition=condition,
-                    source=ConditionMetSource.TIME_DELAY,
-                    call_session=previous_met.call_session,
-                )
-            except (ConditionOrderError, ValueError) as exc:
-                logger.warning(
-                    "Time delay %s not met for %s: %s", condition, previous_met.recipient_id, exc
-                )
-                continue
-            count += created
-    return count

@@ -11,6 +11,7 @@ from django.urls import reverse
 from twilio.twiml.voice_response import VoiceResponse
 
 from mike.core.webhooks import twilio_webhook, twiml_response
+from mike.rewards import conditions
 
 from . import services
 from .models import CallStatus
@@ -80,7 +81,7 @@ def voice_status(request):
     duration = _int_or_none(params.get("DialCallDuration"))
     if duration is None:
         duration = _int_or_none(params.get("CallDuration"))
-    services.apply_call_status(
+    conditions.apply_call_status(
         call_sid=call_sid,
         status=status,
         duration=duration,

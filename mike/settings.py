@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "mike.core",
     "mike.accounts",
     "mike.demo",
+    "mike.rewards",
     "campaigns",
     "recipients",
     "giftcards",

@@ -5,6 +5,7 @@ from django.db import transaction
 from django.template.response import TemplateResponse
 
 from mike.core.admin import ReadOnlyAdminMixin
+from mike.rewards import approval, opt_in
 
 from . import services
 from .codes import is_well_formed, normalize_code
@@ -157,7 +158,7 @@ class RecipientAdmin(admin.ModelAdmin):
         for recipient in queryset:
             was_pending = recipient.approval_status == ApprovalStatus.PENDING
             try:
-                services.approve_recipient(recipient=recipient, by=request.user)
+                approval.approve_recipient(recipient=recipient, by=request.user)
             except services.ApprovalError as exc:
                 refused.append(str(exc))
                 continue
@@ -184,7 +185,7 @@ class RecipientAdmin(admin.ModelAdmin):
             for recipient in queryset:
                 was_rejected = recipient.approval_status == ApprovalStatus.REJECTED
                 try:
-                    services.reject_recipient(
+                    approval.reject_recipient(
                         recipient=recipient, by=request.user, reason=form.cleaned_data["reason"]
                     )
                 except services.ApprovalError as exc:
@@ -217,7 +218,7 @@ class RecipientAdmin(admin.ModelAdmin):
         # Queued after commit: the tasks see the state this request leaves.
         with transaction.atomic():
             queued = sum(
-                services.queue_opt_in(recipient=recipient, force=True) for recipient in queryset
+                opt_in.queue_opt_in(recipient=recipient, force=True) for recipient in queryset
             )
         skipped = len(queryset) - queued
         messages.success(

@@ -303,7 +303,7 @@ class Recipient(TimeOrderedModel):
     def opt_in_is_current(self, now: datetime | None = None) -> bool:
         """True when the recipient is opted in to SMS and the opt-in is no older than
         OPT_IN_MAX_AGE_DAYS (TCPA recency: a stale opt-in is asked again before a new reward is
-        texted, see recipients.services.reask_expired_opt_in).
+        texted, see mike.rewards.opt_in.reask_expired_opt_in).
 
         The opt-in's time is `sms_opt_in_response_at`: the YES (or START) that opted them in sets
         it, and nothing else writes it while they stay opted in. An opt-in without that time (set

@@ -1,15 +1,14 @@
 """Twilio's SMS webhooks: replies to the opt-in question and status callbacks of our texts.
 
 Both are signed by Twilio (`@twilio_webhook` answers 403 otherwise) and do their work through
-`recipients.services`, which makes a repeated delivery of the same callback harmless.
+`mike.rewards.inbound`, which makes a repeated delivery of the same callback harmless.
 """
 
 from django.http import HttpResponse, HttpResponseBadRequest
 from twilio.twiml.messaging_response import MessagingResponse
 
 from mike.core.webhooks import twilio_webhook, twiml_response
-
-from . import services
+from mike.rewards import inbound
 
 
 @twilio_webhook
@@ -17,7 +16,7 @@ def sms_inbound(request):
     from_number = request.POST.get("From", "")
     if not from_number:
         return HttpResponseBadRequest("From is required.")
-    reply = services.handle_inbound_sms(
+    reply = inbound.handle_inbound_sms(
         from_number=from_number,
         body=request.POST.get("Body", ""),
         message_sid=request.POST.get("MessageSid", "") or request.POST.get("SmsSid", ""),
@@ -31,7 +30,7 @@ def sms_inbound(request):
 
 @twilio_webhook
 def sms_status(request):
-    services.apply_sms_status(
+    inbound.apply_sms_status(
         message_sid=request.POST.get("MessageSid", "") or request.POST.get("SmsSid", ""),
         status=request.POST.get("MessageStatus", "") or request.POST.get("SmsStatus", ""),
         error_code=request.POST.get("ErrorCode", ""),

@@ -3,6 +3,7 @@
 from django.contrib import admin, messages
 
 from mike.core.admin import ReadOnlyAdminMixin
+from mike.rewards.delivery import retry_delivery
 
 from ..models import (
     GiftCardAuditLog,
@@ -81,8 +82,6 @@ class GiftCardDeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry the selected deliveries")
     def retry_deliveries(self, request, queryset):
-        from ..delivery import retry_delivery
-
         retried = sum(retry_delivery(delivery, by=request.user) for delivery in queryset)
         skipped = queryset.count() - retried
         self.message_user(

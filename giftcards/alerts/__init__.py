@@ -1,6 +1,6 @@
 """Staff alerts: low stock, low credit and failed provisioning (SPEC §10, "a monitor raises alerts").
 
-`send_staff_alerts()` is the monitor; beat runs it every 15 minutes (`giftcards.tasks
+`send_staff_alerts()` is the monitor; beat runs it every 15 minutes (`mike.rewards.tasks
 .send_stock_alerts`) and `mark_awaiting_stock` queues it at once when a reward finds no card. A run:
 
 1. takes a PostgreSQL advisory lock for the length of its transaction, so overlapping runs (beat

@@ -28,7 +28,7 @@ from ..models import (
 
 # Audit actions written elsewhere that this monitor reads.
 CLAIM_REFUSED_FOR_CREDIT = "claim_refused_insufficient_credit"  # services.rewards
-PURCHASE_REFUSED = "purchase_refused"  # giftcards.purchase
+PURCHASE_REFUSED = "purchase_refused"  # services.purchase
 
 # A reward whose provider purchase was refused is still owed a card in these states.
 OWED_A_CARD = (RewardStatus.PENDING, RewardStatus.AWAITING_STOCK, RewardStatus.PURCHASE_PENDING)
@@ -277,7 +277,7 @@ def low_credit_problems() -> list[Problem]:
 
 def failed_purchase_problems() -> list[Problem]:
     """Rewards still owed a card after the provider refused to sell it (`purchase_refused` audit
-    rows written by giftcards.purchase), one per reward."""
+    rows written by services.purchase), one per reward."""
     refusals = GiftCardAuditLog.objects.filter(
         action=PURCHASE_REFUSED, entity_type="recipient_gift_card", entity_id=OuterRef("pk")
     )

@@ -4,7 +4,10 @@ Every function that changes a balance or a pool counter locks that row (`SELECT 
 inside the caller's transaction and writes its ledger or audit row in the same transaction, so a
 balance can always be recomputed from its ledger and a counter from its cards.
 
-One module per family of writes; everything a caller needs is importable from here.
+One module per family of writes; everything a caller needs is importable from here. The
+deliveries (`delivery`) and provider purchases (`purchase`) are modules of their own, imported by
+name. None of these calls another domain's services: the reward pipeline that strings them
+together is `mike.rewards`.
 """
 
 from .claim import (
@@ -14,8 +17,8 @@ from .claim import (
     PROVIDER_METHODS,
     NoCardAvailable,
     RewardNotClaimable,
-    _claim,
     claim_card_atomic,
+    claim_reward_card,
     ensure_reward,
     get_recipient_gift_card_for_condition,
 )
@@ -29,7 +32,7 @@ from .inventory import (
     add_cards_to_pool,
     remove_card_from_pool,
 )
-from .rewards import _queue_delivery_task, claim_pending_rewards, mark_awaiting_stock
+from .rewards import UNCLAIMED_STATUSES, mark_awaiting_stock, reject_rewards_of
 
 __all__ = [
     "APPROVED_STATUSES",
@@ -37,24 +40,24 @@ __all__ = [
     "CENT",
     "CLAIMABLE_REWARD_STATUSES",
     "COST_BASIS",
-    "PROVIDER_METHODS",
     "CardImportResult",
     "CardNotRemovable",
     "DuplicateCardCode",
     "InsufficientCredit",
     "NoCardAvailable",
+    "PROVIDER_METHODS",
     "RewardNotClaimable",
-    "_claim",
-    "_queue_delivery_task",
+    "UNCLAIMED_STATUSES",
     "add_card_to_pool",
     "add_cards_to_pool",
     "allocate_credit",
     "claim_card_atomic",
-    "claim_pending_rewards",
+    "claim_reward_card",
     "credit_account_for",
     "ensure_reward",
     "get_recipient_gift_card_for_condition",
     "mark_awaiting_stock",
     "post_credit",
+    "reject_rewards_of",
     "remove_card_from_pool",
 ]

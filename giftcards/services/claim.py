@@ -104,7 +104,7 @@ def ensure_reward(*, recipient, condition) -> RecipientGiftCard:
         return RecipientGiftCard.objects.get(recipient=recipient, condition=condition)
 
 
-def _claim(
+def claim_reward_card(
     *,
     recipient,
     condition,
@@ -112,8 +112,9 @@ def _claim(
     call_session,
     card_id=None,
 ) -> tuple[GiftCard, GiftCardDelivery | None]:
-    """claim_card_atomic's body; also returns the delivery it queued (None when the reward already
-    had its card)."""
+    """claim_card_atomic, also returning the delivery it queued (None when the reward already had
+    its card). `card_id` claims exactly that card (a provider purchase's, see services.purchase),
+    which a reward waiting on that purchase (`purchase_pending`) may take."""
     if assignment_source not in AssignmentSource.values:
         raise ValueError(f"Unknown assignment source {assignment_source!r}.")
     portable = connection.vendor != "postgresql" or not settings.GIFTCARD_CLAIM_SQL
@@ -148,7 +149,7 @@ def _claim(
                 break
         if card is None:
             # Only stock is taken here; for api_only and fallback pools the caller
-            # (claim_pending_rewards) buys from the provider (giftcards.purchase).
+            # (mike.rewards.claims) buys from the provider (services.purchase).
             raise NoCardAvailable(
                 client=Organization.objects.get(pk=inputs.client_id),
                 brand=reward.brand,
@@ -172,7 +173,8 @@ def claim_card_atomic(
     (claimed, its card), the recipient's latest card, the pool counters, one ledger debit of the
     card's face value from the client's credit account, a GiftCardSale, a GiftCardAuditLog, a
     RecipientAuditLog, a `claimed` Event and a queued GiftCardDelivery. It does not queue the
-    delivery task; claim_pending_rewards does, and the delivery sweep finds the queued row anyway.
+    delivery task; the reward pipeline does (mike.rewards.claims), and its sweep finds the queued
+    row anyway.
 
     Idempotent: a reward that already has a card returns that card and changes nothing. Concurrent
     claims of the same reward serialise on its row lock; concurrent claims of different rewards
@@ -181,12 +183,12 @@ def claim_card_atomic(
     Raises, having changed nothing:
     - NoCardAvailable when no active pool of the client holds an available card, whatever the
       pool's purchase method: this function only takes stock. Nothing is written, not even a
-      reward this call would have created. claim_pending_rewards then buys from the provider for
-      `api_only` and `fallback` pools (giftcards.purchase) or marks the reward awaiting stock.
+      reward this call would have created. The reward pipeline then buys from the provider for
+      `api_only` and `fallback` pools (services.purchase) or marks the reward awaiting stock.
     - InsufficientCredit when the client's credit does not cover the card.
     - RewardNotClaimable when the reward is rejected, revoked or has a provider purchase pending.
     """
-    card, _ = _claim(
+    card, _ = claim_reward_card(
         recipient=recipient,
         condition=condition,
         assignment_source=assignment_source,

@@ -1,38 +1,26 @@
-"""Claiming every waiting reward of a recipient, and what happens when stock runs out."""
+"""Rewards' own state changes: waiting for stock, and being rejected with their recipient."""
 
 from django.db import transaction
-
-from calls.models import CallConditionMet
-from recipients.models import (
-    Recipient,
-    SmsOptInStatus,
-)
+from django.utils import timezone
 
 from ..models import (
-    AssignmentSource,
     GiftCardAuditLog,
     RecipientGiftCard,
     RewardStatus,
 )
 from .claim import (
-    APPROVED_STATUSES,
-    ASSIGNMENT_FOR_CONDITION_SOURCE,
-    CLAIMABLE_REWARD_STATUSES,
-    PROVIDER_METHODS,
     NoCardAvailable,
-    RewardNotClaimable,
-    _claim,
 )
-from .credit import InsufficientCredit
 
 
 def mark_awaiting_stock(reward: RecipientGiftCard, *, reason: NoCardAvailable | None = None):
-    """Move a pending reward to `awaiting_stock` after a claim found no card, write the low-stock
-    audit row and, after commit, queue the staff alert task (giftcards.alerts). Only the first
-    miss is recorded; a reward in any other status is left alone. Returns the reward as it now
-    is."""
+    """Move a pending reward to `awaiting_stock` after a claim found no card and write the
+    low-stock audit row (the caller tells staff: giftcards.alerts). Only the first miss is
+    recorded; a reward in any other status is left alone. Returns the reward as it now is, with
+    `newly_waiting` set when this call moved it."""
     with transaction.atomic():
         locked = RecipientGiftCard.objects.select_for_update().get(pk=reward.pk)
+        locked.newly_waiting = False
         if locked.status == RewardStatus.PENDING and locked.gift_card_id is None:
             locked.status = RewardStatus.AWAITING_STOCK
             locked.save(update_fields=["status", "updated_at"])
@@ -50,102 +38,40 @@ def mark_awaiting_stock(reward: RecipientGiftCard, *, reason: NoCardAvailable | 
                     "message": str(reason) if reason is not None else "",
                 },
             )
-            # Staff hear about an empty pool now rather than at the next beat; the monitor's
-            # dedupe keeps repeated triggers from repeating the email.
-            from ..tasks import send_stock_alerts
-
-            transaction.on_commit(send_stock_alerts.delay, robust=True)
+            locked.newly_waiting = True
     reward.status = locked.status
     return locked
 
 
-def _queue_delivery_task(delivery_id) -> None:
-    """After commit, hand the delivery to `giftcards.tasks.deliver_gift_card`. A failure to queue
-    (broker down) is logged and harmless: the row stays queued for the sweep."""
-    from ..tasks import deliver_gift_card
-
-    transaction.on_commit(lambda: deliver_gift_card.delay(str(delivery_id)), robust=True)
+# Rewards that no card backs yet: rejecting their recipient rejects them too.
+UNCLAIMED_STATUSES = (RewardStatus.PENDING, RewardStatus.AWAITING_STOCK)
 
 
-def claim_pending_rewards(*, recipient) -> list[RecipientGiftCard]:
-    """Claim a card for every reward of the recipient still waiting for one (pending or awaiting
-    stock), if the recipient is approved and opted in to SMS; otherwise do nothing. An opt-in
-    older than OPT_IN_MAX_AGE_DAYS claims nothing: the recipient is asked to opt in again
-    (recipients.services.reask_expired_opt_in) and the rewards wait for the new YES.
-
-    Each reward is claimed in its own transaction (claim_card_atomic). A reward with no card in
-    stock is marked awaiting stock (with a low-stock audit row); one the client's credit does not
-    cover stays pending with an audit row, to be claimed again once credit is added. Each new
-    delivery is queued to `giftcards.tasks.deliver_gift_card` after commit when that task exists.
-    Returns the rewards this call claimed.
-    """
-    # Local import: recipients.services hands its claims to this module.
-    from recipients.services import reask_expired_opt_in
-
-    state = Recipient.objects.only(
-        "approval_status", "sms_opt_in_status", "sms_opt_in_response_at"
-    ).get(pk=recipient.pk)
-    if (
-        state.approval_status not in APPROVED_STATUSES
-        or state.sms_opt_in_status != SmsOptInStatus.OPTED_IN
-    ):
-        return []
-    if not state.opt_in_is_current():
-        # TCPA recency: no new reward is texted on a stale opt-in.
-        reask_expired_opt_in(recipient=state)
-        return []
-    rewards = (
-        RecipientGiftCard.objects.filter(
-            recipient=recipient, status__in=CLAIMABLE_REWARD_STATUSES, gift_card__isnull=True
+def reject_rewards_of(*, recipient, by=None, reason: str = "") -> int:
+    """Reject the recipient's rewards no card backs yet (pending, awaiting stock), each with a
+    `reward_rejected` audit row, in the caller's transaction and after the caller locked the
+    recipient (the lock order: recipient, then rewards). A card already claimed stays with its
+    reward. Returns how many were rejected."""
+    with transaction.atomic():
+        rewards = list(
+            RecipientGiftCard.objects.select_for_update()
+            .filter(recipient=recipient, status__in=UNCLAIMED_STATUSES, gift_card__isnull=True)
+            .select_related("campaign")
+            .order_by("pk")
         )
-        .select_related("condition", "campaign")
-        .order_by("condition__condition_number", "created_at")
-    )
-    met = {
-        row.condition_id: row
-        for row in CallConditionMet.objects.filter(recipient=recipient).only(
-            "condition_id", "call_session_id", "source"
+        RecipientGiftCard.objects.filter(pk__in=[reward.pk for reward in rewards]).update(
+            status=RewardStatus.REJECTED, updated_at=timezone.now()
         )
-    }
-    claimed = []
-    for reward in rewards:
-        how = met.get(reward.condition_id)
-        source = AssignmentSource.CALL_CENTER
-        if how is not None:
-            source = ASSIGNMENT_FOR_CONDITION_SOURCE.get(how.source, source)
-        try:
-            _, delivery = _claim(
-                recipient=recipient,
-                condition=reward.condition,
-                assignment_source=source,
-                call_session=how.call_session if how is not None else None,
-            )
-        except NoCardAvailable as exc:
-            if exc.pool is not None and exc.purchase_method in PROVIDER_METHODS:
-                from ..purchase import purchase_for_reward
-
-                delivery = purchase_for_reward(reward=reward, pool=exc.pool)
-                if delivery is not None:
-                    _queue_delivery_task(delivery.pk)
-                    reward.refresh_from_db()
-                    claimed.append(reward)
-                continue
-            mark_awaiting_stock(reward, reason=exc)
-            continue
-        except InsufficientCredit as exc:
-            GiftCardAuditLog.objects.create(
+        GiftCardAuditLog.objects.bulk_create(
+            GiftCardAuditLog(
                 client_id=reward.campaign.client_id,
-                action="claim_refused_insufficient_credit",
+                action="reward_rejected",
                 entity_type="recipient_gift_card",
                 entity_id=reward.pk,
-                metadata={"card_value": str(reward.card_value), "message": str(exc)},
+                user=by,
+                changes={"status": [reward.status, RewardStatus.REJECTED]},
+                metadata={"reason": reason, "recipient": str(recipient.pk)},
             )
-            continue
-        except RewardNotClaimable:
-            continue
-        if delivery is None:
-            continue  # another claim got there first; it queued the delivery
-        _queue_delivery_task(delivery.pk)
-        reward.refresh_from_db()
-        claimed.append(reward)
-    return claimed
+            for reward in rewards
+        )
+    return len(rewards)

@@ -89,6 +89,16 @@ TWILIO_STATUS = {
 }
 
 
+# Twilio's "Attempt to send to unsubscribed recipient": the number replied STOP to our sender
+# (perhaps to a text Mike never saw answered), and Twilio will not text it until it sends START.
+CARRIER_OPT_OUT_ERROR = "21610"
+
+
+def is_carrier_opt_out(error_code) -> bool:
+    """True when a Twilio error code says the number opted out at the carrier (21610)."""
+    return str(error_code or "").strip() == CARRIER_OPT_OUT_ERROR
+
+
 def provider_status(status: str) -> MessageStatus | None:
     """The folded status of a status string Twilio reports (None for one it does not define)."""
     return TWILIO_STATUS.get((status or "").strip().lower())

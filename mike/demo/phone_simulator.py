@@ -1,10 +1,10 @@
 """Playing a recipient's phone without Twilio, so the whole reward flow can be walked locally.
 
 Both doors to it — `manage.py play_phone` and the admin's phone simulator page — come through
-here, and every action goes through the same domain services the Twilio webhooks and the admin
-call: a call is `handle_incoming_call` then `apply_call_status` (as the voice webhooks would), a
-text is `handle_inbound_sms` (as the SMS webhook would), approval is `approve_recipient`. Nothing
-here writes a model itself.
+here, and every action goes through the same services the Twilio webhooks and the admin call
+(the reward pipeline, `mike.rewards`): a call is `handle_incoming_call` then `apply_call_status`
+(as the voice webhooks would), a text is `handle_inbound_sms` (as the SMS webhook would), approval
+is `approve_recipient`. Nothing here writes a model itself.
 
 With the `twilio` SMS backend every action refuses (`SimulatorDisabled`): a simulated YES would
 text a real card to a real phone.
@@ -31,6 +31,7 @@ from giftcards.models import RecipientGiftCard, SmsDeliveryLog
 from mike.core.errors import DomainError
 from mike.core.phones import normalize_phone
 from mike.core.sms import backend_name
+from mike.rewards import approval, conditions, inbound
 from recipients import services as recipient_services
 from recipients.codes import normalize_code
 from recipients.models import Recipient, SmsDirection, SmsOptInLog
@@ -102,13 +103,11 @@ def simulate_call(
         )
     except calls_services.UnknownTrackedNumber as exc:
         raise SimulatorError(str(exc)) from exc
-    calls_services.apply_call_status(call_sid=call_sid, status=CallStatus.IN_PROGRESS)
-    calls_services.apply_call_status(
-        call_sid=call_sid, status=CallStatus.COMPLETED, duration=duration
-    )
+    conditions.apply_call_status(call_sid=call_sid, status=CallStatus.IN_PROGRESS)
+    conditions.apply_call_status(call_sid=call_sid, status=CallStatus.COMPLETED, duration=duration)
     session.refresh_from_db()
     if interested:
-        calls_services.record_disposition(
+        conditions.record_disposition(
             call_session=session, disposition_type=DispositionType.INTERESTED, agent=agent
         )
     return session
@@ -139,7 +138,7 @@ def mark_next_condition_met(*, recipient: Recipient, agent=None) -> CallConditio
     if condition is None:
         raise SimulatorError(f"{recipient} has met every condition of their campaign.")
     try:
-        return calls_services.mark_condition_met(
+        return conditions.mark_condition_met(
             recipient=recipient,
             condition=condition,
             source=ConditionMetSource.AGENT,
@@ -156,7 +155,7 @@ def approve(*, recipient: Recipient, by=None) -> Recipient:
     command line). Idempotent; raises SimulatorError for a rejected recipient."""
     _ensure_enabled()
     try:
-        return recipient_services.approve_recipient(recipient=recipient, by=by)
+        return approval.approve_recipient(recipient=recipient, by=by)
     except recipient_services.ApprovalError as exc:
         raise SimulatorError(str(exc)) from exc
 
@@ -172,7 +171,7 @@ def simulate_reply(*, phone: str, body: str) -> str:
         raise SimulatorError("Type the text to send.")
     if len(body) > MAX_TEXT_LENGTH:
         raise SimulatorError(f"A text is at most {MAX_TEXT_LENGTH} characters.")
-    return recipient_services.handle_inbound_sms(
+    return inbound.handle_inbound_sms(
         from_number=number, body=body, message_sid=f"SMsim{uuid.uuid4().hex}"
     )
 

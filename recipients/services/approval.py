@@ -1,4 +1,4 @@
-"""Approving and rejecting recipients, and moving one on after a condition was met."""
+"""Approving and rejecting recipients (their side only: what follows is `mike.rewards.approval`)."""
 
 from django.db import transaction
 from django.utils import timezone
@@ -11,10 +11,7 @@ from ..models import (
     Recipient,
     RecipientAuditAction,
     RecipientAuditLog,
-    SmsOptInStatus,
 )
-from .claim import claim_after_commit
-from .opt_in import queue_opt_in
 
 
 class ApprovalError(DomainError):
@@ -33,9 +30,8 @@ def approve_recipient(*, recipient: Recipient, by=None, call_session=None) -> Re
     """Approve a pending recipient: who (`by`, None for automatic approval), when, and the call.
 
     Idempotent: an approved (or redeemed) recipient is returned unchanged. A rejected one raises
-    ApprovalError. After commit, the opt-in text is queued; a recipient who already opted in has
-    their rewards claimed instead (or, when that opt-in is stale, is asked again: see
-    `reask_expired_opt_in`). Locks the recipient row.
+    ApprovalError. Locks the recipient row. The opt-in text or the claim that follows is the
+    reward pipeline's (`mike.rewards.approval.approve_recipient`).
     """
     with transaction.atomic():
         locked = _lock(recipient)
@@ -72,22 +68,16 @@ def approve_recipient(*, recipient: Recipient, by=None, call_session=None) -> Re
             source=EventSource.ADMIN if by is not None else EventSource.SYSTEM,
             approved_by=_user_id(by),
         )
-        if locked.sms_opt_in_status == SmsOptInStatus.OPTED_IN:
-            claim_after_commit(locked.pk)
-        elif locked.sms_opt_in_status != SmsOptInStatus.OPTED_OUT:
-            queue_opt_in(recipient=locked)
     return locked
 
 
 def reject_recipient(*, recipient: Recipient, by=None, reason: str) -> Recipient:
     """Reject a pending or approved recipient with a reason (required: ValueError without one).
 
-    Their rewards not yet claimed (`pending`, `awaiting_stock`) become `rejected`; a card already
-    claimed stays with its reward. Rejecting twice is a no-op; a redeemed recipient raises
-    ApprovalError. Locks the recipient row, then their reward rows.
+    Rejecting twice is a no-op; a redeemed recipient raises ApprovalError. Locks the recipient
+    row. Their rewards not yet claimed are rejected by the reward pipeline in the same
+    transaction (`mike.rewards.approval.reject_recipient`), after this lock.
     """
-    from giftcards.models import RecipientGiftCard, RewardStatus
-
     reason = (reason or "").strip()
     if not reason:
         raise ValueError("A reason is required to reject a recipient.")
@@ -101,10 +91,6 @@ def reject_recipient(*, recipient: Recipient, by=None, reason: str) -> Recipient
         locked.approval_status = ApprovalStatus.REJECTED
         locked.rejection_reason = reason
         locked.save(update_fields=["approval_status", "rejection_reason", "updated_at"])
-        rejected_rewards = RecipientGiftCard.objects.filter(
-            recipient=locked,
-            status__in=[RewardStatus.PENDING, RewardStatus.AWAITING_STOCK],
-        ).update(status=RewardStatus.REJECTED, updated_at=timezone.now())
         RecipientAuditLog.objects.create(
             recipient=locked,
             action=RecipientAuditAction.REJECTED,
@@ -112,7 +98,6 @@ def reject_recipient(*, recipient: Recipient, by=None, reason: str) -> Recipient
             metadata={
                 "reason": reason,
                 "previous_status": previous,
-                "rewards_rejected": rejected_rewards,
             },
         )
         Event.objects.record(
@@ -123,20 +108,3 @@ def reject_recipient(*, recipient: Recipient, by=None, reason: str) -> Recipient
             reason=reason,
         )
     return locked
-
-
-def on_condition_met(recipient_id) -> None:
-    """Move a recipient on after one of their conditions was met (called by calls.services).
-
-    The client's `auto_approve_recipients` approves a pending recipient at once; an approved
-    recipient who opted in has the new reward claimed (or is asked again when that opt-in is
-    stale); one who was never texted is texted."""
-    recipient = Recipient.objects.select_related("audience__client").get(pk=recipient_id)
-    if recipient.approval_status == ApprovalStatus.PENDING:
-        if recipient.audience.client.auto_approve_recipients:
-            approve_recipient(recipient=recipient, by=None)
-    elif recipient.approval_status == ApprovalStatus.APPROVED:
-        if recipient.sms_opt_in_status == SmsOptInStatus.OPTED_IN:
-            claim_after_commit(recipient.pk)
-        elif recipient.sms_opt_in_status == SmsOptInStatus.NOT_SENT:
-            queue_opt_in(recipient=recipient)

@@ -6,8 +6,8 @@ replied STOP to our sender (error 21610), at send time or in a status callback.
 `opt_out_refused_number` opts that number out exactly as a STOP text does.
 """
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from campaigns.models import Event, EventSource, EventType
 from mike.core.phones import normalize_phone
-from mike.core.sms import SmsProvider
+from mike.core.sms import CARRIER_OPT_OUT_ERROR, SmsProvider
 
 from .. import sms_replies
 from ..models import (
@@ -29,7 +29,6 @@ from ..models import (
     SmsStatus,
 )
 from ..sms_replies import Keyword
-from .claim import claim_after_commit
 
 # Recipients an inbound text can be about: they were asked (or have answered) already.
 RESPONSIVE_STATUSES = (
@@ -38,15 +37,6 @@ RESPONSIVE_STATUSES = (
     SmsOptInStatus.OPTED_OUT,
     SmsOptInStatus.INVALID_RESPONSE,
 )
-
-# Twilio's "Attempt to send to unsubscribed recipient": the number replied STOP to our sender
-# (perhaps to a text Mike never saw answered), and Twilio will not text it until it sends START.
-CARRIER_OPT_OUT_ERROR = "21610"
-
-
-def is_carrier_opt_out(error_code) -> bool:
-    """True when a Twilio error code says the number opted out at the carrier (21610)."""
-    return str(error_code or "").strip() == CARRIER_OPT_OUT_ERROR
 
 
 def _recipients_of(phone: str, raw: str, *, including=None) -> list[Recipient]:
@@ -137,8 +127,22 @@ def _opt_out(recipient: Recipient, *, body, message_sid, details=None) -> bool:
     return True
 
 
-def _apply_keyword(keyword: Keyword, recipients: list[Recipient], *, body, message_sid) -> None:
-    """Change the state of every recipient texted at the number.
+@dataclass
+class InboundSms:
+    """What an inbound text did: the reply to send back ("" for none), the recipients who opted
+    in (their rewards are the reward pipeline's to claim) and those who came back from an
+    opt-out (their refused card texts are to be resent)."""
+
+    reply: str
+    opted_in: list = field(default_factory=list)
+    came_back: list = field(default_factory=list)
+
+
+def _apply_keyword(
+    keyword: Keyword, recipients: list[Recipient], *, body, message_sid, outcome: InboundSms
+) -> None:
+    """Change the state of every recipient texted at the number, noting on `outcome` who opted
+    in and who came back from an opt-out.
 
     Carriers (and Twilio's opt-out handling) apply STOP and START to the phone number as a whole,
     so Mike's state follows the number: every recipient at it moves together."""
@@ -146,13 +150,7 @@ def _apply_keyword(keyword: Keyword, recipients: list[Recipient], *, body, messa
         status = recipient.sms_opt_in_status
         approved = recipient.approval_status == ApprovalStatus.APPROVED
         if status == SmsOptInStatus.OPTED_OUT and keyword in (Keyword.OPT_IN, Keyword.START):
-            # Cards whose text was refused while the number was out go out again, after commit:
-            # resuming locks deliveries, which the delivery paths lock before recipients.
-            from giftcards.delivery import resume_opted_out_deliveries
-
-            transaction.on_commit(
-                partial(resume_opted_out_deliveries, recipient=recipient), robust=True
-            )
+            outcome.came_back.append(recipient)
         if keyword == Keyword.OPT_OUT and status != SmsOptInStatus.OPTED_OUT:
             _opt_out(recipient, body=body, message_sid=message_sid)
         elif (keyword == Keyword.OPT_IN or (keyword == Keyword.START and approved)) and (
@@ -168,7 +166,7 @@ def _apply_keyword(keyword: Keyword, recipients: list[Recipient], *, body, messa
                 event=EventType.OPTED_IN,
             )
             if approved:
-                claim_after_commit(recipient.pk)
+                outcome.opted_in.append(recipient)
         elif keyword == Keyword.START and status == SmsOptInStatus.OPTED_OUT:
             _set_opt_in_status(
                 recipient,
@@ -191,10 +189,11 @@ def _apply_keyword(keyword: Keyword, recipients: list[Recipient], *, body, messa
 
 def handle_inbound_sms(
     *, from_number: str, body: str, message_sid: str, to_number: str = ""
-) -> str:
-    """Act on a text a recipient sent and return the reply to send back ("" for none).
+) -> InboundSms:
+    """Act on a text a recipient sent: the reply to send back ("" for none), and who opted in or
+    came back (see InboundSms; the reward pipeline claims and resends after commit).
 
-    YES/Y/OK opt in (and claim approved rewards after commit), the carrier stop words opt out,
+    YES/Y/OK opt in, the carrier stop words opt out,
     START/UNSTOP come back, HELP/INFO get help, anything else a hint. Every message in and out is
     an `SmsOptInLog` row on the most recently approved recipient at the number (the reply as
     `sent`: it goes back in the webhook's TwiML). Idempotent by `message_sid`: Twilio's retry of
@@ -209,14 +208,14 @@ def handle_inbound_sms(
         recipients = _recipients_of(phone, from_number)
         if not recipients:
             # Never answer a STOP: the carrier confirms it, and nothing may follow.
-            return "" if keyword == Keyword.OPT_OUT else sms_replies.UNKNOWN_NUMBER
+            return InboundSms("" if keyword == Keyword.OPT_OUT else sms_replies.UNKNOWN_NUMBER)
         primary = recipients[0]
         if message_sid:
             seen = SmsOptInLog.objects.filter(
                 message_sid=message_sid, direction=SmsDirection.INBOUND
             ).first()
             if seen is not None:
-                return _reply_for(keyword, seen.recipient)
+                return InboundSms(_reply_for(keyword, seen.recipient))
         try:
             with transaction.atomic():
                 SmsOptInLog.objects.create(
@@ -231,9 +230,10 @@ def handle_inbound_sms(
                 )
         except IntegrityError:
             seen = SmsOptInLog.objects.get(message_sid=message_sid, direction=SmsDirection.INBOUND)
-            return _reply_for(keyword, seen.recipient)
-        _apply_keyword(keyword, recipients, body=body, message_sid=message_sid)
-        reply = _reply_for(keyword, primary)
+            return InboundSms(_reply_for(keyword, seen.recipient))
+        outcome = InboundSms("")
+        _apply_keyword(keyword, recipients, body=body, message_sid=message_sid, outcome=outcome)
+        reply = outcome.reply = _reply_for(keyword, primary)
         if reply:
             SmsOptInLog.objects.create(
                 recipient=primary,
@@ -244,7 +244,7 @@ def handle_inbound_sms(
                 status=SmsStatus.SENT,
                 provider_used=SmsProvider.TWILIO,
             )
-    return reply
+    return outcome
 
 
 # --- Opt-outs the carrier reports ----------------------------------------------------------------

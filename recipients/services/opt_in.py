@@ -9,7 +9,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import Event, EventSource, EventType
-from mike.core.sms import SmsError, SmsProvider, backend_name, send_sms
+from mike.core.sms import (
+    MessageStatus,
+    SmsError,
+    SmsProvider,
+    backend_name,
+    is_carrier_opt_out,
+    provider_status,
+    send_sms,
+)
 
 from .. import sms_replies
 from ..models import (
@@ -22,31 +30,21 @@ from ..models import (
     SmsOptInStatus,
     SmsStatus,
 )
-from .inbound import is_carrier_opt_out, opt_out_refused_number
+from .inbound import opt_out_refused_number
 
 # An opt-in request in one of these states did not reach the phone; sending again is allowed.
 UNSENT_STATUSES = (SmsStatus.FAILED, SmsStatus.UNDELIVERED)
 
-# Twilio's message statuses, folded into ours; a status callback only ever moves a row forward.
-TWILIO_STATUS = {
-    "accepted": SmsStatus.QUEUED,
-    "scheduled": SmsStatus.QUEUED,
-    "queued": SmsStatus.QUEUED,
-    "sending": SmsStatus.SENT,
-    "sent": SmsStatus.SENT,
-    "delivered": SmsStatus.DELIVERED,
-    "read": SmsStatus.DELIVERED,
-    "undelivered": SmsStatus.UNDELIVERED,
-    "failed": SmsStatus.FAILED,
-    "canceled": SmsStatus.FAILED,
+# The provider's message statuses (mike.core.sms), as the opt-in log records them.
+OPT_IN_LOG_STATUS = {
+    MessageStatus.ACCEPTED: SmsStatus.QUEUED,
+    MessageStatus.SENT: SmsStatus.SENT,
+    MessageStatus.DELIVERED: SmsStatus.DELIVERED,
+    MessageStatus.UNDELIVERED: SmsStatus.UNDELIVERED,
+    MessageStatus.FAILED: SmsStatus.FAILED,
 }
-STATUS_RANK = {
-    SmsStatus.QUEUED: 0,
-    SmsStatus.SENT: 1,
-    SmsStatus.DELIVERED: 2,
-    SmsStatus.UNDELIVERED: 2,
-    SmsStatus.FAILED: 2,
-}
+# How far along each logged status is; a status callback only ever moves a row forward.
+STATUS_RANK = {ours: theirs.rank for theirs, ours in OPT_IN_LOG_STATUS.items()}
 
 
 # A redeemed recipient was approved before redeeming; a later condition still earns a reward, and
@@ -57,26 +55,9 @@ TEXTABLE_APPROVALS = (ApprovalStatus.APPROVED, ApprovalStatus.REDEEMED)
 # --- Sending the opt-in text ---------------------------------------------------------------------
 
 
-def queue_opt_in(*, recipient: Recipient, force: bool = False, reask: bool = False) -> bool:
-    """Queue the opt-in text after commit; False (nothing queued) when the recipient cannot get
-    one: not approved, opted in or out already, or no phone. `force` resends an opt-in already
-    sent (the admin's "resend"); `reask` asks again after the opt-in expired (see
-    `request_opt_in`)."""
-    from ..tasks import send_opt_in_sms
-
-    if not _may_text(recipient):
-        return False
-    recipient_id = recipient.pk
-    transaction.on_commit(
-        lambda: send_opt_in_sms.delay(str(recipient_id), force=force, reask=reask),
-        # A broker outage must not turn a committed approval into an error page: the opt-in
-        # stays `not_sent` and the periodic sweep queues it again.
-        robust=True,
-    )
-    return True
-
-
-def _may_text(recipient: Recipient) -> bool:
+def may_text(recipient: Recipient) -> bool:
+    """Whether the opt-in question may be texted to the recipient: approved (or redeemed), with
+    a phone, neither opted in nor out already."""
     return (
         recipient.approval_status in TEXTABLE_APPROVALS
         and recipient.sms_opt_in_status not in (SmsOptInStatus.OPTED_IN, SmsOptInStatus.OPTED_OUT)
@@ -101,7 +82,7 @@ def request_opt_in(
 ) -> SmsOptInLog | None:
     """Text the recipient the opt-in question and log it; None when nothing was sent.
 
-    Idempotent: skips a recipient who may not be texted (see `queue_opt_in`) and, unless `force`,
+    Idempotent: skips a recipient who may not be texted (`may_text`) and, unless `force`,
     one whose opt-in already went out and did not fail. With `reask` (the opt-in expired and is
     asked again), only an opt-in text sent after the recipient's last reply counts as already
     sent, so the new question goes out once however often the task runs. Never texts an
@@ -117,7 +98,7 @@ def request_opt_in(
     error = None
     with transaction.atomic():
         locked = Recipient.objects.select_for_update().get(pk=recipient.pk)
-        if not _may_text(locked):
+        if not may_text(locked):
             return None
         reached = (
             SmsOptInLog.objects.filter(recipient=locked, direction=SmsDirection.OUTBOUND)
@@ -158,7 +139,7 @@ def request_opt_in(
                 message_sid=sent.sid,
                 direction=SmsDirection.OUTBOUND,
                 message_text=body,
-                status=TWILIO_STATUS.get(sent.status, SmsStatus.SENT),
+                status=OPT_IN_LOG_STATUS.get(provider_status(sent.status), SmsStatus.SENT),
                 provider_used=_provider(sent.provider),
             )
             locked.sms_opt_in_status = SmsOptInStatus.PENDING
@@ -198,8 +179,8 @@ def request_opt_in(
 def reask_expired_opt_in(*, recipient: Recipient, now: datetime | None = None) -> bool:
     """Ask an approved recipient whose opt-in is stale (`Recipient.opt_in_is_current`) to opt in
     again: their status goes back to `pending`, with an UPDATED audit row whose metadata says the
-    opt-in expired, and the opt-in text is queued after commit (`queue_opt_in(reask=True)`, which
-    logs it and audits it as any opt-in text). Their waiting rewards stay as they are, to be claimed
+    opt-in expired; the caller queues the opt-in text after commit (`mike.rewards.opt_in
+    .queue_opt_in(reask=True)`, which logs it and audits it as any opt-in text). Their waiting rewards stay as they are, to be claimed
     when they reply YES; claimed or delivered cards are not touched. No event is written for the
     status change (as for START, which also moves a recipient back to `pending`); the text writes
     its `sms_sent` event.
@@ -230,7 +211,6 @@ def reask_expired_opt_in(*, recipient: Recipient, now: datetime | None = None) -
                 "max_age_days": settings.OPT_IN_MAX_AGE_DAYS,
             },
         )
-        queue_opt_in(recipient=locked, reask=True)
     recipient.sms_opt_in_status = locked.sms_opt_in_status
     return True
 
@@ -238,42 +218,41 @@ def reask_expired_opt_in(*, recipient: Recipient, now: datetime | None = None) -
 # --- Status callbacks ----------------------------------------------------------------------------
 
 
-def apply_sms_status(*, message_sid: str, status: str, error_code: str = "") -> None:
-    """Apply Twilio's status callback for an outbound message.
+def apply_opt_in_status(*, message_sid: str, status: str, error_code: str = "") -> bool:
+    """Apply Twilio's status callback to the opt-in text with that SID; False when no opt-in text
+    has it (it is then a gift card delivery's, see `mike.rewards.inbound.apply_sms_status`).
 
-    An opt-in text's log row moves forward only (queued < sent < delivered; failed and undelivered
-    are final), so a late or repeated callback changes nothing. A text that failed because the
-    number opted out at the carrier (error 21610) opts the number out, as a STOP would. Any other
-    message is a gift card delivery, handed to `giftcards.delivery.update_delivery_status`.
+    The log row moves forward only (queued < sent < delivered; failed and undelivered are
+    final), so a late or repeated callback changes nothing. A text that failed because the number
+    opted out at the carrier (error 21610) opts the number out, as a STOP would.
 
     Locks the log row, then (on a carrier opt-out) the recipients: the reverse of the usual
     order, safe because nothing that locks a recipient waits for a log row Twilio reports on.
     """
     if not message_sid:
-        return
-    new_status = TWILIO_STATUS.get((status or "").lower())
+        return False
+    reported = provider_status(status)
     with transaction.atomic():
         log = (
             SmsOptInLog.objects.select_for_update()
             .filter(message_sid=message_sid, direction=SmsDirection.OUTBOUND)
             .first()
         )
-        if log is not None:
-            if new_status is not None and STATUS_RANK[new_status] > STATUS_RANK.get(log.status, 0):
-                log.status = new_status
-                if error_code:
-                    log.error_message = f"Twilio error {error_code}"
-                log.save(update_fields=["status", "error_message", "updated_at"])
-                if new_status in UNSENT_STATUSES and is_carrier_opt_out(error_code):
-                    opt_out_refused_number(
-                        recipient=log.recipient,
-                        refused="opt-in",
-                        phone=log.phone,
-                        message_sid=message_sid,
-                        error_code=error_code,
-                        log=log,
-                    )
-            return
-    from giftcards.delivery import update_delivery_status
-
-    update_delivery_status(message_sid=message_sid, status=status, error_code=error_code)
+        if log is None:
+            return False
+        new_status = OPT_IN_LOG_STATUS.get(reported)
+        if new_status is not None and STATUS_RANK[new_status] > STATUS_RANK.get(log.status, 0):
+            log.status = new_status
+            if error_code:
+                log.error_message = f"Twilio error {error_code}"
+            log.save(update_fields=["status", "error_message", "updated_at"])
+            if new_status in UNSENT_STATUSES and is_carrier_opt_out(error_code):
+                opt_out_refused_number(
+                    recipient=log.recipient,
+                    refused="opt-in",
+                    phone=log.phone,
+                    message_sid=message_sid,
+                    error_code=error_code,
+                    log=log,
+                )
+    return True

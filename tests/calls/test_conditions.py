@@ -9,16 +9,16 @@ from django.db import connection
 from django.utils import timezone
 
 from calls.models import CallConditionMet, CallDisposition, ConditionMetSource, DispositionType
-from calls.services import (
-    ConditionOrderError,
+from calls.services import ConditionOrderError
+from campaigns.models import Event, EventType, TriggerType
+from giftcards.models import RecipientGiftCard, RewardStatus
+from mike.rewards.conditions import (
     apply_time_delays,
     mark_condition_met,
     mark_condition_met_by_crm_event,
     record_disposition,
 )
-from calls.tasks import apply_time_delay_conditions
-from campaigns.models import Event, EventType, TriggerType
-from giftcards.models import RecipientGiftCard, RewardStatus
+from mike.rewards.tasks import apply_time_delay_conditions
 from recipients.models import ApprovalStatus, RecipientAuditAction, RecipientAuditLog
 from tests.factories import (
     CallConditionMetFactory,

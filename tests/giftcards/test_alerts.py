@@ -20,7 +20,6 @@ from giftcards.alerts import (
     AlertKind,
     send_staff_alerts,
 )
-from giftcards.delivery import DeliveryOutcome, retry_delivery, send_delivery
 from giftcards.models import (
     CreditAccount,
     GiftCardAuditLog,
@@ -28,17 +27,19 @@ from giftcards.models import (
     PurchaseMethod,
     RewardStatus,
 )
-from giftcards.purchase import settle_pending_purchases
 from giftcards.services import (
     add_cards_to_pool,
     allocate_credit,
-    claim_pending_rewards,
     credit_account_for,
     ensure_reward,
     mark_awaiting_stock,
 )
-from giftcards.tasks import send_stock_alerts
+from giftcards.services.delivery import DeliveryOutcome
+from giftcards.services.purchase import settle_pending_purchases
 from mike.accounts.models import OrganizationStatus
+from mike.rewards.claims import claim_pending_rewards
+from mike.rewards.delivery import retry_delivery, send_delivery
+from mike.rewards.tasks import send_stock_alerts
 from recipients.models import ApprovalStatus, SmsOptInStatus
 from tests import factories
 

@@ -27,12 +27,12 @@ from giftcards.services import (
     RewardNotClaimable,
     allocate_credit,
     claim_card_atomic,
-    claim_pending_rewards,
     credit_account_for,
     ensure_reward,
     get_recipient_gift_card_for_condition,
     mark_awaiting_stock,
 )
+from mike.rewards.claims import claim_pending_rewards
 from recipients.models import (
     ApprovalStatus,
     RecipientAuditAction,

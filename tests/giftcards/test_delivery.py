@@ -7,7 +7,6 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from giftcards.delivery import DeliveryOutcome, send_delivery, update_delivery_status
 from giftcards.models import (
     DeliveryFailureReason,
     DeliveryStatus,
@@ -17,7 +16,9 @@ from giftcards.models import (
     RewardStatus,
     SmsDeliveryLog,
 )
-from giftcards.tasks import deliver_gift_card, sweep_stuck_work
+from giftcards.services.delivery import DeliveryOutcome
+from mike.rewards.delivery import send_delivery, update_delivery_status
+from mike.rewards.tasks import deliver_gift_card, sweep_stuck_work
 from recipients.models import (
     RecipientAuditAction,
     RecipientAuditLog,
@@ -340,7 +341,7 @@ def test_deliveries_failed_before_the_reason_was_recorded_get_it_from_their_mess
 
     from django.apps import apps
 
-    from giftcards import delivery as delivery_module
+    from giftcards.services import delivery as delivery_module
 
     migration = importlib.import_module("giftcards.migrations.0005_delivery_failure_reason")
     messages = {

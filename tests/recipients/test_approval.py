@@ -6,7 +6,8 @@ import pytest
 from django.db import connection
 
 from campaigns.models import Event, EventType
-from giftcards.models import RewardStatus
+from giftcards.models import GiftCardAuditLog, RewardStatus
+from mike.rewards import approval
 from recipients import services
 from recipients.models import (
     ApprovalStatus,
@@ -69,7 +70,7 @@ def test_approval_records_who_when_audit_and_event(recipient):
     agent = UserFactory()
     call = CallSessionFactory()
 
-    approved = services.approve_recipient(recipient=recipient, by=agent, call_session=call)
+    approved = approval.approve_recipient(recipient=recipient, by=agent, call_session=call)
 
     recipient.refresh_from_db()
     assert approved.approval_status == recipient.approval_status == ApprovalStatus.APPROVED
@@ -88,11 +89,13 @@ def test_approval_texts_the_opt_in_only_after_commit(
     recipient, django_capture_on_commit_callbacks, sms_outbox
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.approve_recipient(recipient=recipient)
+        approval.approve_recipient(recipient=recipient)
     assert sms_outbox == []
     assert len(callbacks) == 1
 
-    callbacks[0]()
+    # The callback moves the recipient on, which queues the text after its own commit.
+    with django_capture_on_commit_callbacks(execute=True):
+        callbacks[0]()
 
     assert [m.to for m in sms_outbox] == ["+15551230001"]
     assert sms_outbox[0].body.startswith("Acme Roofing: you've earned a reward! Reply YES")
@@ -105,11 +108,11 @@ def test_approving_twice_changes_nothing_and_texts_once(
     recipient, django_capture_on_commit_callbacks, sms_outbox
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        services.approve_recipient(recipient=recipient, by=UserFactory())
+        approval.approve_recipient(recipient=recipient, by=UserFactory())
     first = Recipient.objects.get(pk=recipient.pk)
 
     with django_capture_on_commit_callbacks(execute=True):
-        again = services.approve_recipient(recipient=recipient, by=UserFactory())
+        again = approval.approve_recipient(recipient=recipient, by=UserFactory())
 
     assert again.approved_by_id == first.approved_by_id
     assert again.approved_at == first.approved_at
@@ -119,10 +122,10 @@ def test_approving_twice_changes_nothing_and_texts_once(
 
 
 def test_rejected_recipient_cannot_be_approved(recipient):
-    services.reject_recipient(recipient=recipient, reason="Called from a different number")
+    approval.reject_recipient(recipient=recipient, reason="Called from a different number")
 
     with pytest.raises(services.ApprovalError, match="was rejected"):
-        services.approve_recipient(recipient=recipient)
+        approval.approve_recipient(recipient=recipient)
 
     recipient.refresh_from_db()
     assert recipient.approval_status == ApprovalStatus.REJECTED
@@ -135,7 +138,7 @@ def test_approving_an_opted_out_recipient_sends_no_text(
     Recipient.objects.filter(pk=recipient.pk).update(sms_opt_in_status=SmsOptInStatus.OPTED_OUT)
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.approve_recipient(recipient=recipient)
+        approval.approve_recipient(recipient=recipient)
 
     assert sms_outbox == []
 
@@ -146,7 +149,7 @@ def test_approving_a_recipient_who_already_opted_in_claims_instead_of_texting(
     Recipient.objects.filter(pk=recipient.pk).update(sms_opt_in_status=SmsOptInStatus.OPTED_IN)
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.approve_recipient(recipient=recipient)
+        approval.approve_recipient(recipient=recipient)
 
     # One callback, the claim: no opt-in text is queued for someone who already said YES.
     assert len(callbacks) == 1
@@ -164,7 +167,7 @@ def test_concurrent_approvals_approve_once_and_text_once(sms_outbox):
     def approve():
         try:
             barrier.wait(timeout=10)
-            services.approve_recipient(recipient=recipient, by=None)
+            approval.approve_recipient(recipient=recipient, by=None)
         except Exception as exc:  # surfaced by the assertion below
             errors.append(exc)
         finally:
@@ -193,7 +196,7 @@ def test_concurrent_approvals_approve_once_and_text_once(sms_outbox):
 @pytest.mark.parametrize("reason", ["", "   "])
 def test_rejection_needs_a_reason(recipient, reason):
     with pytest.raises(ValueError, match="reason is required"):
-        services.reject_recipient(recipient=recipient, reason=reason)
+        approval.reject_recipient(recipient=recipient, reason=reason)
 
     recipient.refresh_from_db()
     assert recipient.approval_status == ApprovalStatus.PENDING
@@ -205,7 +208,7 @@ def test_rejection_records_reason_audit_event_and_rejects_waiting_rewards(recipi
     waiting = reward_for(recipient)
     out_of_stock = reward_for(recipient, condition_number=2, status=RewardStatus.AWAITING_STOCK)
 
-    services.reject_recipient(recipient=recipient, by=staff, reason="Duplicate household")
+    approval.reject_recipient(recipient=recipient, by=staff, reason="Duplicate household")
 
     recipient.refresh_from_db()
     assert recipient.approval_status == ApprovalStatus.REJECTED
@@ -216,16 +219,18 @@ def test_rejection_records_reason_audit_event_and_rejects_waiting_rewards(recipi
     log = RecipientAuditLog.objects.get(recipient=recipient, action=RecipientAuditAction.REJECTED)
     assert log.performed_by == staff
     assert log.metadata["reason"] == "Duplicate household"
-    assert log.metadata["rewards_rejected"] == 2
+    rejections = GiftCardAuditLog.objects.filter(action="reward_rejected", user=staff)
+    assert {row.entity_id for row in rejections} == {waiting.pk, out_of_stock.pk}
+    assert {row.metadata["reason"] for row in rejections} == {"Duplicate household"}
     event = Event.objects.get(recipient=recipient, event_type=EventType.REJECTED)
     assert event.event_data["reason"] == "Duplicate household"
 
 
 def test_rejecting_an_approved_recipient_keeps_a_claimed_card(recipient):
-    services.approve_recipient(recipient=recipient)
+    approval.approve_recipient(recipient=recipient)
     claimed = reward_for(recipient, claimed=True)
 
-    services.reject_recipient(recipient=recipient, reason="Fraud check failed")
+    approval.reject_recipient(recipient=recipient, reason="Fraud check failed")
 
     claimed.refresh_from_db()
     assert claimed.status == RewardStatus.CLAIMED
@@ -235,8 +240,8 @@ def test_rejecting_an_approved_recipient_keeps_a_claimed_card(recipient):
 
 
 def test_rejecting_twice_is_a_no_op(recipient):
-    services.reject_recipient(recipient=recipient, reason="First")
-    services.reject_recipient(recipient=recipient, reason="Second")
+    approval.reject_recipient(recipient=recipient, reason="First")
+    approval.reject_recipient(recipient=recipient, reason="Second")
 
     recipient.refresh_from_db()
     assert recipient.rejection_reason == "First"
@@ -247,7 +252,7 @@ def test_redeemed_recipient_cannot_be_rejected(recipient):
     Recipient.objects.filter(pk=recipient.pk).update(approval_status=ApprovalStatus.REDEEMED)
 
     with pytest.raises(services.ApprovalError, match="already redeemed"):
-        services.reject_recipient(recipient=recipient, reason="Too late")
+        approval.reject_recipient(recipient=recipient, reason="Too late")
 
 
 # --- on_condition_met ----------------------------------------------------------------------------
@@ -261,7 +266,7 @@ def test_condition_met_auto_approves_when_the_client_says_so(
     recipient = RecipientFactory(campaign=campaign, phone="+15551230002")
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.on_condition_met(recipient.pk)
+        approval.advance_recipient(recipient.pk)
 
     recipient.refresh_from_db()
     assert recipient.approval_status == ApprovalStatus.APPROVED
@@ -275,7 +280,7 @@ def test_condition_met_leaves_recipient_pending_for_staff_review(
     recipient, django_capture_on_commit_callbacks, sms_outbox
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        services.on_condition_met(recipient.pk)
+        approval.advance_recipient(recipient.pk)
 
     recipient.refresh_from_db()
     assert recipient.approval_status == ApprovalStatus.PENDING
@@ -288,7 +293,7 @@ def test_condition_met_texts_an_approved_recipient_who_never_got_the_opt_in(
     Recipient.objects.filter(pk=recipient.pk).update(approval_status=ApprovalStatus.APPROVED)
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.on_condition_met(recipient.pk)
+        approval.advance_recipient(recipient.pk)
 
     assert [m.to for m in sms_outbox] == ["+15551230001"]
 
@@ -297,9 +302,9 @@ def test_condition_met_never_approves_a_rejected_recipient(campaign):
     campaign.client.auto_approve_recipients = True
     campaign.client.save()
     recipient = RecipientFactory(campaign=campaign)
-    services.reject_recipient(recipient=recipient, reason="Not eligible")
+    approval.reject_recipient(recipient=recipient, reason="Not eligible")
 
-    services.on_condition_met(recipient.pk)
+    approval.advance_recipient(recipient.pk)
 
     recipient.refresh_from_db()
     assert recipient.approval_status == ApprovalStatus.REJECTED
@@ -329,7 +334,7 @@ def test_admin_approve_selected(staff_client, campaign, django_capture_on_commit
 
 
 def test_admin_approve_selected_reports_rejected_recipients(staff_client, recipient):
-    services.reject_recipient(recipient=recipient, reason="Wrong address")
+    approval.reject_recipient(recipient=recipient, reason="Wrong address")
 
     response = staff_client.post(
         CHANGELIST, {"action": "approve_selected", "_selected_action": [recipient.pk]}, follow=True
@@ -403,8 +408,8 @@ def test_admin_resend_opt_in(
     opted_out = RecipientFactory(campaign=campaign, phone="+15551230004")
     not_approved = RecipientFactory(campaign=campaign, phone="+15551230005")
     with django_capture_on_commit_callbacks(execute=True):
-        services.approve_recipient(recipient=texted)
-        services.approve_recipient(recipient=opted_out)
+        approval.approve_recipient(recipient=texted)
+        approval.approve_recipient(recipient=opted_out)
     Recipient.objects.filter(pk=opted_out.pk).update(sms_opt_in_status=SmsOptInStatus.OPTED_OUT)
     sms_outbox.clear()
 

@@ -5,7 +5,8 @@ would, does not try again, and texts it no more until it sends START."""
 import pytest
 
 from campaigns.models import Event, EventType
-from recipients import services
+from mike.rewards import approval, opt_in
+from mike.rewards.tasks import send_opt_in_sms
 from recipients.models import (
     ApprovalStatus,
     Recipient,
@@ -16,7 +17,6 @@ from recipients.models import (
     SmsOptInStatus,
     SmsStatus,
 )
-from recipients.tasks import send_opt_in_sms
 from tests.factories import CampaignFactory, ClientFactory, RecipientFactory
 from tests.fakes import twilio as fake_twilio
 
@@ -43,7 +43,7 @@ def approve(django_capture_on_commit_callbacks):
 
     def run(recipient):
         with django_capture_on_commit_callbacks(execute=True):
-            services.approve_recipient(recipient=recipient)
+            approval.approve_recipient(recipient=recipient)
         return Recipient.objects.get(pk=recipient.pk)
 
     return run
@@ -123,7 +123,7 @@ def test_refused_opt_in_is_not_retried_and_nothing_texts_the_number_until_start(
     # Neither the sweep's re-run nor the admin's forced resend reaches Twilio again.
     send_opt_in_sms.delay(str(recipient.pk))
     send_opt_in_sms.delay(str(recipient.pk), force=True)
-    assert services.queue_opt_in(recipient=recipient, force=True) is False
+    assert opt_in.queue_opt_in(recipient=recipient, force=True) is False
     assert len(twilio_server.refused) == 1 and twilio_server.messages == []
 
     twilio_server.resubscribe(PHONE)

@@ -12,7 +12,8 @@ from campaigns.models import Event, EventType
 from giftcards.models import DeliveryStatus, RewardStatus
 from giftcards.services import allocate_credit
 from mike.core.sms import SmsProvider
-from recipients import services
+from mike.rewards import approval, inbound
+from mike.rewards.tasks import OPT_IN_MAX_RETRIES, send_opt_in_sms
 from recipients.models import (
     ApprovalStatus,
     Recipient,
@@ -23,7 +24,6 @@ from recipients.models import (
     SmsOptInStatus,
     SmsStatus,
 )
-from recipients.tasks import OPT_IN_MAX_RETRIES, send_opt_in_sms
 from tests.factories import (
     CampaignConditionFactory,
     CampaignFactory,
@@ -58,7 +58,7 @@ def recipient(campaign):
 def asked(recipient, django_capture_on_commit_callbacks, sms_outbox):
     """An approved recipient who was sent the opt-in question."""
     with django_capture_on_commit_callbacks(execute=True):
-        services.approve_recipient(recipient=recipient)
+        approval.approve_recipient(recipient=recipient)
     assert len(sms_outbox) == 1
     sms_outbox.clear()
     recipient.refresh_from_db()
@@ -136,7 +136,7 @@ def test_campaign_opt_in_message_replaces_the_default(
     recipient = RecipientFactory(campaign=campaign, phone=PHONE)
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.approve_recipient(recipient=recipient)
+        approval.approve_recipient(recipient=recipient)
 
     assert [m.body for m in sms_outbox] == ["Acme Roofing {here}: text YES for your $25 card."]
 
@@ -177,7 +177,7 @@ def test_opt_in_for_a_deleted_recipient_does_nothing(sms_outbox):
 
 def test_opt_in_through_twilio_client(recipient, twilio_server, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        services.approve_recipient(recipient=recipient)
+        approval.approve_recipient(recipient=recipient)
 
     [message] = twilio_server.messages
     assert message["to"] == PHONE
@@ -198,7 +198,7 @@ def test_twilio_500_is_logged_and_retried(
 
     # The approval commits even though the text failed; the task asks Celery for a retry.
     with django_capture_on_commit_callbacks(execute=True):
-        services.approve_recipient(recipient=recipient)
+        approval.approve_recipient(recipient=recipient)
 
     [failed] = SmsOptInLog.objects.filter(recipient=recipient)
     assert failed.status == SmsStatus.FAILED
@@ -243,7 +243,7 @@ def test_twilio_refusal_is_not_retried(
     twilio_server.fail(400)
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.approve_recipient(recipient=recipient)
+        approval.approve_recipient(recipient=recipient)
 
     [log] = SmsOptInLog.objects.filter(recipient=recipient)
     assert log.status == SmsStatus.FAILED
@@ -519,7 +519,7 @@ def test_concurrent_deliveries_of_the_same_reply_are_handled_once():
         try:
             barrier.wait(timeout=10)
             replies.append(
-                services.handle_inbound_sms(
+                inbound.handle_inbound_sms(
                     from_number=PHONE, body="YES", message_sid="SM" + "c" * 32
                 )
             )

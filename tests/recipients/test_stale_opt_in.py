@@ -11,12 +11,13 @@ from django.db import connection
 from django.utils import timezone
 
 from calls.models import ConditionMetSource
-from calls.services import mark_condition_met
 from campaigns.models import Event, EventType
 from giftcards.models import DeliveryStatus, GiftCardDelivery, RecipientGiftCard, RewardStatus
-from giftcards.services import allocate_credit, claim_pending_rewards
-from giftcards.tasks import sweep_stuck_work
-from recipients import services
+from giftcards.services import allocate_credit
+from mike.rewards import approval, opt_in
+from mike.rewards.claims import claim_pending_rewards
+from mike.rewards.conditions import mark_condition_met
+from mike.rewards.tasks import send_opt_in_sms, sweep_stuck_work
 from recipients.models import (
     ApprovalStatus,
     Recipient,
@@ -26,7 +27,6 @@ from recipients.models import (
     SmsOptInLog,
     SmsOptInStatus,
 )
-from recipients.tasks import send_opt_in_sms
 from tests.factories import (
     CampaignConditionFactory,
     CampaignFactory,
@@ -82,7 +82,7 @@ def world(reply, django_capture_on_commit_callbacks, sms_outbox):
     recipient = RecipientFactory(campaign=campaign, phone=PHONE)
     meet(recipient, first, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
-        services.approve_recipient(recipient=recipient)
+        approval.approve_recipient(recipient=recipient)
     reply("YES")
     recipient.refresh_from_db()
     assert recipient.sms_opt_in_status == SmsOptInStatus.OPTED_IN
@@ -253,7 +253,7 @@ def test_approval_of_a_recipient_with_a_stale_opt_in_asks_again(
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.approve_recipient(recipient=recipient)
+        approval.approve_recipient(recipient=recipient)
 
     assert_asked_again_once(recipient, reward, sms_outbox)
 
@@ -310,9 +310,9 @@ def test_second_trigger_while_the_new_question_is_pending_texts_nothing_more(
 
     with django_capture_on_commit_callbacks(execute=True):
         assert claim_pending_rewards(recipient=recipient) == []
-        services.on_condition_met(recipient.pk)
-        services.approve_recipient(recipient=recipient)
-        assert services.reask_expired_opt_in(recipient=recipient) is False
+        approval.advance_recipient(recipient.pk)
+        approval.approve_recipient(recipient=recipient)
+        assert opt_in.reask_expired_opt_in(recipient=recipient) is False
     # The task running twice (a redelivered message) does not text twice either.
     send_opt_in_sms.delay(str(recipient.pk), reask=True)
 
@@ -403,7 +403,7 @@ def test_sweep_sends_a_reask_whose_text_never_left_and_only_once(
     recipient = world["recipient"]
     opted_in_days_ago(recipient, 181)
     with django_capture_on_commit_callbacks(execute=False):  # the broker lost the task
-        services.reask_expired_opt_in(recipient=recipient)
+        opt_in.reask_expired_opt_in(recipient=recipient)
     assert sms_outbox == []
     Recipient.objects.filter(pk=recipient.pk).update(updated_at=timezone.now() - timedelta(hours=1))
     assert Recipient.objects.get(pk=recipient.pk).sms_opt_in_status == SmsOptInStatus.PENDING

@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from giftcards.tasks import sweep_stuck_work
 from mike.celery import app
+from mike.rewards.tasks import sweep_stuck_work
 from recipients.models import ApprovalStatus, Recipient, SmsOptInStatus
 from tests import factories
 from tests.worker.test_real_worker import _reset_connections

@@ -15,8 +15,8 @@ from django.db import connection
 from werkzeug import Request
 
 from giftcards.models import DeliveryStatus, GiftCardDelivery, SmsDeliveryLog
-from giftcards.tasks import deliver_gift_card, sweep_stuck_work
 from mike.celery import app
+from mike.rewards.tasks import deliver_gift_card, sweep_stuck_work
 from tests import factories
 from tests.fakes import twilio as fake_twilio
 

@@ -1,5 +1,7 @@
-"""Sending a claimed card to its recipient, applying Twilio's status callbacks, and the sweep that
-re-queues what a dead worker or a lost message left behind.
+"""A claimed card's delivery rows: taking one to send, recording what the send did, applying
+Twilio's status callbacks, a staff retry, and finding what a dead worker or a lost message left
+behind. The send itself, and the opt-out a refused text leads to, are the reward pipeline's
+(`mike.rewards.delivery`), which calls these steps.
 
 The `GiftCardDelivery` row is the source of truth: the claim writes it `queued` in its own
 transaction, the task only moves it forward. Sending happens in three steps so no lock is held
@@ -18,7 +20,7 @@ A recipient who opted out is not texted: the delivery fails for good without cal
 Twilio refuses the text because the number opted out at the carrier (error 21610, at send time or
 in a status callback), the delivery fails for good too and the number is opted out through
 `recipients.services.opt_out_refused_number`, the path a STOP text takes. When the number opts
-back in (START or YES), such deliveries are re-queued by themselves (resume_opted_out_deliveries).
+back in (START or YES), such deliveries are re-queued by themselves (opted_out_deliveries).
 """
 
 import logging
@@ -34,10 +36,9 @@ from django.utils import timezone
 from campaigns.models import Event, EventSource, EventType
 from mike.core import sms
 from recipients.codes import format_code
-from recipients.models import RecipientAuditAction, RecipientAuditLog, SmsOptInStatus
-from recipients.services import is_carrier_opt_out, opt_out_refused_number
+from recipients.models import RecipientAuditAction, RecipientAuditLog
 
-from .models import (
+from ..models import (
     OPT_OUT_FAILURE_REASONS,
     CardDeliveryMethod,
     DeliveryFailureReason,
@@ -64,15 +65,14 @@ _RANK = {
     DeliveryStatus.UNDELIVERED: 3,
     DeliveryStatus.BOUNCED: 3,
 }
-_TWILIO_STATUS = {
-    "accepted": DeliveryStatus.SENDING,
-    "queued": DeliveryStatus.SENDING,
-    "scheduled": DeliveryStatus.SENDING,
-    "sending": DeliveryStatus.SENDING,
-    "sent": DeliveryStatus.SENT,
-    "delivered": DeliveryStatus.DELIVERED,
-    "undelivered": DeliveryStatus.UNDELIVERED,
-    "failed": DeliveryStatus.UNDELIVERED,
+# The provider's message statuses (mike.core.sms), as a delivery records them: a text the
+# provider still holds is still being sent, and one it could not hand over is undelivered.
+DELIVERY_STATUS = {
+    sms.MessageStatus.ACCEPTED: DeliveryStatus.SENDING,
+    sms.MessageStatus.SENT: DeliveryStatus.SENT,
+    sms.MessageStatus.DELIVERED: DeliveryStatus.DELIVERED,
+    sms.MessageStatus.UNDELIVERED: DeliveryStatus.UNDELIVERED,
+    sms.MessageStatus.FAILED: DeliveryStatus.UNDELIVERED,
 }
 DONE = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
 
@@ -111,8 +111,9 @@ def card_message(delivery: GiftCardDelivery, card: GiftCard, *, masked: bool) ->
     )
 
 
-def _begin(delivery_id) -> GiftCardDelivery | str:
-    """Step 1: claim the right to send, or say why not."""
+def begin_delivery(delivery_id) -> GiftCardDelivery | str:
+    """Step 1: take the right to send the delivery (it becomes `sending`), or say why not (a
+    DeliveryOutcome value)."""
     with transaction.atomic():
         qs = GiftCardDelivery.objects.select_related(
             "recipient__audience__client", "gift_card__brand", "reward"
@@ -135,37 +136,6 @@ def _begin(delivery_id) -> GiftCardDelivery | str:
         return delivery
 
 
-def send_delivery(delivery_id) -> str:
-    """Send one delivery (idempotent). Returns a DeliveryOutcome value."""
-    begun = _begin(delivery_id)
-    if isinstance(begun, str):
-        return begun
-    delivery = begun
-    card = delivery.gift_card
-    if (
-        delivery.delivery_method == CardDeliveryMethod.SMS
-        and delivery.recipient.sms_opt_in_status == SmsOptInStatus.OPTED_OUT
-    ):
-        return _record_failure(
-            delivery,
-            card,
-            OPTED_OUT_ERROR,
-            retryable=False,
-            reason=DeliveryFailureReason.OPTED_OUT,
-        )
-    body = card_message(delivery, card, masked=False)
-    status_callback = settings.SITE_URL.rstrip("/") + "/hooks/twilio/sms/status/"
-    try:
-        sent = sms.send_sms(delivery.delivery_address, body, status_callback=status_callback)
-    except sms.SmsError as error:
-        if is_carrier_opt_out(error.code):
-            return _record_carrier_refusal(delivery, card, error.code)
-        return _record_failure(delivery, card, str(error), retryable=error.retryable)
-    _record_sent(delivery, card, sent)
-    _email_copy(delivery, card)
-    return DeliveryOutcome.SENT
-
-
 def _log_attempt(delivery: GiftCardDelivery, card: GiftCard, **outcome) -> SmsDeliveryLog:
     """The SmsDeliveryLog row of one attempt to send `delivery`: who, what and where, plus the
     attempt's `outcome` (status, message, SID or error, retry count, provider)."""
@@ -180,7 +150,7 @@ def _log_attempt(delivery: GiftCardDelivery, card: GiftCard, **outcome) -> SmsDe
 
 
 @transaction.atomic
-def _record_sent(delivery: GiftCardDelivery, card: GiftCard, sent: sms.SentSms) -> None:
+def record_sent(delivery: GiftCardDelivery, card: GiftCard, sent: sms.SentSms) -> None:
     now = timezone.now()
     masked = card_message(delivery, card, masked=True)
     GiftCardDelivery.objects.filter(pk=delivery.pk).update(
@@ -243,7 +213,7 @@ def _record_sent(delivery: GiftCardDelivery, card: GiftCard, sent: sms.SentSms) 
 
 
 @transaction.atomic
-def _record_failure(
+def record_failure(
     delivery: GiftCardDelivery,
     card: GiftCard,
     error: str,
@@ -289,18 +259,10 @@ def _record_failure(
     return DeliveryOutcome.RETRY
 
 
-@transaction.atomic
-def _record_carrier_refusal(delivery: GiftCardDelivery, card: GiftCard, code: str) -> str:
-    """The number opted out at the carrier: opt it out and fail the delivery for good, together.
-    Locks the delivery, then the recipients, then the reward, as `update_delivery_status` does."""
-    GiftCardDelivery.objects.select_for_update().only("pk").get(pk=delivery.pk)
-    opt_out_refused_number(
-        recipient=delivery.recipient,
-        refused="gift card",
-        phone=delivery.delivery_address,
-        error_code=code,
-    )
-    return _record_failure(
+def record_carrier_refusal(delivery: GiftCardDelivery, card: GiftCard, code: str) -> str:
+    """The number opted out at the carrier: fail the delivery for good (the caller opts the number
+    out in the same transaction, after locking the delivery: `lock_delivery`)."""
+    return record_failure(
         delivery,
         card,
         CARRIER_OPT_OUT_MESSAGE.format(code=code),
@@ -309,7 +271,13 @@ def _record_carrier_refusal(delivery: GiftCardDelivery, card: GiftCard, code: st
     )
 
 
-def _email_copy(delivery: GiftCardDelivery, card: GiftCard) -> None:
+def lock_delivery(delivery_id) -> GiftCardDelivery:
+    """Lock the delivery row for the rest of the caller's transaction: a delivery is locked before
+    its recipients (`update_delivery_status` does the same)."""
+    return GiftCardDelivery.objects.select_for_update().only("pk").get(pk=delivery_id)
+
+
+def email_copy(delivery: GiftCardDelivery, card: GiftCard) -> None:
     """Also email the card when the recipient has an address (best effort; SMS is the record)."""
     recipient = delivery.recipient
     if delivery.delivery_method != CardDeliveryMethod.SMS or not recipient.email:
@@ -332,21 +300,28 @@ def _email_copy(delivery: GiftCardDelivery, card: GiftCard) -> None:
 
 
 @transaction.atomic
-def update_delivery_status(*, message_sid: str, status: str, error_code: str = "") -> bool:
-    """Apply a Twilio message status callback to the delivery with that SID (seed name).
+def update_delivery_status(
+    *, message_sid: str, status: str, error_code: str = ""
+) -> tuple[GiftCardDelivery | None, bool]:
+    """Apply a Twilio message status callback to the delivery with that SID (seed name); returns
+    the delivery (None when no delivery has the SID) and whether the carrier refused the text
+    because the number opted out (error 21610): the caller then opts the number out, as a STOP
+    would, in the same transaction (mike.rewards.delivery).
 
-    Duplicate or out-of-order callbacks are harmless: the status only moves forward. A text that
-    failed because the number opted out at the carrier (error 21610) opts the number out, as a
-    STOP would, and the delivery stays undelivered (final: nothing retries it). Returns True when
-    a delivery was found. Locks the delivery, then (on a carrier opt-out) the recipients, then
+    Duplicate or out-of-order callbacks are harmless: the status only moves forward. A carrier
+    opt-out leaves the delivery undelivered (final: nothing retries it). Locks the delivery, then
     the reward.
     """
-    new = _TWILIO_STATUS.get(status)
+    new = DELIVERY_STATUS.get(sms.provider_status(status))
     delivery = (
-        GiftCardDelivery.objects.select_for_update().filter(twilio_message_sid=message_sid).first()
+        GiftCardDelivery.objects.select_for_update()
+        .select_related("recipient")
+        .filter(twilio_message_sid=message_sid)
+        .first()
     )
+    carrier_opt_out = False
     if delivery is None or new is None:
-        return delivery is not None
+        return delivery, carrier_opt_out
     now = timezone.now()
     changes = {"sms_status": status, "updated_at": now}
     if _RANK[new] > _RANK[delivery.status]:
@@ -359,17 +334,11 @@ def update_delivery_status(*, message_sid: str, status: str, error_code: str = "
         if new == DeliveryStatus.UNDELIVERED:
             changes["error_message"] = f"Twilio reported {status} (error {error_code or '?'})"
             changes["failure_reason"] = DeliveryFailureReason.UNDELIVERED
-            if is_carrier_opt_out(error_code):
+            if sms.is_carrier_opt_out(error_code):
+                carrier_opt_out = True
                 changes["error_message"] = CARRIER_OPT_OUT_MESSAGE.format(code=error_code)
                 changes["failure_reason"] = DeliveryFailureReason.CARRIER_OPT_OUT
                 changes["next_attempt_at"] = None
-                opt_out_refused_number(
-                    recipient=delivery.recipient,
-                    refused="gift card",
-                    phone=delivery.delivery_address,
-                    message_sid=message_sid,
-                    error_code=error_code,
-                )
     GiftCardDelivery.objects.filter(pk=delivery.pk).update(**changes)
     SmsDeliveryLog.objects.filter(twilio_message_sid=message_sid).update(
         delivery_status=changes.get("status", delivery.status),
@@ -384,7 +353,7 @@ def update_delivery_status(*, message_sid: str, status: str, error_code: str = "
         RecipientGiftCard.objects.filter(pk=delivery.reward_id).update(
             delivery_status=reward_status, updated_at=now
         )
-    return True
+    return delivery, carrier_opt_out
 
 
 def stuck_deliveries(now=None):
@@ -403,23 +372,22 @@ def stuck_deliveries(now=None):
     return open_.union(due).values_list("pk", flat=True)
 
 
-def resume_opted_out_deliveries(*, recipient) -> int:
-    """Re-queue the recipient's text deliveries that failed only because the number had opted out
-    (Mike refused to text it, or the carrier answered 21610), now that it has opted back in with
-    START or YES. Deliveries of revoked or rejected rewards stay as they are. Idempotent: a
-    re-queued delivery is no longer failed. Returns how many were re-queued."""
-    refused = GiftCardDelivery.objects.filter(
+def opted_out_deliveries(*, recipient):
+    """The recipient's text deliveries that failed only because the number had opted out (Mike
+    refused to text it, or the carrier answered 21610): resent when it opts back in with START or
+    YES. Deliveries of revoked or rejected rewards are left out."""
+    return GiftCardDelivery.objects.filter(
         recipient=recipient,
         delivery_method=CardDeliveryMethod.SMS,
         status__in=[DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED],
         failure_reason__in=OPT_OUT_FAILURE_REASONS,
     ).exclude(reward__status__in=[RewardStatus.REVOKED, RewardStatus.REJECTED])
-    return sum(1 for delivery in refused.only("pk") if retry_delivery(delivery))
 
 
 @transaction.atomic
 def retry_delivery(delivery: GiftCardDelivery, *, by=None) -> bool:
-    """Staff retry of a failed delivery: gives it a fresh set of attempts and queues it."""
+    """Staff retry of a failed delivery: gives it a fresh set of attempts (the caller queues it
+    after commit: mike.rewards.delivery.retry_delivery). False when it was sent already."""
     locked = GiftCardDelivery.objects.select_for_update().get(pk=delivery.pk)
     if locked.status in DONE:
         return False
@@ -430,7 +398,4 @@ def retry_delivery(delivery: GiftCardDelivery, *, by=None) -> bool:
         next_attempt_at=None,
         updated_at=timezone.now(),
     )
-    from .tasks import deliver_gift_card
-
-    transaction.on_commit(lambda: deliver_gift_card.delay(str(locked.pk)))
     return True

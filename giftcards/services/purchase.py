@@ -18,8 +18,8 @@ from django.db.models import F
 from campaigns.models import Event, EventType
 from recipients.models import Recipient
 
-from .crypto import code_hash
-from .models import (
+from ..crypto import code_hash
+from ..models import (
     AssignmentSource,
     CardSource,
     GiftCard,
@@ -28,7 +28,10 @@ from .models import (
     RecipientGiftCard,
     RewardStatus,
 )
-from .providers import ProviderRefused, ProviderUncertain, get_provider
+from ..providers import ProviderRefused, ProviderUncertain, get_provider
+from .claim import claim_reward_card
+from .credit import InsufficientCredit
+from .rewards import mark_awaiting_stock
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +48,6 @@ def purchase_for_reward(*, reward: RecipientGiftCard, pool: GiftCardPool, provid
     Returns the queued GiftCardDelivery, or None when the purchase is still uncertain (left
     `purchase_pending`), was refused (reward back to awaiting stock), or the reward needs none.
     """
-    from .services import InsufficientCredit, _claim, mark_awaiting_stock
-
     with transaction.atomic():
         locked = (
             RecipientGiftCard.objects.select_for_update(of=("self",))
@@ -92,7 +93,7 @@ def purchase_for_reward(*, reward: RecipientGiftCard, pool: GiftCardPool, provid
 
     try:
         with transaction.atomic():
-            # Lock order as in the claim: recipient first, then (inside _claim) reward, card,
+            # Lock order as in the claim: recipient first, then (inside claim_reward_card) reward, card,
             # pool, credit. The pool counter update below comes after the recipient lock.
             Recipient.objects.select_for_update(of=("self",)).filter(pk=locked.recipient_id).get()
             card = GiftCard.objects.filter(code_hash=code_hash(issued.code)).first()
@@ -117,7 +118,7 @@ def purchase_for_reward(*, reward: RecipientGiftCard, pool: GiftCardPool, provid
                     entity_id=card.pk,
                     metadata={"order": issued.order_id, "key": locked.provider_request_id},
                 )
-            _, delivery = _claim(
+            _, delivery = claim_reward_card(
                 recipient=locked.recipient,
                 condition=locked.condition,
                 assignment_source=AssignmentSource.CALL_CENTER,
@@ -130,12 +131,10 @@ def purchase_for_reward(*, reward: RecipientGiftCard, pool: GiftCardPool, provid
         return None
 
 
-def settle_pending_purchases(limit: int = 200) -> int:
+def settle_pending_purchases(limit: int = 200) -> list:
     """Ask the provider again, with the same keys, about purchases whose answer was lost. Returns
-    how many rewards got their card."""
-    from .services import _queue_delivery_task
-
-    settled = 0
+    the deliveries of the rewards that got their card (the caller queues them)."""
+    settled = []
     pending = RecipientGiftCard.objects.filter(
         status=RewardStatus.PURCHASE_PENDING, gift_card__isnull=True
     ).select_related("recipient__audience", "brand")[:limit]
@@ -149,6 +148,5 @@ def settle_pending_purchases(limit: int = 200) -> int:
             continue
         delivery = purchase_for_reward(reward=reward, pool=pool)
         if delivery is not None:
-            _queue_delivery_task(delivery.pk)
-            settled += 1
+            settled.append(delivery)
     return settled

@@ -1,0 +1,82 @@
+"""Every Celery task of the reward pipeline. Tasks are triggers: they take ids, re-read the
+database and call the pipeline, and they are idempotent (the rows are the truth).
+
+Each keeps the name it was registered under when it lived in its domain app
+(`giftcards.tasks.…`, `recipients.tasks.…`, `calls.tasks.…`): messages already queued and the beat
+schedule (CELERY_BEAT_SCHEDULE) find tasks by name, not by module.
+"""
+
+import logging
+
+from celery import shared_task
+
+from giftcards.alerts import send_staff_alerts
+from giftcards.models import GiftCardDelivery
+from giftcards.services.delivery import DeliveryOutcome, backoff
+from mike.core.sms import SmsError
+from recipients.models import Recipient
+from recipients.services import request_opt_in
+
+from . import sweeps
+from .conditions import apply_time_delays
+from .delivery import send_delivery
+
+logger = logging.getLogger(__name__)
+
+OPT_IN_MAX_RETRIES = 5
+
+
+@shared_task(name="giftcards.tasks.deliver_gift_card", acks_late=True)
+def deliver_gift_card(delivery_id: str) -> str:
+    outcome = send_delivery(delivery_id)
+    if outcome == DeliveryOutcome.RETRY:
+        delivery = GiftCardDelivery.objects.only("retry_count").get(pk=delivery_id)
+        countdown = int(backoff(delivery.retry_count).total_seconds())
+        deliver_gift_card.apply_async((str(delivery_id),), countdown=countdown)
+    return outcome
+
+
+@shared_task(name="recipients.tasks.send_opt_in_sms", bind=True, max_retries=OPT_IN_MAX_RETRIES)
+def send_opt_in_sms(self, recipient_id, force=False, reask=False):
+    """Text the opt-in question (see recipients.services.request_opt_in for when nothing is sent;
+    `reask` asks again after the opt-in expired).
+
+    A retryable failure (Twilio 5xx or 429, a timeout) is retried with exponential backoff,
+    30 s to 8 min, up to OPT_IN_MAX_RETRIES times; each failed attempt is its own `failed` log
+    row, so the last one is what the admin sees once the retries are spent."""
+    recipient = Recipient.objects.filter(pk=recipient_id).first()
+    if recipient is None:
+        logger.info(
+            "Opt-in for recipient %s skipped: the recipient no longer exists.", recipient_id
+        )
+        return None
+    try:
+        log = request_opt_in(recipient=recipient, force=force, reask=reask)
+    except SmsError as exc:
+        if exc.retryable and self.request.retries < self.max_retries:
+            raise self.retry(exc=exc, countdown=30 * 2**self.request.retries) from exc
+        logger.warning("Opt-in SMS to recipient %s failed for good: %s", recipient_id, exc)
+        return None
+    return str(log.pk) if log is not None else None
+
+
+@shared_task(name="giftcards.tasks.sweep_stuck_work", acks_late=True)
+def sweep_stuck_work() -> dict:
+    """Re-queue what should have happened but did not (mike.rewards.sweeps)."""
+    return sweeps.sweep_stuck_work()
+
+
+@shared_task(name="giftcards.tasks.send_stock_alerts", acks_late=True)
+def send_stock_alerts() -> dict:
+    """Email staff about low stock, low credit and failed provisioning (giftcards.alerts). Beat
+    runs it every 15 minutes and a reward finding no card queues it at once. Idempotent: a
+    problem already alerted is not sent again before ALERT_REPEAT_HOURS. Not retried here: a
+    failed send records nothing, so the next beat sends it."""
+    return send_staff_alerts().as_dict()
+
+
+@shared_task(name="calls.tasks.apply_time_delay_conditions")
+def apply_time_delay_conditions() -> int:
+    """Meet every time-delay condition whose delay has passed. Idempotent: a re-run (or two beats
+    at once) meets nothing twice; returns how many conditions this run met."""
+    return apply_time_delays()
