@@ -4,6 +4,9 @@ With no environment at all Mike runs as a self-contained demo: a SQLite file, DE
 run eagerly in-process, SMS and email printed to the console. Each variable in `.env.example`
 switches one part to a real service. Under pytest (which sets PYTEST_VERSION) the defaults point at
 the local PostgreSQL and Redis instead, because the suite tests with real parts.
+
+With DEBUG off outside the suite (a server), SECRET_KEY, CARD_CODE_KEY and CARD_CODE_HASH_KEY have
+no default: the system checks in mike/core/checks.py refuse to run without them.
 """
 
 import base64
@@ -20,7 +23,13 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=not TESTING)
-SECRET_KEY = env.str("SECRET_KEY", default="insecure-dev-key-change-me-" + "x" * 40)
+# The development keys are written here for anyone to read, so only the demo and the suite get
+# them. A server's secrets stay empty until it brings its own: the checks (mike.E003-E005) stop
+# runserver and migrate, and Django refuses to sign anything with an empty SECRET_KEY.
+_development_secrets = DEBUG or TESTING
+SECRET_KEY = env.str("SECRET_KEY", default="") or (
+    "insecure-dev-key-change-me-" + "x" * 40 if _development_secrets else ""
+)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
@@ -220,14 +229,18 @@ TILLO_MAX_RETRIES = env.int("TILLO_MAX_RETRIES", default=2)
 # CARD_CODE_KEY: one or more Fernet keys, comma separated, newest first. Codes are encrypted with the
 # first and decrypted with any, so a key can be rotated by prepending a new one. CARD_CODE_HASH_KEY
 # keys the HMAC that makes codes unique without storing them in the clear; it must never change.
+# Both are required on a server (mike.E004-E006).
 def _dev_fernet_key(label: str) -> str:
     digest = hashlib.sha256(f"{label}:{SECRET_KEY}".encode()).digest()
     return base64.urlsafe_b64encode(digest).decode()
 
 
-CARD_CODE_KEYS_FROM_ENV = [key for key in env.list("CARD_CODE_KEY", default=[]) if key]
-CARD_CODE_KEYS = CARD_CODE_KEYS_FROM_ENV or [_dev_fernet_key("card-code")]
-CARD_CODE_HASH_KEY = env.str("CARD_CODE_HASH_KEY", default="") or _dev_fernet_key("card-hash")
+CARD_CODE_KEYS = [key.strip() for key in env.list("CARD_CODE_KEY", default=[]) if key.strip()]
+CARD_CODE_HASH_KEY = env.str("CARD_CODE_HASH_KEY", default="")
+if _development_secrets:
+    # Derived from SECRET_KEY, so a demo database keeps decrypting its codes across restarts.
+    CARD_CODE_KEYS = CARD_CODE_KEYS or [_dev_fernet_key("card-code")]
+    CARD_CODE_HASH_KEY = CARD_CODE_HASH_KEY or _dev_fernet_key("card-hash")
 
 # --- Security (production) ----------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,9 +1,20 @@
 """What a recipient can text back, and what Mike answers.
 
 Keywords are matched on the letters of the message only, upper-cased: "yes", " Yes! " and "Y E S"
-are all YES. The stop and start words are the carrier-standard ones Twilio honours itself (its
-Advanced Opt-Out blocks further texts to a number that sent STOP until it sends START/UNSTOP/YES),
-so Mike's state follows what the carrier will actually let through.
+are all YES, "Stop all" is STOPALL and "opt-out" is OPTOUT.
+
+- Opt in: the words the original system took (SPEC §10): YES, Y, YEA, YEAH, YEP, YUP, OK, OKAY,
+  SURE, ACCEPT.
+- Opt out: the CTIA universal words STOP, STOP ALL, UNSUBSCRIBE, CANCEL, END, QUIT, OPTOUT,
+  OPT OUT, and REVOKE, which Twilio also honours. "NO" is not one (no CTIA word), so it gets
+  the hint like any other reply.
+- START/UNSTOP come back after a STOP; HELP/INFO get help.
+
+Twilio blocks texts to a number that sent one of the stop words (its Advanced Opt-Out) and lifts
+the block only on START, UNSTOP or YES. So a number that sent STOP and then, say, SURE is opted in
+by Mike, but Twilio refuses the next text Mike sends it (error 21610), and that refusal opts it
+out again (`recipients.services.inbound.opt_out_refused_number`): the carrier's block wins.
+Anything else gets HINT, the original system's wording.
 """
 
 import re
@@ -18,7 +29,7 @@ class Keyword(Enum):
     OTHER = "other"
 
 
-OPT_IN_WORDS = frozenset({"YES", "Y", "OK", "OKAY"})
+OPT_IN_WORDS = frozenset({"YES", "Y", "YEA", "YEAH", "YEP", "YUP", "OK", "OKAY", "SURE", "ACCEPT"})
 OPT_OUT_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"}
 )
@@ -39,7 +50,7 @@ HELP = (
     "{client} rewards: reply YES to receive your gift card by text, STOP to opt out. "
     "Msg & data rates may apply."
 )
-HINT = "Reply YES to get your reward or STOP to opt out."
+HINT = "Reply YES to opt in or STOP to opt out."
 UNKNOWN_NUMBER = (
     "Sorry, we couldn't find a reward for this number. "
     "Please call the number printed on your mailer."

@@ -1,21 +1,98 @@
-"""Deployment checks of Mike's own settings, run by `manage.py check --deploy`."""
+"""System checks of Mike's own settings.
 
+The ids are stable: a retired id is never given to another problem.
+
+| id | when it runs | what it means |
+|---|---|---|
+| `mike.E001` | `check --deploy` | SMS_BACKEND is twilio but a TWILIO_* credential is missing |
+| `mike.E002` | every check | SMS_BACKEND names no known backend |
+| `mike.E003` | every check | SECRET_KEY is not set (DEBUG off, outside the test suite) |
+| `mike.E004` | every check | CARD_CODE_KEY is not set (DEBUG off, outside the test suite) |
+| `mike.E005` | every check | CARD_CODE_HASH_KEY is not set (DEBUG off, outside the test suite) |
+| `mike.E006` | every check | an entry of CARD_CODE_KEY is not a Fernet key |
+| `mike.W001` | retired | was "CARD_CODE_KEY not set, derived from SECRET_KEY"; now E004 |
+| `mike.W002` | `check --deploy` | SMS goes to the console or memory, not to phones |
+| `mike.W003` | `check --deploy` | Celery tasks run eagerly inside web requests |
+
+"Every check" means `runserver`, `migrate` and `check` refuse to run while the error stands.
+"""
+
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+SIGNING_KEY_COMMAND = (
+    'python -c "from django.core.management.utils import get_random_secret_key; '
+    'print(get_random_secret_key())"'
+)
+FERNET_KEY_COMMAND = (
+    'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+)
+
+
+@register(Tags.security)
+def check_secrets(app_configs, **kwargs):
+    """SECRET_KEY, CARD_CODE_KEY and CARD_CODE_HASH_KEY are set, and every card code key is a
+    Fernet key. Settings give them development values only with DEBUG on or under the suite, so
+    on a server an error here means the variable is missing from its environment. A key that is
+    not a Fernet key would otherwise surface as a crash at the first card encrypted; the message
+    names its place in the list, never the key."""
+    problems = []
+    try:
+        secret_key = settings.SECRET_KEY
+    except ImproperlyConfigured:  # Django refuses to hand out an empty SECRET_KEY
+        secret_key = ""
+    if not secret_key:
+        problems.append(
+            Error(
+                "SECRET_KEY is not set: sessions, CSRF tokens and signed links need a secret "
+                "of this server's own.",
+                hint=f"Set SECRET_KEY to a random 50-character string; generate one with: "
+                f"{SIGNING_KEY_COMMAND}",
+                id="mike.E003",
+            )
+        )
+    keys = settings.CARD_CODE_KEYS
+    if isinstance(keys, str):  # read as giftcards.crypto reads it
+        keys = keys.split(",")
+    keys = [key.strip() for key in keys if key and key.strip()]
+    if not keys:
+        problems.append(
+            Error(
+                "CARD_CODE_KEY is not set: gift card codes cannot be encrypted.",
+                hint=f"Set CARD_CODE_KEY to a Fernet key; generate one with: {FERNET_KEY_COMMAND}",
+                id="mike.E004",
+            )
+        )
+    for place, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            problems.append(
+                Error(
+                    f"CARD_CODE_KEY: key {place} of {len(keys)} is not a Fernet key "
+                    "(32 bytes, URL-safe base64-encoded).",
+                    hint=f"Generate a Fernet key with: {FERNET_KEY_COMMAND}",
+                    id="mike.E006",
+                )
+            )
+    if not settings.CARD_CODE_HASH_KEY:
+        problems.append(
+            Error(
+                "CARD_CODE_HASH_KEY is not set: gift card codes cannot be looked up or kept "
+                "unique.",
+                hint=f"Set CARD_CODE_HASH_KEY to a random key, e.g. generate one with: "
+                f"{FERNET_KEY_COMMAND} (it must never change once cards are stored).",
+                id="mike.E005",
+            )
+        )
+    return problems
 
 
 @register(Tags.security, deploy=True)
-def check_production_secrets(app_configs, **kwargs):
+def check_production_services(app_configs, **kwargs):
     problems = []
-    if not settings.CARD_CODE_KEYS_FROM_ENV:
-        problems.append(
-            Warning(
-                "CARD_CODE_KEY is not set: gift card codes are encrypted with a key derived from "
-                "SECRET_KEY.",
-                hint="Set CARD_CODE_KEY to one or more Fernet keys.",
-                id="mike.W001",
-            )
-        )
     if settings.SMS_BACKEND == "twilio" and not (
         settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN and settings.TWILIO_FROM_NUMBER
     ):

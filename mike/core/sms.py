@@ -13,10 +13,10 @@ text (the opt-in log, card deliveries and their log) maps the folded `MessageSta
 statuses, and moves a row only forward (`MessageStatus.rank`).
 """
 
-import itertools
 import logging
 import sys
 import threading
+import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,7 +29,6 @@ logger = logging.getLogger(__name__)
 
 outbox: list["SentSms"] = []
 _outbox_lock = threading.Lock()
-_fake_sids = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -122,7 +121,10 @@ def send_sms(to: str, body: str, *, status_callback: str = "") -> SentSms:
     name = backend_name()
     if name == "twilio":
         return _send_twilio(to, body, status_callback)
-    sid = f"SM{'local' if name == 'locmem' else 'console'}{next(_fake_sids):027d}"
+    # Random, not counted: the web server and a `play_phone` command each send texts, and the
+    # SMS log holds every SID once. Twilio's shape (SM + 32 hex) so anything that reads SIDs
+    # treats these like real ones; the provider field says which backend made it.
+    sid = f"SM{uuid.uuid4().hex}"
     sent = SentSms(to, body, sid, "sent", name, status_callback)
     if name == "locmem":
         with _outbox_lock:

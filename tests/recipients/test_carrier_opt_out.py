@@ -207,7 +207,7 @@ def test_repeated_21610_callback_writes_nothing_more(asked, twilio_post):
 def test_carrier_opt_out_keeps_the_recipients_last_reply(asked, twilio_post, text_from):
     text_from("what is this?")
     log = SmsOptInLog.objects.get(
-        recipient=asked, direction=SmsDirection.OUTBOUND, message_sid__startswith="SMlocal"
+        recipient=asked, direction=SmsDirection.OUTBOUND, message_sid__startswith="SM"
     )
 
     post_status(twilio_post, log.message_sid, "undelivered", "21610")

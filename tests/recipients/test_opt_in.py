@@ -254,7 +254,7 @@ def test_twilio_refusal_is_not_retried(
 # --- Replies --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body", ["YES", "y", " ok ", "Yes!", "y e s"])
+@pytest.mark.parametrize("body", ["YES", "y", " ok ", "Yes!", "y e s", "yeah.", "Sure", "yup"])
 def test_yes_opts_in(asked, reply, body):
     response = reply(body)
 
@@ -318,7 +318,9 @@ def test_yes_matches_a_number_written_differently(campaign, reply, sms_outbox):
     assert status_of(recipient) == SmsOptInStatus.OPTED_IN
 
 
-@pytest.mark.parametrize("body", ["STOP", "unsubscribe", "Stop all", "cancel", "QUIT"])
+@pytest.mark.parametrize(
+    "body", ["STOP", "unsubscribe", "Stop all", "cancel", "QUIT", "end", "opt out", "optout"]
+)
 def test_stop_words_opt_out_and_nothing_is_texted_after(asked, reply, body, sms_outbox):
     response = reply(body)
 
@@ -374,10 +376,11 @@ def test_help_gets_help_and_changes_nothing(asked, reply, body):
     assert status_of(asked) == SmsOptInStatus.PENDING
 
 
-def test_anything_else_gets_a_hint_then_yes_still_works(asked, reply):
-    response = reply("what is this??")
+@pytest.mark.parametrize("body", ["what is this??", "NO"])
+def test_anything_else_gets_a_hint_then_yes_still_works(asked, reply, body):
+    response = reply(body)
 
-    assert reply_text(response) == "Reply YES to get your reward or STOP to opt out."
+    assert reply_text(response) == "Reply YES to opt in or STOP to opt out."
     assert status_of(asked) == SmsOptInStatus.INVALID_RESPONSE
 
     reply("yes")
