@@ -117,9 +117,41 @@ class SmsOptInStatus(models.TextChoices):
     INVALID_RESPONSE = "invalid_response", "Invalid response"
 
 
+# A redeemed recipient was approved before redeeming: a later condition still earns its reward.
+REWARDABLE_APPROVALS = (ApprovalStatus.APPROVED, ApprovalStatus.REDEEMED)
+
+
+class Readiness(models.TextChoices):
+    """Whether a card may be claimed and sent to the recipient now, and if not, what waits.
+    The one definition of "approved and opted in" (Recipient.readiness, RecipientQuerySet
+    .ready_for_reward)."""
+
+    NOT_APPROVED = "not_approved", "Awaiting approval"
+    REJECTED = "rejected", "Rejected"
+    READY_BY_SMS = "ready_by_sms", "Ready: opted in to texts"
+    READY_BY_EMAIL = "ready_by_email", "Ready: no phone, delivered by email"
+    NEEDS_OPT_IN = "needs_opt_in", "Waiting for the opt-in reply"
+    OPT_IN_STALE = "opt_in_stale", "Opt-in expired: to be asked again"
+    OPTED_OUT = "opted_out", "Opted out of texts"
+    UNREACHABLE = "unreachable", "No phone or email to send to"
+
+
+READY = (Readiness.READY_BY_SMS, Readiness.READY_BY_EMAIL)
+
+
 class RecipientQuerySet(TenantQuerySet):
     def pending(self):
         return self.filter(approval_status=ApprovalStatus.PENDING)
+
+    def ready_for_reward(self, now: datetime | None = None):
+        """Recipients a card may be claimed for and sent to now (Readiness READY_*): the same
+        rule as `Recipient.readiness`, as a query."""
+        fresh_since = (now or timezone.now()) - timedelta(days=settings.OPT_IN_MAX_AGE_DAYS)
+        by_sms = Q(sms_opt_in_status=SmsOptInStatus.OPTED_IN) & (
+            Q(sms_opt_in_response_at__isnull=True) | Q(sms_opt_in_response_at__gte=fresh_since)
+        )
+        by_email = Q(phone="") & ~Q(email="")
+        return self.filter(Q(approval_status__in=REWARDABLE_APPROVALS) & (by_sms | by_email))
 
     def by_code(self, raw_code: str):
         """Recipients whose code matches what a person typed (case, dashes and O/0 forgiven)."""
@@ -299,6 +331,28 @@ class Recipient(TimeOrderedModel):
     def display_code(self) -> str:
         """The code as printed: `7KQ4-M2XD-9P`."""
         return format_code(self.redemption_code or "")
+
+    @property
+    def is_approved(self) -> bool:
+        """Approved, or redeemed (which only an approved recipient can be)."""
+        return self.approval_status in REWARDABLE_APPROVALS
+
+    def readiness(self, now: datetime | None = None) -> str:
+        """Whether a card may be claimed and sent to the recipient now (a Readiness value).
+
+        A recipient with a phone is texted their card, which needs a current SMS opt-in (TCPA);
+        one with no phone but an email address is emailed it, which needs no SMS consent."""
+        if self.approval_status == ApprovalStatus.REJECTED:
+            return Readiness.REJECTED
+        if not self.is_approved:
+            return Readiness.NOT_APPROVED
+        if not self.phone:
+            return Readiness.READY_BY_EMAIL if self.email else Readiness.UNREACHABLE
+        if self.sms_opt_in_status == SmsOptInStatus.OPTED_OUT:
+            return Readiness.OPTED_OUT
+        if self.sms_opt_in_status == SmsOptInStatus.OPTED_IN:
+            return Readiness.READY_BY_SMS if self.opt_in_is_current(now) else Readiness.OPT_IN_STALE
+        return Readiness.NEEDS_OPT_IN
 
     def opt_in_is_current(self, now: datetime | None = None) -> bool:
         """True when the recipient is opted in to SMS and the opt-in is no older than

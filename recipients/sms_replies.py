@@ -40,12 +40,26 @@ DEFAULT_OPT_IN_MESSAGE = (
     "{client}: you've earned a reward! Reply YES to receive your gift card, "
     "STOP to opt out, HELP for help."
 )
-OPTED_IN_APPROVED = "{client}: thanks, you're opted in! Your gift card is on its way by text."
+# What a YES (or START) is answered with says only what exists (mike.rewards.inbound picks one).
+OPTED_IN_ON_ITS_WAY = (
+    "{client}: thanks, you're opted in! Your {value} {brand} gift card is on its way by {method}."
+)
+OPTED_IN_ON_THEIR_WAY = (
+    "{client}: thanks, you're opted in! Your {count} gift cards are on their way by {method}."
+)
+OPTED_IN_GETTING_READY = (
+    "{client}: thanks, you're opted in! We're getting your gift card ready and will text it to "
+    "you as soon as it is."
+)
 OPTED_IN_NOT_APPROVED = "{client}: thanks, you're opted in! We'll text your gift card as soon as your reward is approved."
+OPTED_IN_NOTHING_EARNED = (
+    "{client}: thanks, you're opted in! We'll text you as soon as you've earned a reward."
+)
 OPTED_IN_NO_REWARD = "{client}: thanks, you're opted in to our texts."
 RESTARTED_NOT_APPROVED = (
     "{client}: you're subscribed again. Reply YES to receive your reward, STOP to opt out."
 )
+RESTARTED_NOTHING_EARNED = "{client}: you're subscribed to our texts again. STOP to opt out."
 HELP = (
     "{client} rewards: reply YES to receive your gift card by text, STOP to opt out. "
     "Msg & data rates may apply."

@@ -29,12 +29,14 @@ from giftcards.models import (
     RecipientGiftCard,
     RewardStatus,
     SmsDeliveryLog,
+    StaffAlert,
     TransactionType,
 )
 from mike.accounts.models import OrganizationKind
 from mike.core.sms import SmsProvider
 
 __all__ = [
+    "StaffAlertFactory",
     "CreditAccountFactory",
     "CreditTransactionFactory",
     "GiftCardAuditLogFactory",
@@ -211,6 +213,8 @@ class GiftCardDeliveryFactory(DjangoModelFactory):
     delivery_method = CardDeliveryMethod.SMS
     delivery_address = factory.LazyAttribute(lambda o: o.recipient.phone or "+15550000000")
     status = DeliveryStatus.QUEUED
+    # As the claim leaves it: its task queued just now.
+    enqueued_at = factory.LazyFunction(timezone.now)
     twilio_message_sid = None
     sms_message = factory.LazyAttribute(
         lambda o: f"Your ${o.gift_card.card_value} gift card: {o.gift_card.masked_code}"
@@ -244,6 +248,21 @@ class GiftCardAuditLogFactory(DjangoModelFactory):
     entity_id = factory.LazyFunction(uuid.uuid4)
     user = factory.SubFactory("tests.factories.UserFactory")
     changes = factory.LazyFunction(lambda: {"added": 1})
+
+
+class StaffAlertFactory(DjangoModelFactory):
+    """An open low-stock alert about a client's pool."""
+
+    class Meta:
+        model = StaffAlert
+
+    key = factory.Sequence(lambda n: f"low_stock:pool:{uuid.uuid4()}:{n}")
+    kind = "low_stock"
+    client = factory.SubFactory("tests.factories.ClientFactory")
+    organization = factory.LazyAttribute(lambda alert: alert.client.name)
+    entity_type = "gift_card_pool"
+    entity_id = factory.LazyFunction(uuid.uuid4)
+    summary = "Target $15.00 pool: 2 cards left (alert at 10 or fewer)"
 
 
 class GiftCardBalanceHistoryFactory(DjangoModelFactory):

@@ -65,6 +65,28 @@ class RecipientFactory(DjangoModelFactory):
     redemption_code = factory.LazyFunction(generate_redemption_code)
     approval_status = ApprovalStatus.PENDING
 
+    @factory.post_generation
+    def with_reward(self, create, extracted, **kwargs):
+        """`RecipientFactory(with_reward=True)`: the recipient met a condition of their campaign
+        (made for them if they have none) and its reward waits, pending, as after
+        mike.rewards.conditions.mark_condition_met."""
+        if not (create and extracted):
+            return
+        from tests.factories import (
+            CampaignConditionFactory,
+            CampaignFactory,
+            RecipientGiftCardFactory,
+        )
+
+        if self.campaign is None:
+            self.campaign = CampaignFactory(client=self.audience.client, audience=self.audience)
+            type(self).objects.filter(pk=self.pk).update(campaign=self.campaign)
+        taken = self.campaign.conditions.values_list("condition_number", flat=True)
+        condition = CampaignConditionFactory(
+            campaign=self.campaign, condition_number=max(taken, default=0) + 1, **kwargs
+        )
+        RecipientGiftCardFactory(recipient=self, condition=condition)
+
 
 class RecipientAuditLogFactory(DjangoModelFactory):
     class Meta:

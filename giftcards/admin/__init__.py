@@ -1,3 +1,3 @@
 """The gift card admin, one module per family of pages; importing them registers them."""
 
-from . import credit, inventory, rewards  # noqa: F401
+from . import alerts, credit, inventory, rewards  # noqa: F401

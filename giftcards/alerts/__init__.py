@@ -6,32 +6,30 @@
 1. takes a PostgreSQL advisory lock for the length of its transaction, so overlapping runs (beat
    and an on_commit trigger, or two beats) take turns and the second reads the first's rows;
 2. finds every current problem (`current_problems()`);
-3. reads the alert history of the last ALERT_REPEAT_HOURS from GiftCardAuditLog and keeps the
-   problems staff have not heard about: not alerted in that window, cleared since, worse than when
-   last alerted (a low pool that now has rewards waiting), or failing anew (a delivery staff retried);
-4. writes one `alert_sent` row per problem kept and one `alert_cleared` row per alerted problem that
-   is no longer true, and emails one summary to staff, in the same transaction: if the email cannot
-   be sent, the rows roll back and the next run tries again.
+3. reads what staff were already told (StaffAlert, one row per problem) and keeps the problems they
+   have not heard about: never alerted, not alerted for ALERT_REPEAT_HOURS (and not dismissed),
+   cleared since, worse than when last alerted (a low pool that now has rewards waiting), or
+   failing anew (a delivery staff retried);
+4. records each problem kept on its StaffAlert row, marks cleared the alerted problems that are no
+   longer true, and emails one summary to staff, in the same transaction: if the email cannot be
+   sent, the rows roll back and the next run tries again.
 
-The history is the audit log itself, so staff read it in the admin (action `alert_sent`) and no
-state lives in memory: any worker may run the monitor.
+The alert state is its own table (admin → Staff alerts), apart from the audit log of cards and
+money, and no state lives in memory: any worker may run the monitor.
 """
 
-from .monitor import ALERT_CLEARED, ALERT_SENT, alert_recipients, send_staff_alerts
+from .monitor import alert_recipients, dismiss_alert, send_staff_alerts
 from .problems import (
     UNSETTLED_PURCHASE_ATTEMPTS,
-    AlertKind,
     Problem,
     current_problems,
 )
 
 __all__ = [
-    "ALERT_CLEARED",
-    "ALERT_SENT",
     "UNSETTLED_PURCHASE_ATTEMPTS",
-    "AlertKind",
     "Problem",
     "alert_recipients",
     "current_problems",
+    "dismiss_alert",
     "send_staff_alerts",
 ]

@@ -1,11 +1,10 @@
-"""The monitor run: dedupe against the alert history, record, email."""
+"""The monitor run: dedupe against what staff were told (StaffAlert), record, email."""
 
 import logging
 import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from urllib.parse import urlencode
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,13 +14,11 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from ..models import GiftCardAuditLog
+from ..models import StaffAlert
 from .problems import Problem, _plural, absolute_url, current_problems
 
 logger = logging.getLogger(__name__)
 
-ALERT_SENT = "alert_sent"
-ALERT_CLEARED = "alert_cleared"
 # One fixed key for pg_advisory_xact_lock: every run of the monitor serialises on it.
 ALERT_LOCK_KEY = zlib.crc32(b"giftcards.alerts.send_staff_alerts")
 
@@ -69,24 +66,6 @@ def _lock_monitor() -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ALERT_LOCK_KEY])
 
 
-def _latest_alerts(since: datetime) -> dict[str, GiftCardAuditLog]:
-    """The newest `alert_sent` / `alert_cleared` row of each problem key since `since`."""
-    latest = {}
-    for row in GiftCardAuditLog.objects.filter(
-        action__in=[ALERT_SENT, ALERT_CLEARED], created_at__gte=since
-    ).order_by("created_at", "pk"):
-        latest[row.metadata.get("key", "")] = row
-    return latest
-
-
-def _is_news(problem: Problem, last: GiftCardAuditLog | None) -> bool:
-    if last is None or last.action == ALERT_CLEARED:
-        return True
-    failed_anew = problem.occurrence != last.metadata.get("occurrence", "")
-    got_worse = problem.severity > last.metadata.get("severity", 0)
-    return failed_anew or got_worse
-
-
 def _email(problems: list[Problem], *, recipients: list[str], still_open: int, now) -> None:
     by_org = defaultdict(list)
     for problem in problems:
@@ -99,11 +78,7 @@ def _email(problems: list[Problem], *, recipients: list[str], still_open: int, n
         "still_open": still_open,
         "repeat_hours": settings.ALERT_REPEAT_HOURS,
         "now": timezone.localtime(now),
-        "history_url": absolute_url(
-            reverse("admin:giftcards_giftcardauditlog_changelist")
-            + "?"
-            + urlencode({"action": ALERT_SENT})
-        ),
+        "history_url": absolute_url(reverse("admin:giftcards_staffalert_changelist")),
     }
     message = EmailMultiAlternatives(
         subject=subject,
@@ -120,10 +95,11 @@ def send_staff_alerts(*, now: datetime | None = None) -> AlertRun:
     Guarantees:
     - one email per run at most, listing each new problem with its organization and admin link;
       nothing is sent when nothing new is wrong;
-    - a problem is alerted once, then again only after ALERT_REPEAT_HOURS while it lasts, unless it
-      cleared in between (an `alert_cleared` row), got worse, or failed anew;
-    - every alert is an `alert_sent` GiftCardAuditLog row, written even when there is nobody to
-      email (a warning is logged);
+    - a problem is alerted once, then again only after ALERT_REPEAT_HOURS while it lasts (not at
+      all once staff dismissed it), unless it cleared in between, got worse, or failed anew
+      (StaffAlert.is_news);
+    - every problem alerted is a StaffAlert row (one per problem, updated each time it is alerted
+      or clears), written even when there is nobody to email (a warning is logged);
     - idempotent and safe to overlap: runs serialise on a PostgreSQL advisory lock, so concurrent
       runs send one email between them.
 
@@ -131,51 +107,27 @@ def send_staff_alerts(*, now: datetime | None = None) -> AlertRun:
     next run alerts the same problems.
     """
     now = now or timezone.now()
-    since = now - timedelta(hours=settings.ALERT_REPEAT_HOURS)
     with transaction.atomic():
         _lock_monitor()
         problems = current_problems()
-        latest = _latest_alerts(since)
-        news = [problem for problem in problems if _is_news(problem, latest.get(problem.key))]
-        current = {problem.key for problem in problems}
-        gone = [
-            row for key, row in latest.items() if row.action == ALERT_SENT and key not in current
+        known = StaffAlert.objects.in_bulk([problem.key for problem in problems], field_name="key")
+        news = [
+            problem
+            for problem in problems
+            if problem.key not in known
+            or known[problem.key].is_news(
+                severity=problem.severity, occurrence=problem.occurrence, now=now
+            )
         ]
+        current = {problem.key for problem in problems}
+        gone = StaffAlert.objects.open().exclude(key__in=current)
+        cleared = gone.update(cleared_at=now, updated_at=now)
         recipients = alert_recipients() if news else []
-
-        GiftCardAuditLog.objects.bulk_create(
-            [
-                GiftCardAuditLog(
-                    client_id=problem.client_id,
-                    action=ALERT_SENT,
-                    entity_type=problem.entity_type,
-                    entity_id=problem.entity_id,
-                    metadata={
-                        "kind": problem.kind,
-                        "key": problem.key,
-                        "severity": problem.severity,
-                        "occurrence": problem.occurrence,
-                        "summary": problem.summary,
-                        "recipients": recipients,
-                        **problem.facts,
-                    },
-                )
-                for problem in news
-            ]
-            + [
-                GiftCardAuditLog(
-                    client_id=row.client_id,
-                    action=ALERT_CLEARED,
-                    entity_type=row.entity_type,
-                    entity_id=row.entity_id,
-                    metadata={"kind": row.metadata.get("kind"), "key": row.metadata.get("key")},
-                )
-                for row in gone
-            ]
-        )
+        for problem in news:
+            _record(problem, known.get(problem.key), recipients=recipients, now=now)
         run = AlertRun(
             sent=news,
-            cleared=len(gone),
+            cleared=cleared,
             still_open=len(problems) - len(news),
             recipients=recipients,
         )
@@ -193,3 +145,43 @@ def send_staff_alerts(*, now: datetime | None = None) -> AlertRun:
         _email(news, recipients=recipients, still_open=run.still_open, now=now)
     logger.info("Alerted %s to %s", _plural(len(news), "problem"), ", ".join(recipients))
     return run
+
+
+def _record(problem: Problem, alert: StaffAlert | None, *, recipients: list[str], now) -> None:
+    """Write that staff were alerted about `problem` now: a new row, or its row brought up to
+    date (reopened if it had cleared; a dismissal lasts only until the problem changes)."""
+    fields = {
+        "kind": problem.kind,
+        "client_id": problem.client_id,
+        "organization": problem.organization[:200],
+        "entity_type": problem.entity_type,
+        "entity_id": problem.entity_id,
+        "summary": problem.summary,
+        "admin_path": problem.admin_path[:500],
+        "severity": problem.severity,
+        "occurrence": problem.occurrence,
+        "facts": problem.facts,
+        "last_alerted_at": now,
+        "emailed_to": recipients,
+        "cleared_at": None,
+        "dismissed_at": None,
+        "dismissed_by": None,
+    }
+    if alert is None:
+        StaffAlert.objects.create(key=problem.key, first_alerted_at=now, **fields)
+        return
+    for name, value in fields.items():
+        setattr(alert, name, value)
+    alert.times_alerted += 1
+    alert.save()
+
+
+def dismiss_alert(*, alert: StaffAlert, by) -> bool:
+    """Staff dismiss an open alert: it is not repeated while it lasts as it is (it still alerts
+    again if it clears and comes back, gets worse or fails anew). False when already cleared or
+    dismissed."""
+    return bool(
+        StaffAlert.objects.filter(
+            pk=alert.pk, cleared_at__isnull=True, dismissed_at__isnull=True
+        ).update(dismissed_at=timezone.now(), dismissed_by=by, updated_at=timezone.now())
+    )

@@ -7,50 +7,40 @@ from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Count, Exists, F, OuterRef, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.urls import reverse
 
 from mike.accounts.models import Organization, OrganizationStatus
 
 from ..models import (
     LOW_BALANCE,
+    AlertKind,
     CreditAccount,
     CreditEntityType,
     DeliveryStatus,
+    GiftCardAuditAction,
     GiftCardAuditLog,
     GiftCardBrand,
     GiftCardDelivery,
     GiftCardPool,
     PurchaseMethod,
+    PurchaseStatus,
     RecipientGiftCard,
     RewardStatus,
 )
 
-# Audit actions written elsewhere that this monitor reads.
-CLAIM_REFUSED_FOR_CREDIT = "claim_refused_insufficient_credit"  # services.rewards
-PURCHASE_REFUSED = "purchase_refused"  # services.purchase
+PURCHASE_REFUSED = GiftCardAuditAction.PURCHASE_REFUSED  # written by services.purchase
 
 # A reward whose provider purchase was refused is still owed a card in these states.
-OWED_A_CARD = (RewardStatus.PENDING, RewardStatus.AWAITING_STOCK, RewardStatus.PURCHASE_PENDING)
+OWED_A_CARD = (
+    RewardStatus.PENDING,
+    RewardStatus.AWAITING_STOCK,
+    RewardStatus.AWAITING_CREDIT,
+    RewardStatus.PURCHASE_PENDING,
+)
 # A purchase whose answer was lost is asked about again by every sweep (every 5 minutes); after
 # this many attempts, about half an hour, staff should look at the provider's side.
 UNSETTLED_PURCHASE_ATTEMPTS = 6
-
-
-class AlertKind:
-    LOW_STOCK = "low_stock"
-    LOW_CREDIT = "low_credit"
-    PURCHASE_FAILED = "purchase_failed"
-    PURCHASE_UNSETTLED = "purchase_unsettled"
-    DELIVERY_FAILED = "delivery_failed"
-
-    LABELS = {
-        LOW_STOCK: "Low stock",
-        LOW_CREDIT: "Low credit",
-        PURCHASE_FAILED: "Provider purchase refused",
-        PURCHASE_UNSETTLED: "Provider purchase unsettled",
-        DELIVERY_FAILED: "Delivery failed",
-    }
 
 
 @dataclass(frozen=True)
@@ -73,7 +63,7 @@ class Problem:
 
     @property
     def label(self) -> str:
-        return AlertKind.LABELS[self.kind]
+        return AlertKind(self.kind).label
 
     @property
     def admin_url(self) -> str:
@@ -201,17 +191,12 @@ def low_stock_problems() -> list[Problem]:
 
 def low_credit_problems() -> list[Problem]:
     """Credit accounts of active agencies and clients at or below their low-balance threshold, and
-    clients whose claims were refused for insufficient credit while those rewards still wait (the
-    threshold may be lower than a card)."""
-    refusals = GiftCardAuditLog.objects.filter(
-        action=CLAIM_REFUSED_FOR_CREDIT,
-        entity_type="recipient_gift_card",
-        entity_id=OuterRef("pk"),
-    )
+    clients with rewards waiting because their credit did not cover the claim (`awaiting_credit`;
+    the threshold may be lower than a card)."""
     refused = {
         row["recipient__audience__client_id"]: row
         for row in RecipientGiftCard.objects.filter(
-            Exists(refusals), status=RewardStatus.PENDING, gift_card__isnull=True
+            status=RewardStatus.AWAITING_CREDIT, gift_card__isnull=True
         )
         .values("recipient__audience__client_id")
         .annotate(n=Count("pk"), total=Sum("card_value"))
@@ -276,14 +261,11 @@ def low_credit_problems() -> list[Problem]:
 
 
 def failed_purchase_problems() -> list[Problem]:
-    """Rewards still owed a card after the provider refused to sell it (`purchase_refused` audit
-    rows written by services.purchase), one per reward."""
-    refusals = GiftCardAuditLog.objects.filter(
-        action=PURCHASE_REFUSED, entity_type="recipient_gift_card", entity_id=OuterRef("pk")
-    )
+    """Rewards still owed a card after the provider refused to sell it (purchase `refused`, with
+    the `purchase_refused` audit rows services.purchase writes), one per reward."""
     rewards = list(
         RecipientGiftCard.objects.filter(
-            Exists(refusals), status__in=OWED_A_CARD, gift_card__isnull=True
+            purchase_status=PurchaseStatus.REFUSED, status__in=OWED_A_CARD, gift_card__isnull=True
         ).select_related("recipient__audience__client", "brand")
     )
     history = defaultdict(list)
@@ -315,11 +297,11 @@ def failed_purchase_problems() -> list[Problem]:
 
 
 def unsettled_purchase_problems() -> list[Problem]:
-    """Rewards left `purchase_pending` after UNSETTLED_PURCHASE_ATTEMPTS asks to the provider: the
-    purchase's answer was lost and the provider still does not say whether it went through."""
+    """Purchases still pending after UNSETTLED_PURCHASE_ATTEMPTS asks to the provider, whatever
+    their reward's status now: the answer was lost and the provider still does not say whether
+    it went through (a card paid for may be waiting to be stored)."""
     rewards = RecipientGiftCard.objects.filter(
-        status=RewardStatus.PURCHASE_PENDING,
-        gift_card__isnull=True,
+        purchase_status=PurchaseStatus.PENDING,
         purchase_attempts__gte=UNSETTLED_PURCHASE_ATTEMPTS,
     ).select_related("recipient__audience__client", "brand")
     return [

@@ -8,9 +8,15 @@ Invariants the database holds (services keep the rest):
 
 One module per subdomain, all under the `giftcards` app label (the tables keep their names):
 `inventory` (brands, pools, cards), `rewards` (rewards, deliveries, their SMS log), `ledger`
-(credit accounts, transactions, sales), `audit` (the audit log and balance checks) and `choices`.
+(credit accounts, transactions, sales), `audit` (the audit log and balance checks), `alerts`
+(what staff were alerted about) and `choices`.
 """
 
+from .alerts import (
+    AlertKind,
+    StaffAlert,
+    StaffAlertQuerySet,
+)
 from .audit import (
     GiftCardAuditLog,
     GiftCardBalanceHistory,
@@ -28,11 +34,13 @@ from .choices import (
     CreditEntityType,
     DeliveryFailureReason,
     DeliveryStatus,
+    GiftCardAuditAction,
     GiftCardStatus,
     MetadataSource,
     PoolProvider,
     PoolType,
     PurchaseMethod,
+    PurchaseStatus,
     RewardDeliveryMethod,
     RewardDeliveryStatus,
     RewardStatus,
@@ -61,6 +69,9 @@ from .rewards import (
 )
 
 __all__ = [
+    "AlertKind",
+    "StaffAlert",
+    "StaffAlertQuerySet",
     "AssignmentSource",
     "BalanceCheckMethod",
     "BalanceCheckStatus",
@@ -73,6 +84,7 @@ __all__ = [
     "DeliveryFailureReason",
     "DeliveryStatus",
     "GiftCard",
+    "GiftCardAuditAction",
     "GiftCardAuditLog",
     "GiftCardBalanceHistory",
     "GiftCardBrand",
@@ -92,6 +104,7 @@ __all__ = [
     "PoolProvider",
     "PoolType",
     "PurchaseMethod",
+    "PurchaseStatus",
     "RecipientGiftCard",
     "RewardDeliveryMethod",
     "RewardDeliveryStatus",

@@ -14,6 +14,7 @@ from mike.core.models import (
 from .choices import (
     BalanceCheckMethod,
     BalanceCheckStatus,
+    GiftCardAuditAction,
     money_field,
 )
 from .inventory import GiftCard
@@ -31,7 +32,7 @@ class GiftCardAuditLog(TimeOrderedModel):
         related_name="gift_card_audit_logs",
         limit_choices_to=CLIENT_ONLY,
     )
-    action = models.CharField(max_length=50)
+    action = models.CharField(max_length=50, choices=GiftCardAuditAction.choices)
     entity_type = models.CharField(max_length=50)
     entity_id = models.UUIDField()
     user = models.ForeignKey(
@@ -51,6 +52,9 @@ class GiftCardAuditLog(TimeOrderedModel):
         ordering = ["-created_at"]
         verbose_name = "gift card audit log entry"
         verbose_name_plural = "gift card audit log"
+        constraints = [
+            choices_constraint("action", GiftCardAuditAction, name="giftcardauditlog_action_valid"),
+        ]
         indexes = [
             models.Index(fields=["entity_type", "entity_id"], name="giftcardauditlog_entity"),
         ]

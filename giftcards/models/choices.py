@@ -83,12 +83,24 @@ class CardSource(models.TextChoices):
 class RewardStatus(models.TextChoices):
     PENDING = "pending", "Pending approval or opt-in"
     AWAITING_STOCK = "awaiting_stock", "Awaiting stock"
+    AWAITING_CREDIT = "awaiting_credit", "Awaiting the client's credit"
     PURCHASE_PENDING = "purchase_pending", "Provider purchase pending"
     CLAIMED = "claimed", "Claimed"
     DELIVERED = "delivered", "Delivered"
     FAILED = "failed", "Failed"
     REJECTED = "rejected", "Rejected"
     REVOKED = "revoked", "Revoked"
+
+
+class PurchaseStatus(models.TextChoices):
+    """Where a reward's provider purchase stands, apart from the reward's own status: a purchase
+    outlives the reward that asked for it (a reward rejected or revoked while the provider is
+    answering still has a card paid for, which the settle sweep stores as stock)."""
+
+    NONE = "", "No purchase"
+    PENDING = "pending", "Asked, not settled"
+    ISSUED = "issued", "Card issued"
+    REFUSED = "refused", "Refused by the provider"
 
 
 class RewardDeliveryMethod(models.TextChoices):
@@ -124,12 +136,28 @@ class DeliveryFailureReason(models.TextChoices):
     CARRIER_OPT_OUT = "carrier_opt_out", "Opted out at the carrier (21610)"
     SEND_ERROR = "send_error", "Send error"
     UNDELIVERED = "undelivered", "Reported undelivered"
+    REVOKED = "revoked", "Reward revoked"
 
 
 OPT_OUT_FAILURE_REASONS = [DeliveryFailureReason.OPTED_OUT, DeliveryFailureReason.CARRIER_OPT_OUT]
 
 # Deliveries the sweep still has to finish (a row in one of these states may be retried).
 OPEN_DELIVERY_STATUSES = [DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.FAILED]
+
+
+class GiftCardAuditAction(models.TextChoices):
+    """What a gift card audit row records (GiftCardAuditLog.action)."""
+
+    CARDS_ADDED = "cards_added", "Cards added"
+    CARD_REMOVED = "card_removed", "Card removed"
+    CARD_CLAIMED = "card_claimed", "Card claimed"
+    CARD_PURCHASED = "card_purchased", "Card bought from the provider"
+    PURCHASED_CARD_STOCKED = "purchased_card_stocked", "Bought card kept as stock"
+    PURCHASE_REFUSED = "purchase_refused", "Provider purchase refused"
+    LOW_STOCK = "low_stock", "No card in stock"
+    CLAIM_REFUSED_FOR_CREDIT = "claim_refused_insufficient_credit", "Claim refused for credit"
+    REWARD_REJECTED = "reward_rejected", "Reward rejected"
+    REWARD_REVOKED = "reward_revoked", "Reward revoked"
 
 
 class CreditEntityType(models.TextChoices):

@@ -15,6 +15,7 @@ from .choices import (
     CardDeliveryMethod,
     DeliveryFailureReason,
     DeliveryStatus,
+    PurchaseStatus,
     RewardDeliveryMethod,
     RewardDeliveryStatus,
     RewardStatus,
@@ -63,6 +64,21 @@ class RecipientGiftCard(TimeOrderedModel):
     delivery_address = models.CharField(max_length=255, blank=True)
     delivery_error = models.TextField(blank=True)
     provider_request_id = models.CharField(max_length=100, unique=True, null=True, blank=True)
+    purchase_status = models.CharField(
+        max_length=10,
+        choices=PurchaseStatus.choices,
+        blank=True,
+        default=PurchaseStatus.NONE,
+        help_text="The provider purchase of this reward, if one was made; pending until settled.",
+    )
+    purchase_pool = models.ForeignKey(
+        "giftcards.GiftCardPool",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="purchases",
+        help_text="The pool a provider purchase's card goes into.",
+    )
     purchase_attempts = models.PositiveIntegerField(default=0)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.TextField(blank=True)
@@ -96,6 +112,15 @@ class RecipientGiftCard(TimeOrderedModel):
                 condition=Q(purchase_attempts__gte=0),
                 name="recipientgiftcard_attempts_not_negative",
             ),
+            choices_constraint(
+                "purchase_status",
+                PurchaseStatus,
+                name="recipientgiftcard_purchase_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(purchase_status="") | Q(provider_request_id__isnull=False),
+                name="recipientgiftcard_purchase_has_key",
+            ),
             models.CheckConstraint(
                 condition=~Q(status__in=[RewardStatus.CLAIMED, RewardStatus.DELIVERED])
                 | Q(gift_card__isnull=False),
@@ -105,6 +130,12 @@ class RecipientGiftCard(TimeOrderedModel):
         indexes = [
             models.Index(fields=["status", "created_at"], name="recipientgiftcard_status"),
             models.Index(fields=["campaign", "status"], name="recipientgiftcard_campaign"),
+            # The settle sweep: the few purchases still open.
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(purchase_status="pending"),
+                name="reward_purchase_open",
+            ),
         ]
 
     def __str__(self):
@@ -176,6 +207,17 @@ class GiftCardDelivery(TimeOrderedModel):
     max_retries = models.PositiveSmallIntegerField(default=5)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="While sending: when the worker's hold on this delivery lapses. Until then no "
+        "sweep or retry touches it.",
+    )
+    enqueued_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a task was last queued for this delivery (or is due to run).",
+    )
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     objects = GiftCardDeliveryQuerySet.as_manager()

@@ -32,7 +32,13 @@ from .inventory import (
     add_cards_to_pool,
     remove_card_from_pool,
 )
-from .rewards import UNCLAIMED_STATUSES, mark_awaiting_stock, reject_rewards_of
+from .rewards import (
+    UNCLAIMED_STATUSES,
+    WAITING_FOR_A_CARD,
+    mark_awaiting_credit,
+    mark_awaiting_stock,
+    reject_rewards_of,
+)
 
 __all__ = [
     "APPROVED_STATUSES",
@@ -56,6 +62,8 @@ __all__ = [
     "credit_account_for",
     "ensure_reward",
     "get_recipient_gift_card_for_condition",
+    "WAITING_FOR_A_CARD",
+    "mark_awaiting_credit",
     "mark_awaiting_stock",
     "post_credit",
     "reject_rewards_of",

@@ -38,7 +38,11 @@ from .claim_rows import ClaimRows
 # insert. The cards themselves are not hot: SKIP LOCKED hands concurrent claims different cards
 # without waiting.
 
-CLAIMABLE_REWARD_STATUSES = (RewardStatus.PENDING, RewardStatus.AWAITING_STOCK)
+CLAIMABLE_REWARD_STATUSES = (
+    RewardStatus.PENDING,
+    RewardStatus.AWAITING_STOCK,
+    RewardStatus.AWAITING_CREDIT,
+)
 # A redeemed recipient was approved before redeeming; a later condition still earns its reward.
 APPROVED_STATUSES = (ApprovalStatus.APPROVED, ApprovalStatus.REDEEMED)
 # Pools that may buy from the provider when they hold no card.

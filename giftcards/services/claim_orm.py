@@ -17,16 +17,21 @@ from .claim_rows import ClaimInputs, ClaimRows
 from .credit import credit_account_for, post_credit
 
 
-def _lock_card(pool_id, card_id=None):
-    """Lock the oldest available card of the pool (or exactly `card_id`), skipping cards other
-    claims hold."""
+def _lock_card(pool_id, reward, card_id=None):
+    """Lock the oldest available card of the pool of the reward's brand and value (or exactly
+    `card_id`, if it is one), skipping cards other claims hold."""
     features = connection.features
     if features.has_select_for_update_skip_locked:
         cards = GiftCard.objects.select_for_update(skip_locked=True)
     else:
         # SQLite (development only) locks the whole database for a write anyway.
         cards = GiftCard.objects.select_for_update()
-    cards = cards.filter(pool_id=pool_id, status=GiftCardStatus.AVAILABLE)
+    cards = cards.filter(
+        pool_id=pool_id,
+        status=GiftCardStatus.AVAILABLE,
+        brand_id=reward.brand_id,
+        card_value=reward.card_value,
+    )
     if card_id is not None:
         cards = cards.filter(pk=card_id)
     return cards.order_by("created_at").first()
@@ -35,7 +40,7 @@ def _lock_card(pool_id, card_id=None):
 def _write_claim_portable(rows: ClaimRows, *, pool_id, card_id) -> GiftCard | None:
     """Write a claim with the ORM, a statement per row: the reference path, used on SQLite (the
     development default). None when no card is available; raises InsufficientCredit."""
-    card = _lock_card(pool_id, card_id)
+    card = _lock_card(pool_id, rows.reward, card_id)
     if card is None:
         return None
     for name, value in {"status": GiftCardStatus.CLAIMED, **rows.card_updates()}.items():

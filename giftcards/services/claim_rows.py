@@ -19,6 +19,7 @@ from ..models import (
     CreditTransaction,
     DeliveryStatus,
     GiftCard,
+    GiftCardAuditAction,
     GiftCardAuditLog,
     GiftCardDelivery,
     GiftCardSale,
@@ -103,6 +104,8 @@ class ClaimRows:
             delivery_address=address,
             status=DeliveryStatus.QUEUED,
             next_attempt_at=now,
+            # The claim's caller queues the task right after commit (mike.rewards.claims).
+            enqueued_at=now,
         )
         ledger = CreditTransaction(
             transaction_type=TransactionType.PURCHASE,
@@ -124,7 +127,7 @@ class ClaimRows:
             delivery=delivery,
             card_audit=GiftCardAuditLog(
                 client_id=client_id,
-                action="card_claimed",
+                action=GiftCardAuditAction.CARD_CLAIMED,
                 entity_type="gift_card",
                 changes={"status": [GiftCardStatus.AVAILABLE, GiftCardStatus.CLAIMED]},
                 metadata={

@@ -246,13 +246,15 @@ def write_claim(rows, *, pool_id, card_id=None) -> GiftCard | None:
     only_card = " AND id = %s" if card_id is not None else ""
     # One pool per statement: the scan walks the partial index giftcard_pool_available in
     # created_at order and stops at the first unlocked card, where several pools at once would
-    # have to sort all their available cards.
+    # have to sort all their available cards. The card must be of the reward's brand and value
+    # whatever the pool says: a card is never given for a promise of another value.
     ctes = [
         f"card AS (UPDATE {card_table} SET {card_set} WHERE id = ("
-        f"SELECT id FROM {card_table} WHERE pool_id = %s AND status = 'available'{only_card} "
+        f"SELECT id FROM {card_table} WHERE pool_id = %s AND status = 'available' "
+        f"AND brand_id = %s AND card_value = %s{only_card} "
         f"ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING {card_columns})"
     ]
-    params += card_params + [pool_id]
+    params += card_params + [pool_id, reward.brand_id, reward.card_value]
     if card_id is not None:
         params.append(card_id)
 

@@ -4,17 +4,21 @@ behind. The send itself, and the opt-out a refused text leads to, are the reward
 (`mike.rewards.delivery`), which calls these steps.
 
 The `GiftCardDelivery` row is the source of truth: the claim writes it `queued` in its own
-transaction, the task only moves it forward. Sending happens in three steps so no lock is held
-while Twilio is called:
+transaction, a task only moves it forward. A delivery is sent at most once per attempt, in three
+steps, with no lock held while Twilio is called:
 
-1. lock the row (`SKIP LOCKED`: a second worker on the same delivery walks away) and mark it
-   `sending`, or stop if it was already sent — a re-run after success sends nothing;
-2. send the text;
-3. record the outcome (message SID, SMS log, reward/card/pool status) in one transaction.
+1. take the row: one UPDATE moves it from `queued` (or `failed` with an attempt due) to `sending`
+   with a lease (DELIVERY_LEASE_SECONDS). A second worker, a staff retry or a sweep finds it
+   taken and sends nothing; a re-run after success finds it sent;
+2. send the text (or the email);
+3. record the outcome (message SID, SMS log, reward/card/pool status) in one transaction, only
+   while the lease is still this attempt's.
 
-A worker that dies between 2 and 3 leaves the row `sending`; the sweep re-queues it after
-DELIVERY_STUCK_MINUTES. That is the one place a recipient can get the same text twice, which is
-the safe side of the trade: a card is never lost.
+A worker that dies between 1 and 3 leaves the row `sending` until its lease lapses; the sweep then
+counts the attempt as failed (whether its text left is unknown) and the next attempt goes out in
+its turn. That is the one place a recipient can get the same text twice, which is the safe side
+of the trade: a card is never lost. The sweep queues a task for a queued or due delivery only once
+per DELIVERY_STUCK_MINUTES (`enqueued_at`), so a backlog in the broker does not multiply tasks.
 
 A recipient who opted out is not texted: the delivery fails for good without calling Twilio. When
 Twilio refuses the text because the number opted out at the carrier (error 21610, at send time or
@@ -27,9 +31,8 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -45,18 +48,18 @@ from ..models import (
     DeliveryStatus,
     GiftCard,
     GiftCardDelivery,
-    GiftCardPool,
     GiftCardStatus,
     RecipientGiftCard,
     RewardDeliveryStatus,
     RewardStatus,
     SmsDeliveryLog,
 )
+from .inventory import move_pool_counters
 
 logger = logging.getLogger(__name__)
 
 # How far each status is along the way; a callback may only move a delivery forward.
-_RANK = {
+STATUS_RANK = {
     DeliveryStatus.QUEUED: 0,
     DeliveryStatus.SENDING: 1,
     DeliveryStatus.FAILED: 1,  # a failed send may be retried, so it is not final here
@@ -83,17 +86,29 @@ CARRIER_OPT_OUT_MESSAGE = (
 )
 
 
+WORKER_LOST_ERROR = (
+    "The worker sending this stopped before it recorded what happened, so whether the text left "
+    "is unknown. Counted as a failed attempt; the next attempt goes out in its turn."
+)
+# Statuses a staff retry may start from: a failure that is over. A delivery queued or being sent
+# is someone else's to finish, and one sent is done.
+RETRYABLE_STATUSES = (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED, DeliveryStatus.BOUNCED)
+
+
 class DeliveryOutcome:
     SENT = "sent"
     ALREADY_DONE = "already_done"
     BUSY = "busy"
+    NOT_DUE = "not_due"
     RETRY = "retry"
     GAVE_UP = "gave_up"
 
 
 def backoff(attempt: int) -> timedelta:
-    """1, 2, 4, 8 … minutes after the attempt-th failure, at most an hour."""
-    return timedelta(minutes=min(60, 2 ** max(0, attempt - 1)))
+    """1, 2, 4, 8 … minutes after the attempt-th failure, at most DELIVERY_RETRY_MAX_MINUTES, which
+    stays below the broker's visibility timeout (a Redis broker redelivers a task whose countdown
+    reaches it, so a longer wait would run the attempt twice; mike.core.checks enforces it)."""
+    return timedelta(minutes=min(settings.DELIVERY_RETRY_MAX_MINUTES, 2 ** max(0, attempt - 1)))
 
 
 def card_message(delivery: GiftCardDelivery, card: GiftCard, *, masked: bool) -> str:
@@ -111,29 +126,66 @@ def card_message(delivery: GiftCardDelivery, card: GiftCard, *, masked: bool) ->
     )
 
 
-def begin_delivery(delivery_id) -> GiftCardDelivery | str:
-    """Step 1: take the right to send the delivery (it becomes `sending`), or say why not (a
-    DeliveryOutcome value)."""
-    with transaction.atomic():
-        qs = GiftCardDelivery.objects.select_related(
-            "recipient__audience__client", "gift_card__brand", "reward"
+# --- Taking a delivery to send -----------------------------------------------------------------
+
+
+def _takeable(now, *, early: bool = False) -> Q:
+    """A delivery a worker may take now: waiting to be sent, or failed with an attempt left that
+    is due (or, `early`, scheduled at all)."""
+    due = Q() if early else Q(next_attempt_at__lte=now)
+    return Q(status=DeliveryStatus.QUEUED) | (
+        Q(
+            status=DeliveryStatus.FAILED,
+            retry_count__lt=F("max_retries"),
+            next_attempt_at__isnull=False,
         )
-        if connection.features.has_select_for_update_skip_locked:
-            qs = qs.select_for_update(skip_locked=True, of=("self",))
-        else:
-            qs = qs.select_for_update()
-        delivery = qs.filter(pk=delivery_id).first()
-        if delivery is None:
-            # Locked by another worker (or gone): that worker owns it now.
-            return DeliveryOutcome.BUSY
-        if delivery.status in DONE or _RANK[delivery.status] >= _RANK[DeliveryStatus.SENT]:
-            return DeliveryOutcome.ALREADY_DONE
-        if delivery.status == DeliveryStatus.FAILED and not delivery.can_retry:
-            return DeliveryOutcome.GAVE_UP
-        delivery.status = DeliveryStatus.SENDING
-        delivery.last_attempt_at = timezone.now()
-        delivery.save(update_fields=["status", "last_attempt_at", "updated_at"])
-        return delivery
+        & due
+    )
+
+
+def begin_delivery(delivery_id, *, early: bool = False) -> GiftCardDelivery | str:
+    """Step 1: take the delivery to send it, or say why not (a DeliveryOutcome value).
+
+    One UPDATE takes the row from `queued` (or `failed` with an attempt due) to `sending` with a
+    lease until now + DELIVERY_LEASE_SECONDS; the database lets one of two concurrent callers
+    through and the other sees the row taken (BUSY). The returned delivery carries its lease in
+    `lease_expires_at`: the outcome is recorded only while the row still holds that lease.
+
+    `early` lets the task the previous attempt scheduled take its retry before `next_attempt_at`
+    (clocks differ by a little, and eager tasks run their countdown at once); anyone else finds
+    an attempt not yet due NOT_DUE."""
+    now = timezone.now()
+    lease = now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    taken = (
+        GiftCardDelivery.objects.filter(pk=delivery_id)
+        .filter(_takeable(now, early=early))
+        .update(
+            status=DeliveryStatus.SENDING,
+            lease_expires_at=lease,
+            last_attempt_at=now,
+            updated_at=now,
+        )
+    )
+    if taken:
+        return GiftCardDelivery.objects.select_related(
+            "recipient__audience__client", "gift_card__brand", "reward"
+        ).get(pk=delivery_id)
+    delivery = GiftCardDelivery.objects.filter(pk=delivery_id).first()
+    if delivery is None or delivery.status == DeliveryStatus.SENDING:
+        return DeliveryOutcome.BUSY  # gone, or another worker holds it
+    if STATUS_RANK[delivery.status] >= STATUS_RANK[DeliveryStatus.SENT]:
+        return DeliveryOutcome.ALREADY_DONE
+    if delivery.status == DeliveryStatus.FAILED and delivery.can_retry and delivery.next_attempt_at:
+        return DeliveryOutcome.NOT_DUE
+    return DeliveryOutcome.GAVE_UP
+
+
+def _holding(delivery: GiftCardDelivery):
+    """The delivery's row while it still holds the lease this attempt took (empty once the lease
+    lapsed and the sweep, or another attempt, moved it on)."""
+    return GiftCardDelivery.objects.filter(
+        pk=delivery.pk, status=DeliveryStatus.SENDING, lease_expires_at=delivery.lease_expires_at
+    )
 
 
 def _log_attempt(delivery: GiftCardDelivery, card: GiftCard, **outcome) -> SmsDeliveryLog:
@@ -149,37 +201,57 @@ def _log_attempt(delivery: GiftCardDelivery, card: GiftCard, **outcome) -> SmsDe
     )
 
 
+# --- Recording what a send did -------------------------------------------------------------------
+
+
 @transaction.atomic
-def record_sent(delivery: GiftCardDelivery, card: GiftCard, sent: sms.SentSms) -> None:
+def record_sent(delivery: GiftCardDelivery, card: GiftCard, sent: sms.SentSms | None) -> None:
+    """Step 3 after a send that went out: by text (`sent`, the provider's answer) or, with `sent`
+    None, by email. The delivery is sent, the reward and card delivered, the pool counts the card
+    as delivered, with the log, audit row and event. Written even when the lease lapsed meanwhile
+    (the text did leave), but then only if no later attempt has recorded a send already."""
     now = timezone.now()
     masked = card_message(delivery, card, masked=True)
-    GiftCardDelivery.objects.filter(pk=delivery.pk).update(
-        status=DeliveryStatus.SENT,
-        twilio_message_sid=sent.sid,
-        sms_message=masked,
-        sms_status=sent.status,
-        sms_sent_at=now,
-        error_message="",
-        failure_reason="",
-        next_attempt_at=None,
-        updated_at=now,
-    )
-    _log_attempt(
-        delivery,
-        card,
-        message_body=masked,
-        delivery_status=DeliveryStatus.SENT,
-        twilio_message_sid=sent.sid,
-        retry_count=delivery.retry_count,
-        provider_used=sent.provider,
-    )
+    changes = {
+        "status": DeliveryStatus.SENT,
+        "sms_message": masked,
+        "error_message": "",
+        "failure_reason": "",
+        "next_attempt_at": None,
+        "lease_expires_at": None,
+        "updated_at": now,
+    }
+    if sent is not None:
+        changes.update(twilio_message_sid=sent.sid, sms_status=sent.status, sms_sent_at=now)
+    else:
+        changes.update(delivered_at=now)
+    if not _holding(delivery).update(**changes):
+        late = GiftCardDelivery.objects.filter(pk=delivery.pk).exclude(
+            status__in=[DeliveryStatus.SENT, DeliveryStatus.DELIVERED]
+        )
+        if not late.update(**changes):
+            logger.warning("Delivery %s was sent again by a later attempt", delivery.pk)
+        else:
+            logger.warning("Delivery %s was sent after its lease lapsed", delivery.pk)
+    if sent is not None:
+        _log_attempt(
+            delivery,
+            card,
+            message_body=masked,
+            delivery_status=DeliveryStatus.SENT,
+            twilio_message_sid=sent.sid,
+            retry_count=delivery.retry_count,
+            provider_used=sent.provider,
+        )
     reward_changed = RecipientGiftCard.objects.filter(
         pk=delivery.reward_id, status=RewardStatus.CLAIMED
     ).update(
         status=RewardStatus.DELIVERED,
         delivered_at=now,
         delivery_method=delivery.delivery_method,
-        delivery_status=RewardDeliveryStatus.SENT,
+        delivery_status=RewardDeliveryStatus.SENT
+        if sent is not None
+        else RewardDeliveryStatus.DELIVERED,
         delivery_address=delivery.delivery_address,
         updated_at=now,
     )
@@ -191,22 +263,24 @@ def record_sent(delivery: GiftCardDelivery, card: GiftCard, sent: sms.SentSms) -
         updated_at=now,
     )
     if card_changed:
-        # The pool row is hot (claims update it too): one short F() update, last in the transaction.
-        GiftCardPool.objects.filter(pk=card.pool_id).update(
-            claimed_cards=F("claimed_cards") - 1, delivered_cards=F("delivered_cards") + 1
+        move_pool_counters(
+            card.pool_id, from_status=GiftCardStatus.CLAIMED, to_status=GiftCardStatus.DELIVERED
         )
     RecipientAuditLog.objects.create(
         recipient=delivery.recipient,
-        action=RecipientAuditAction.SMS_SENT,
-        metadata={"delivery": str(delivery.pk), "message_sid": sent.sid},
+        action=RecipientAuditAction.SMS_SENT
+        if sent is not None
+        else RecipientAuditAction.EMAIL_SENT,
+        metadata={"delivery": str(delivery.pk), "message_sid": sent.sid if sent else ""},
     )
     if reward_changed:
         Event.objects.record(
             EventType.DELIVERED,
             recipient=delivery.recipient,
             campaign=delivery.campaign,
-            source=EventSource.SMS,
+            source=EventSource.SMS if sent is not None else EventSource.SYSTEM,
             delivery=str(delivery.pk),
+            method=delivery.delivery_method,
             brand=card.brand.brand_name,
             value=str(card.card_value),
         )
@@ -220,18 +294,28 @@ def record_failure(
     *,
     retryable: bool,
     reason: str = DeliveryFailureReason.SEND_ERROR,
+    holding_lease: bool = True,
 ):
+    """Step 3 after a send that failed: the attempt is counted, and the next one is due after
+    `backoff` unless the failure is final (`retryable` False, or the attempts are spent). With
+    `holding_lease` (the attempt's own worker), nothing is written once the lease has lapsed and
+    the sweep moved the row on. Returns RETRY or GAVE_UP."""
     now = timezone.now()
     attempts = delivery.retry_count + 1
     gave_up = not retryable or attempts >= delivery.max_retries
-    GiftCardDelivery.objects.filter(pk=delivery.pk).update(
+    rows = _holding(delivery) if holding_lease else GiftCardDelivery.objects.filter(pk=delivery.pk)
+    changed = rows.update(
         status=DeliveryStatus.FAILED,
         retry_count=delivery.max_retries if not retryable else attempts,
         error_message=error[:2000],
         failure_reason=reason,
         next_attempt_at=None if gave_up else now + backoff(attempts),
+        lease_expires_at=None,
         updated_at=now,
     )
+    if not changed:
+        logger.warning("Delivery %s failed after its lease lapsed: %s", delivery.pk, error)
+        return DeliveryOutcome.BUSY
     _log_attempt(
         delivery,
         card,
@@ -240,7 +324,7 @@ def record_failure(
         error_message=error[:2000],
         retry_count=attempts,
         last_retry_at=now,
-        provider_used=sms.backend_name(),
+        provider_used=sms.SmsProvider.of(sms.backend_name()),
     )
     if gave_up:
         RecipientGiftCard.objects.filter(pk=delivery.reward_id).update(
@@ -277,99 +361,73 @@ def lock_delivery(delivery_id) -> GiftCardDelivery:
     return GiftCardDelivery.objects.select_for_update().only("pk").get(pk=delivery_id)
 
 
-def email_copy(delivery: GiftCardDelivery, card: GiftCard) -> None:
-    """Also email the card when the recipient has an address (best effort; SMS is the record)."""
-    recipient = delivery.recipient
-    if delivery.delivery_method != CardDeliveryMethod.SMS or not recipient.email:
-        return
-    try:
-        send_mail(
-            subject=f"Your {card.brand.brand_name} gift card",
-            message=card_message(delivery, card, masked=False),
-            from_email=None,
-            recipient_list=[recipient.email],
-        )
-    except Exception:  # noqa: BLE001 - an email problem must not undo a delivered SMS
-        logger.exception("Email copy of delivery %s failed", delivery.pk)
-        return
-    RecipientAuditLog.objects.create(
-        recipient=recipient,
-        action=RecipientAuditAction.EMAIL_SENT,
-        metadata={"delivery": str(delivery.pk)},
-    )
+def schedule_attempt(delivery_id, *, at) -> None:
+    """Note that a task is queued to run the delivery's next attempt at `at` (the task's own
+    countdown), so the sweep leaves it to that task until DELIVERY_STUCK_MINUTES past `at`."""
+    GiftCardDelivery.objects.filter(pk=delivery_id).update(enqueued_at=at)
+
+
+# --- Retries, by staff and by the sweep ----------------------------------------------------------
 
 
 @transaction.atomic
-def update_delivery_status(
-    *, message_sid: str, status: str, error_code: str = ""
-) -> tuple[GiftCardDelivery | None, bool]:
-    """Apply a Twilio message status callback to the delivery with that SID (seed name); returns
-    the delivery (None when no delivery has the SID) and whether the carrier refused the text
-    because the number opted out (error 21610): the caller then opts the number out, as a STOP
-    would, in the same transaction (mike.rewards.delivery).
-
-    Duplicate or out-of-order callbacks are harmless: the status only moves forward. A carrier
-    opt-out leaves the delivery undelivered (final: nothing retries it). Locks the delivery, then
-    the reward.
-    """
-    new = DELIVERY_STATUS.get(sms.provider_status(status))
-    delivery = (
-        GiftCardDelivery.objects.select_for_update()
-        .select_related("recipient")
-        .filter(twilio_message_sid=message_sid)
-        .first()
-    )
-    carrier_opt_out = False
-    if delivery is None or new is None:
-        return delivery, carrier_opt_out
+def retry_delivery(delivery: GiftCardDelivery, *, by=None) -> bool:
+    """Staff retry of a delivery that failed: a fresh set of attempts, `queued` again (the caller
+    queues the task after commit: mike.rewards.delivery.retry_delivery). Only a failure that is
+    over can be retried: a delivery queued or being sent belongs to the attempt under way, and
+    one sent is done (False, nothing changes)."""
+    locked = GiftCardDelivery.objects.select_for_update().get(pk=delivery.pk)
+    if locked.status not in RETRYABLE_STATUSES:
+        return False
     now = timezone.now()
-    changes = {"sms_status": status, "updated_at": now}
-    if _RANK[new] > _RANK[delivery.status]:
-        changes["status"] = new
-        if new in DONE:
-            # Sent or delivered after all (a late callback for an earlier send): no failure left.
-            changes.update(error_message="", failure_reason="")
-        if new == DeliveryStatus.DELIVERED:
-            changes["delivered_at"] = now
-        if new == DeliveryStatus.UNDELIVERED:
-            changes["error_message"] = f"Twilio reported {status} (error {error_code or '?'})"
-            changes["failure_reason"] = DeliveryFailureReason.UNDELIVERED
-            if sms.is_carrier_opt_out(error_code):
-                carrier_opt_out = True
-                changes["error_message"] = CARRIER_OPT_OUT_MESSAGE.format(code=error_code)
-                changes["failure_reason"] = DeliveryFailureReason.CARRIER_OPT_OUT
-                changes["next_attempt_at"] = None
-    GiftCardDelivery.objects.filter(pk=delivery.pk).update(**changes)
-    SmsDeliveryLog.objects.filter(twilio_message_sid=message_sid).update(
-        delivery_status=changes.get("status", delivery.status),
-        delivered_at=now if changes.get("status") == DeliveryStatus.DELIVERED else None,
-        error_message=changes.get("error_message", ""),
+    GiftCardDelivery.objects.filter(pk=locked.pk).update(
+        status=DeliveryStatus.QUEUED,
+        failure_reason="",
+        max_retries=locked.retry_count + settings.DELIVERY_MAX_RETRIES,
+        next_attempt_at=None,
+        enqueued_at=now,
+        updated_at=now,
     )
-    reward_status = {
-        DeliveryStatus.DELIVERED: RewardDeliveryStatus.DELIVERED,
-        DeliveryStatus.UNDELIVERED: RewardDeliveryStatus.FAILED,
-    }.get(changes.get("status"))
-    if reward_status:
-        RecipientGiftCard.objects.filter(pk=delivery.reward_id).update(
-            delivery_status=reward_status, updated_at=now
-        )
-    return delivery, carrier_opt_out
+    return True
 
 
-def stuck_deliveries(now=None):
-    """Deliveries a worker should have finished but did not: queued or sending for longer than
-    DELIVERY_STUCK_MINUTES, or failed and due for their next attempt."""
+def deliveries_to_requeue(now=None) -> list:
+    """What the sweep must queue a task for, each at most once per DELIVERY_STUCK_MINUTES.
+
+    First, a delivery whose lease lapsed (its worker died between taking it and recording the
+    outcome) counts a failed attempt and is returned with its next attempt due at once (or gives
+    up when they are spent). Then every delivery a worker may take now (queued, or failed with an attempt due) for
+    which no task was queued in the last DELIVERY_STUCK_MINUTES is stamped `enqueued_at = now`
+    and returned, under SKIP LOCKED row locks, so two sweeps at once queue each delivery once."""
     now = now or timezone.now()
     stale = now - timedelta(minutes=settings.DELIVERY_STUCK_MINUTES)
-    open_ = GiftCardDelivery.objects.filter(
-        status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING], updated_at__lt=stale
+    lapsed = GiftCardDelivery.objects.filter(
+        Q(lease_expires_at__lt=now)
+        # Taken before leases were recorded: stuck once untouched for DELIVERY_STUCK_MINUTES.
+        | Q(lease_expires_at__isnull=True, updated_at__lt=stale),
+        status=DeliveryStatus.SENDING,
+    ).select_related("recipient", "gift_card__brand", "campaign")[:500]
+    retried = []
+    for delivery in lapsed:
+        with transaction.atomic():
+            if not _holding(delivery).select_for_update().exists():
+                continue  # recorded meanwhile
+            record_failure(delivery, delivery.gift_card, WORKER_LOST_ERROR, retryable=True)
+            if GiftCardDelivery.objects.filter(
+                pk=delivery.pk, status=DeliveryStatus.FAILED, next_attempt_at__isnull=False
+            ).update(next_attempt_at=now, enqueued_at=now):
+                retried.append(delivery.pk)
+    # A row from before `enqueued_at` was kept counts from its last change.
+    not_recently_queued = Q(enqueued_at__lt=stale) | Q(
+        enqueued_at__isnull=True, updated_at__lt=stale
     )
-    due = GiftCardDelivery.objects.filter(
-        status=DeliveryStatus.FAILED,
-        next_attempt_at__lte=now,
-        retry_count__lt=F("max_retries"),
-    )
-    return open_.union(due).values_list("pk", flat=True)
+    with transaction.atomic():
+        rows = GiftCardDelivery.objects.filter(_takeable(now) & not_recently_queued)
+        if connection.features.has_select_for_update_skip_locked:
+            rows = rows.select_for_update(skip_locked=True)
+        ids = list(rows.order_by("created_at").values_list("pk", flat=True)[:1000])
+        GiftCardDelivery.objects.filter(pk__in=ids).update(enqueued_at=now)
+    return retried + ids
 
 
 def opted_out_deliveries(*, recipient):
@@ -382,20 +440,3 @@ def opted_out_deliveries(*, recipient):
         status__in=[DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED],
         failure_reason__in=OPT_OUT_FAILURE_REASONS,
     ).exclude(reward__status__in=[RewardStatus.REVOKED, RewardStatus.REJECTED])
-
-
-@transaction.atomic
-def retry_delivery(delivery: GiftCardDelivery, *, by=None) -> bool:
-    """Staff retry of a failed delivery: gives it a fresh set of attempts (the caller queues it
-    after commit: mike.rewards.delivery.retry_delivery). False when it was sent already."""
-    locked = GiftCardDelivery.objects.select_for_update().get(pk=delivery.pk)
-    if locked.status in DONE:
-        return False
-    GiftCardDelivery.objects.filter(pk=locked.pk).update(
-        status=DeliveryStatus.QUEUED,
-        failure_reason="",
-        max_retries=locked.retry_count + settings.DELIVERY_MAX_RETRIES,
-        next_attempt_at=None,
-        updated_at=timezone.now(),
-    )
-    return True

@@ -17,6 +17,7 @@ from ..crypto import code_hash
 from ..models import (
     CardSource,
     GiftCard,
+    GiftCardAuditAction,
     GiftCardAuditLog,
     GiftCardPool,
     GiftCardStatus,
@@ -92,7 +93,7 @@ def _store_cards(
         )
         GiftCardAuditLog.objects.create(
             client_id=pool.client_id,
-            action="cards_added",
+            action=GiftCardAuditAction.CARDS_ADDED,
             entity_type="gift_card_pool",
             entity_id=pool.pk,
             user=uploaded_by,
@@ -152,8 +153,10 @@ def add_card_to_pool(
     provider_order_id: str = "",
     source: str = CardSource.CSV,
     added_by=None,
+    audit: dict | None = None,
 ) -> GiftCard:
-    """Add one card to the pool (staff typing it in): the same path as a batch import, so the
+    """Add one card to the pool (staff typing it in, or a card bought from the provider: `audit`
+    is added to the audit row's metadata): the same path as a batch import, so the
     card takes the pool's brand and value, its code, PIN and card number are stored encrypted,
     the pool counts it (total and available) and a `cards_added` audit row names who added it.
 
@@ -174,9 +177,32 @@ def add_card_to_pool(
         duplicates=[],
         invalid=[],
         refuse_duplicates=True,
-        audit={"card": str(card.pk)},
+        audit={"card": str(card.pk), **(audit or {})},
     )
     return added
+
+
+# The pool counter of each card status a card can move between (total_cards counts them all).
+_COUNTER = {
+    GiftCardStatus.AVAILABLE: "available_cards",
+    GiftCardStatus.CLAIMED: "claimed_cards",
+    GiftCardStatus.DELIVERED: "delivered_cards",
+    GiftCardStatus.FAILED: "failed_cards",
+}
+
+
+def move_pool_counters(pool_id, *, from_status: str, to_status: str, count: int = 1) -> None:
+    """Move `count` cards of the pool from one status's counter to another's, in the caller's
+    transaction (a revoked or expired card leaves the counters: only `total_cards` keeps it). The
+    pool row is hot (every claim of the pool updates it): one short F() update, which the caller
+    makes last in its transaction."""
+    changes = {}
+    if from_status in _COUNTER:
+        changes[_COUNTER[from_status]] = F(_COUNTER[from_status]) - count
+    if to_status in _COUNTER:
+        changes[_COUNTER[to_status]] = F(_COUNTER[to_status]) + count
+    if changes:
+        GiftCardPool.objects.filter(pk=pool_id).update(**changes)
 
 
 class CardNotRemovable(DomainError, ValueError):
@@ -206,7 +232,7 @@ def remove_card_from_pool(*, card: GiftCard, removed_by=None, reason: str = "") 
         )
         GiftCardAuditLog.objects.create(
             client_id=GiftCardPool.objects.values_list("client_id", flat=True).get(pk=pool_id),
-            action="card_removed",
+            action=GiftCardAuditAction.CARD_REMOVED,
             entity_type="gift_card",
             entity_id=card.pk,
             user=removed_by,

@@ -6,10 +6,14 @@ from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from giftcards.models import RewardStatus
 from mike.core import sms
 from mike.demo import phone_simulator
 from mike.demo.forms import CallForm, PickRecipientForm, RecipientActionForm, ReplyForm
 from recipients.models import ApprovalStatus
+
+# Rewards that wait for nothing more: no opt-in text is owed for them.
+FINISHED = (RewardStatus.DELIVERED, RewardStatus.REJECTED, RewardStatus.REVOKED)
 
 QUICK_REPLIES = ("YES", "STOP", "HELP")
 
@@ -136,7 +140,13 @@ def _approve(request):
         raise phone_simulator.SimulatorError("You may not approve recipients.")
     was_pending = recipient.approval_status == ApprovalStatus.PENDING
     recipient = phone_simulator.approve(recipient=recipient, by=request.user)
-    if was_pending:
+    if was_pending and not recipient.rewards.exclude(status__in=FINISHED).exists():
+        messages.success(
+            request,
+            f"Approved {recipient}; no reward is waiting yet, so nothing was texted. Meet a "
+            "condition and the opt-in question goes out.",
+        )
+    elif was_pending:
         messages.success(request, f"Approved {recipient}; the opt-in text is on its way.")
     else:
         messages.info(request, f"{recipient} was already approved.")

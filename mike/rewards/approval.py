@@ -4,9 +4,10 @@ sweep) ends there, so there is one answer to "what happens now"."""
 
 from django.db import transaction
 
-from giftcards.services import reject_rewards_of
+from giftcards.models import RecipientGiftCard
+from giftcards.services import CLAIMABLE_REWARD_STATUSES, reject_rewards_of
 from recipients import services as recipient_services
-from recipients.models import ApprovalStatus, Recipient, SmsOptInStatus
+from recipients.models import READY, Readiness, Recipient
 
 
 def approve_recipient(*, recipient: Recipient, by=None, call_session=None) -> Recipient:
@@ -40,21 +41,29 @@ def advance_after_commit(recipient_id) -> None:
 
 def advance_recipient(recipient_id) -> None:
     """Take the recipient to the next step their rows call for. Idempotent: each step checks again
-    under its own locks.
+    under its own locks, so a trigger that fires twice, or the sweep after it, does nothing twice.
 
-    - pending, and the client approves automatically: approve (which moves them on again);
-    - approved and opted in: claim their waiting rewards;
-    - approved, not opted in or out yet: text the opt-in question (sent once).
+    - pending, with a reward waiting, and the client approves automatically: approve (which moves
+      them on again after commit);
+    - approved (or redeemed: a later condition still earns its reward) and ready for a card
+      (opted in to texts, or reachable by email only), or opted in long ago: claim their waiting
+      rewards (a stale opt-in is asked again instead);
+    - approved with a reward waiting, not opted in or out yet: text the opt-in question. Nobody is
+      asked to opt in to a reward they have not earned: with no reward waiting, nothing is sent.
     """
     from .claims import claim_pending_rewards
     from .opt_in import queue_opt_in
 
     recipient = Recipient.objects.select_related("audience__client").get(pk=recipient_id)
-    if recipient.approval_status == ApprovalStatus.PENDING:
-        if recipient.audience.client.auto_approve_recipients:
+    waiting = RecipientGiftCard.objects.filter(
+        recipient=recipient, status__in=CLAIMABLE_REWARD_STATUSES, gift_card__isnull=True
+    ).exists()
+    readiness = recipient.readiness()
+    if readiness == Readiness.NOT_APPROVED:
+        if waiting and recipient.audience.client.auto_approve_recipients:
             approve_recipient(recipient=recipient, by=None)
-    elif recipient.approval_status == ApprovalStatus.APPROVED:
-        if recipient.sms_opt_in_status == SmsOptInStatus.OPTED_IN:
+    elif readiness in (*READY, Readiness.OPT_IN_STALE):
+        if waiting:
             claim_pending_rewards(recipient=recipient)
-        else:
-            queue_opt_in(recipient=recipient)
+    elif readiness == Readiness.NEEDS_OPT_IN and waiting:
+        queue_opt_in(recipient=recipient)

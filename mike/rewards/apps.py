@@ -7,3 +7,6 @@ class RewardsConfig(AppConfig):
     name = "mike.rewards"
     label = "rewards"
     verbose_name = "Reward pipeline"
+
+    def ready(self):
+        from . import checks  # noqa: F401  (registers the system checks)

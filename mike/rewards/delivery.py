@@ -3,34 +3,43 @@ automatic retries. The rows and their steps are giftcards.services.delivery's; t
 the text between those steps and, when the carrier refuses it because the number opted out,
 opts the number out through the recipients domain in the same transaction."""
 
+import logging
+
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 
 from giftcards.models import CardDeliveryMethod, GiftCardDelivery
+from giftcards.services import callbacks
 from giftcards.services import delivery as deliveries
 from giftcards.services.delivery import DeliveryOutcome
+from giftcards.services.email import send_card_email
 from mike.core import sms
-from recipients.models import SmsOptInStatus
+from recipients.models import RecipientAuditAction, RecipientAuditLog, SmsOptInStatus
 from recipients.services import opt_out_refused_number
 
+logger = logging.getLogger(__name__)
 
-def send_delivery(delivery_id) -> str:
-    """Send one delivery (idempotent). Returns a DeliveryOutcome value.
 
-    1. take the row (`begin_delivery`: a second worker, or a re-run after success, gets
-       BUSY or ALREADY_DONE and sends nothing);
-    2. send the text, with no lock held while Twilio answers;
+def send_delivery(delivery_id, *, early: bool = False) -> str:
+    """Send one delivery, at most once per attempt (idempotent). Returns a DeliveryOutcome value.
+
+    1. take the row (giftcards.services.delivery.begin_delivery: a second worker, a staff retry
+       or a sweep finds it taken and sends nothing; a re-run after success finds it sent);
+    2. send the card by text, or by email when the recipient has no phone, with no lock held
+       while the provider answers;
     3. record the outcome in one transaction.
+
+    `early`: the retry a previous attempt scheduled may run a little before it is due.
     """
-    begun = deliveries.begin_delivery(delivery_id)
+    begun = deliveries.begin_delivery(delivery_id, early=early)
     if isinstance(begun, str):
         return begun
     delivery = begun
     card = delivery.gift_card
-    if (
-        delivery.delivery_method == CardDeliveryMethod.SMS
-        and delivery.recipient.sms_opt_in_status == SmsOptInStatus.OPTED_OUT
-    ):
+    if delivery.delivery_method == CardDeliveryMethod.EMAIL:
+        return _send_email(delivery, card)
+    if delivery.recipient.sms_opt_in_status == SmsOptInStatus.OPTED_OUT:
         return deliveries.record_failure(
             delivery,
             card,
@@ -39,7 +48,7 @@ def send_delivery(delivery_id) -> str:
             reason=deliveries.DeliveryFailureReason.OPTED_OUT,
         )
     body = deliveries.card_message(delivery, card, masked=False)
-    status_callback = settings.SITE_URL.rstrip("/") + "/hooks/twilio/sms/status/"
+    status_callback = settings.SITE_URL.rstrip("/") + reverse("twilio-sms-status")
     try:
         sent = sms.send_sms(delivery.delivery_address, body, status_callback=status_callback)
     except sms.SmsError as error:
@@ -47,8 +56,38 @@ def send_delivery(delivery_id) -> str:
             return _record_carrier_refusal(delivery, card, error.code)
         return deliveries.record_failure(delivery, card, str(error), retryable=error.retryable)
     deliveries.record_sent(delivery, card, sent)
-    deliveries.email_copy(delivery, card)
+    _email_copy(delivery, card)
     return DeliveryOutcome.SENT
+
+
+def _send_email(delivery: GiftCardDelivery, card) -> str:
+    try:
+        send_card_email(delivery, card, to=delivery.delivery_address)
+    except Exception as error:  # noqa: BLE001 - SMTP and backends raise many kinds; retried
+        logger.warning("Email delivery %s failed: %s", delivery.pk, error)
+        return deliveries.record_failure(
+            delivery, card, f"Email not sent: {error}"[:2000], retryable=True
+        )
+    deliveries.record_sent(delivery, card, None)
+    return DeliveryOutcome.SENT
+
+
+def _email_copy(delivery: GiftCardDelivery, card) -> None:
+    """A card texted to a recipient who also has an email address gets it by email too: best
+    effort (the text is the delivery of record), audited when it leaves."""
+    recipient = delivery.recipient
+    if not recipient.email:
+        return
+    try:
+        send_card_email(delivery, card, to=recipient.email)
+    except Exception:  # noqa: BLE001 - an email problem must not undo a delivered text
+        logger.exception("Email copy of delivery %s failed", delivery.pk)
+        return
+    RecipientAuditLog.objects.create(
+        recipient=recipient,
+        action=RecipientAuditAction.EMAIL_SENT,
+        metadata={"delivery": str(delivery.pk), "copy_of": "sms"},
+    )
 
 
 @transaction.atomic
@@ -66,12 +105,12 @@ def _record_carrier_refusal(delivery: GiftCardDelivery, card, code: str) -> str:
 
 
 def update_delivery_status(*, message_sid: str, status: str, error_code: str = "") -> bool:
-    """Apply a Twilio status callback to the delivery with that SID (giftcards.services.delivery
+    """Apply a Twilio status callback to the delivery with that SID (giftcards.services.callbacks
     .update_delivery_status) and, when the carrier refused the text because the number opted out
     (21610), opt the number out as a STOP would, in the same transaction. True when a delivery
     has that SID."""
     with transaction.atomic():
-        delivery, carrier_opt_out = deliveries.update_delivery_status(
+        delivery, carrier_opt_out = callbacks.update_delivery_status(
             message_sid=message_sid, status=status, error_code=error_code
         )
         if carrier_opt_out:
@@ -86,8 +125,9 @@ def update_delivery_status(*, message_sid: str, status: str, error_code: str = "
 
 
 def retry_delivery(delivery: GiftCardDelivery, *, by=None) -> bool:
-    """Staff retry of a failed delivery: a fresh set of attempts (giftcards.services.delivery
-    .retry_delivery), queued after commit. False when it was sent already."""
+    """Staff retry of a delivery whose failure is over (failed, undelivered, bounced): a fresh
+    set of attempts (giftcards.services.delivery.retry_delivery), queued after commit. False,
+    and nothing queued, for one queued, being sent, or sent already."""
     from .claims import queue_delivery
 
     with transaction.atomic():

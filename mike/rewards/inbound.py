@@ -1,36 +1,102 @@
 """What comes back from Twilio: texts recipients send, and the status callbacks of the texts
 Mike sent (opt-in questions and card deliveries)."""
 
-from functools import partial
+import logging
 
 from django.db import transaction
 
+from giftcards.models import RecipientGiftCard, RewardStatus
+from giftcards.services import UNCLAIMED_STATUSES
 from recipients import services as recipient_services
+from recipients import sms_replies
+from recipients.models import ApprovalStatus, Recipient
+from recipients.sms_replies import Keyword
 
-from .claims import claim_after_commit
+from .claims import claim_pending_rewards
 from .delivery import resume_opted_out_deliveries, update_delivery_status
+
+logger = logging.getLogger(__name__)
 
 
 def handle_inbound_sms(
     *, from_number: str, body: str, message_sid: str, to_number: str = ""
 ) -> str:
     """Act on a text a recipient sent (recipients.services.handle_inbound_sms: YES, STOP, START,
-    HELP, idempotent by message SID) and return the reply to send back ("" for none). After
-    commit, the rewards of whoever opted in are claimed, and the card texts refused while the
-    number was opted out are sent again."""
+    HELP, idempotent by message SID) and return the reply to send back ("" for none).
+
+    Once the new state is committed, the card texts refused while the number was opted out are
+    sent again and the rewards of whoever opted in are claimed, before the reply is written: a YES
+    is answered with what its claims did ("your card is on its way" only when a card is). A claim
+    that fails here is logged, and the sweep claims it later; the reply then says the card is
+    being got ready, which is what is true."""
     with transaction.atomic():
-        outcome = recipient_services.handle_inbound_sms(
+        inbound = recipient_services.handle_inbound_sms(
             from_number=from_number, body=body, message_sid=message_sid, to_number=to_number
         )
-        for recipient in outcome.came_back:
-            # Resuming locks deliveries, which the delivery paths lock before recipients: after
-            # commit, in transactions of its own.
-            transaction.on_commit(
-                partial(resume_opted_out_deliveries, recipient=recipient), robust=True
+    if not inbound.duplicate:
+        for recipient in inbound.came_back:
+            _safely(resume_opted_out_deliveries, recipient=recipient)
+        for recipient in inbound.opted_in:
+            _safely(claim_pending_rewards, recipient=recipient)
+    reply = recipient_services.fixed_reply(inbound.keyword, inbound.primary)
+    if reply is None:
+        reply = opt_in_reply(inbound.keyword, Recipient.objects.get(pk=inbound.primary.pk))
+    recipient_services.log_reply(inbound=inbound, text=reply)
+    return reply
+
+
+def _safely(step, **kwargs) -> None:
+    try:
+        step(**kwargs)
+    except Exception:  # noqa: BLE001 - the opt-in is committed; the sweep finishes this step
+        logger.exception("%s after an inbound text failed", step.__name__)
+
+
+def opt_in_reply(keyword: Keyword, recipient: Recipient) -> str:
+    """The answer to a YES or START, true of the recipient's rewards as they now stand."""
+    client = recipient.audience.client.name
+    rewards = list(
+        RecipientGiftCard.objects.filter(recipient=recipient)
+        .exclude(status__in=[RewardStatus.REJECTED, RewardStatus.REVOKED])
+        .select_related("brand")
+        .order_by("condition__condition_number")
+    )
+    on_the_way = [reward for reward in rewards if reward.status == RewardStatus.CLAIMED]
+    waiting = [reward for reward in rewards if reward.status in UNCLAIMED_STATUSES]
+    if recipient.approval_status == ApprovalStatus.REJECTED:
+        template = sms_replies.OPTED_IN_NO_REWARD
+    elif not recipient.is_approved:
+        if keyword == Keyword.START:
+            template = (
+                sms_replies.RESTARTED_NOT_APPROVED
+                if waiting
+                else sms_replies.RESTARTED_NOTHING_EARNED
             )
-        for recipient in outcome.opted_in:
-            claim_after_commit(recipient.pk)
-    return outcome.reply
+        else:
+            template = (
+                sms_replies.OPTED_IN_NOT_APPROVED
+                if waiting
+                else sms_replies.OPTED_IN_NOTHING_EARNED
+            )
+    elif on_the_way:
+        first = on_the_way[0]
+        template = (
+            sms_replies.OPTED_IN_ON_ITS_WAY
+            if len(on_the_way) == 1
+            else sms_replies.OPTED_IN_ON_THEIR_WAY
+        )
+        for name, value in (
+            ("{value}", f"${first.card_value:.2f}"),
+            ("{brand}", first.brand.brand_name),
+            ("{count}", str(len(on_the_way))),
+            ("{method}", "email" if first.delivery_method == "email" else "text"),
+        ):
+            template = template.replace(name, value)
+    elif waiting:
+        template = sms_replies.OPTED_IN_GETTING_READY
+    else:
+        template = sms_replies.OPTED_IN_NOTHING_EARNED
+    return sms_replies.render(template, client_name=client)
 
 
 def apply_sms_status(*, message_sid: str, status: str, error_code: str = "") -> None:

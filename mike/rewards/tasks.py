@@ -9,10 +9,11 @@ schedule (CELERY_BEAT_SCHEDULE) find tasks by name, not by module.
 import logging
 
 from celery import shared_task
+from django.utils import timezone
 
 from giftcards.alerts import send_staff_alerts
 from giftcards.models import GiftCardDelivery
-from giftcards.services.delivery import DeliveryOutcome, backoff
+from giftcards.services.delivery import DeliveryOutcome, schedule_attempt
 from mike.core.sms import SmsError
 from recipients.models import Recipient
 from recipients.services import request_opt_in
@@ -26,13 +27,23 @@ logger = logging.getLogger(__name__)
 OPT_IN_MAX_RETRIES = 5
 
 
+def opt_in_retry_countdown(retries: int) -> int:
+    """Seconds before the opt-in text is tried again after its `retries`-th retryable failure:
+    30 s, 1, 2, 4 and 8 min."""
+    return 30 * 2**retries
+
+
 @shared_task(name="giftcards.tasks.deliver_gift_card", acks_late=True)
-def deliver_gift_card(delivery_id: str) -> str:
-    outcome = send_delivery(delivery_id)
+def deliver_gift_card(delivery_id: str, retry: bool = False) -> str:
+    """Send the delivery's card (mike.rewards.delivery.send_delivery) and, after a failure that may
+    be retried, queue the next attempt with its backoff (below the broker's visibility timeout:
+    mike.rewards.checks). The sweep queues it again should that message be lost."""
+    outcome = send_delivery(delivery_id, early=retry)
     if outcome == DeliveryOutcome.RETRY:
-        delivery = GiftCardDelivery.objects.only("retry_count").get(pk=delivery_id)
-        countdown = int(backoff(delivery.retry_count).total_seconds())
-        deliver_gift_card.apply_async((str(delivery_id),), countdown=countdown)
+        delivery = GiftCardDelivery.objects.only("next_attempt_at").get(pk=delivery_id)
+        countdown = max(0, int((delivery.next_attempt_at - timezone.now()).total_seconds()))
+        schedule_attempt(delivery_id, at=delivery.next_attempt_at)
+        deliver_gift_card.apply_async((str(delivery_id),), {"retry": True}, countdown=countdown)
     return outcome
 
 
@@ -54,7 +65,8 @@ def send_opt_in_sms(self, recipient_id, force=False, reask=False):
         log = request_opt_in(recipient=recipient, force=force, reask=reask)
     except SmsError as exc:
         if exc.retryable and self.request.retries < self.max_retries:
-            raise self.retry(exc=exc, countdown=30 * 2**self.request.retries) from exc
+            countdown = opt_in_retry_countdown(self.request.retries)
+            raise self.retry(exc=exc, countdown=countdown) from exc
         logger.warning("Opt-in SMS to recipient %s failed for good: %s", recipient_id, exc)
         return None
     return str(log.pk) if log is not None else None

@@ -24,7 +24,9 @@ from .approval import ApprovalError, approve_recipient, reject_recipient
 from .inbound import (
     RESPONSIVE_STATUSES,
     InboundSms,
+    fixed_reply,
     handle_inbound_sms,
+    log_reply,
     opt_out_refused_number,
 )
 from .opt_in import (
@@ -47,7 +49,9 @@ __all__ = [
     "UNSENT_STATUSES",
     "apply_opt_in_status",
     "approve_recipient",
+    "fixed_reply",
     "handle_inbound_sms",
+    "log_reply",
     "may_text",
     "opt_in_message",
     "opt_out_refused_number",

@@ -19,7 +19,6 @@ from mike.core.sms import CARRIER_OPT_OUT_ERROR, SmsProvider
 
 from .. import sms_replies
 from ..models import (
-    ApprovalStatus,
     Recipient,
     RecipientAuditAction,
     RecipientAuditLog,
@@ -60,25 +59,20 @@ def _recipients_of(phone: str, raw: str, *, including=None) -> list[Recipient]:
     return sorted(locked, key=lambda r: (r.approved_at or never, r.created_at), reverse=True)
 
 
-def _reply_for(keyword: Keyword, recipient: Recipient) -> str:
-    client_name = recipient.audience.client.name
+def fixed_reply(keyword: Keyword, recipient: Recipient | None) -> str | None:
+    """The answer to a text that does not depend on the recipient's rewards, or None when it does
+    (a YES or START: what it says depends on the rewards that exist, see
+    mike.rewards.inbound)."""
     if keyword == Keyword.OPT_OUT:
         # Twilio answers STOP itself; a second text would be one too many.
         return ""
+    if recipient is None:
+        return sms_replies.UNKNOWN_NUMBER
     if keyword == Keyword.HELP:
-        template = sms_replies.HELP
-    elif keyword in (Keyword.OPT_IN, Keyword.START):
-        if recipient.approval_status in (ApprovalStatus.APPROVED, ApprovalStatus.REDEEMED):
-            template = sms_replies.OPTED_IN_APPROVED
-        elif recipient.approval_status == ApprovalStatus.REJECTED:
-            template = sms_replies.OPTED_IN_NO_REWARD
-        elif keyword == Keyword.START:
-            template = sms_replies.RESTARTED_NOT_APPROVED
-        else:
-            template = sms_replies.OPTED_IN_NOT_APPROVED
-    else:
-        return sms_replies.HINT
-    return sms_replies.render(template, client_name=client_name)
+        return sms_replies.render(sms_replies.HELP, client_name=recipient.audience.client.name)
+    if keyword in (Keyword.OPT_IN, Keyword.START):
+        return None
+    return sms_replies.HINT
 
 
 def _set_opt_in_status(
@@ -129,11 +123,16 @@ def _opt_out(recipient: Recipient, *, body, message_sid, details=None) -> bool:
 
 @dataclass
 class InboundSms:
-    """What an inbound text did: the reply to send back ("" for none), the recipients who opted
-    in (their rewards are the reward pipeline's to claim) and those who came back from an
-    opt-out (their refused card texts are to be resent)."""
+    """What an inbound text did: its keyword, the recipient the conversation is logged on
+    (`primary`: the most recently approved at the number; None for a number Mike never texted),
+    whether it was a repeat of a message already handled, the recipients who opted in (their
+    rewards are the reward pipeline's to claim) and those who came back from an opt-out (their
+    refused card texts are to be resent). The reply is the pipeline's to write (`log_reply`)."""
 
-    reply: str
+    keyword: Keyword
+    phone: str
+    primary: Recipient | None = None
+    duplicate: bool = False
     opted_in: list = field(default_factory=list)
     came_back: list = field(default_factory=list)
 
@@ -148,7 +147,7 @@ def _apply_keyword(
     so Mike's state follows the number: every recipient at it moves together."""
     for recipient in recipients:
         status = recipient.sms_opt_in_status
-        approved = recipient.approval_status == ApprovalStatus.APPROVED
+        approved = recipient.is_approved
         if status == SmsOptInStatus.OPTED_OUT and keyword in (Keyword.OPT_IN, Keyword.START):
             outcome.came_back.append(recipient)
         if keyword == Keyword.OPT_OUT and status != SmsOptInStatus.OPTED_OUT:
@@ -190,15 +189,14 @@ def _apply_keyword(
 def handle_inbound_sms(
     *, from_number: str, body: str, message_sid: str, to_number: str = ""
 ) -> InboundSms:
-    """Act on a text a recipient sent: the reply to send back ("" for none), and who opted in or
-    came back (see InboundSms; the reward pipeline claims and resends after commit).
+    """Act on a text a recipient sent (see InboundSms for what the caller learns).
 
-    YES/Y/OK opt in, the carrier stop words opt out,
-    START/UNSTOP come back, HELP/INFO get help, anything else a hint. Every message in and out is
-    an `SmsOptInLog` row on the most recently approved recipient at the number (the reply as
-    `sent`: it goes back in the webhook's TwiML). Idempotent by `message_sid`: Twilio's retry of
-    the same message gets the same reply and writes nothing. A number Mike never texted gets a
-    generic reply and nothing is logged (a log row needs a recipient).
+    The opt-in words opt in, the carrier stop words opt out, START/UNSTOP come back, HELP/INFO get
+    help (recipients.sms_replies). The text is an inbound `SmsOptInLog` row on the most recently
+    approved recipient at the number; the reply, once the caller knows it, is another
+    (`log_reply`). Idempotent by `message_sid`: Twilio's retry of the same message is reported as
+    a duplicate and writes nothing. A number Mike never texted writes nothing (a log row needs a
+    recipient). Locks every recipient at the number (primary-key order).
     """
     keyword = sms_replies.classify(body)
     phone = normalize_phone(from_number)
@@ -207,15 +205,16 @@ def handle_inbound_sms(
         # second one finds the first one's log row below.
         recipients = _recipients_of(phone, from_number)
         if not recipients:
-            # Never answer a STOP: the carrier confirms it, and nothing may follow.
-            return InboundSms("" if keyword == Keyword.OPT_OUT else sms_replies.UNKNOWN_NUMBER)
+            return InboundSms(keyword, phone or from_number)
         primary = recipients[0]
+        outcome = InboundSms(keyword, phone or from_number, primary=primary)
         if message_sid:
             seen = SmsOptInLog.objects.filter(
                 message_sid=message_sid, direction=SmsDirection.INBOUND
             ).first()
             if seen is not None:
-                return InboundSms(_reply_for(keyword, seen.recipient))
+                outcome.primary, outcome.duplicate = seen.recipient, True
+                return outcome
         try:
             with transaction.atomic():
                 SmsOptInLog.objects.create(
@@ -230,21 +229,26 @@ def handle_inbound_sms(
                 )
         except IntegrityError:
             seen = SmsOptInLog.objects.get(message_sid=message_sid, direction=SmsDirection.INBOUND)
-            return InboundSms(_reply_for(keyword, seen.recipient))
-        outcome = InboundSms("")
+            outcome.primary, outcome.duplicate = seen.recipient, True
+            return outcome
         _apply_keyword(keyword, recipients, body=body, message_sid=message_sid, outcome=outcome)
-        reply = outcome.reply = _reply_for(keyword, primary)
-        if reply:
-            SmsOptInLog.objects.create(
-                recipient=primary,
-                campaign=primary.campaign,
-                phone=phone or from_number,
-                direction=SmsDirection.OUTBOUND,
-                message_text=reply,
-                status=SmsStatus.SENT,
-                provider_used=SmsProvider.TWILIO,
-            )
     return outcome
+
+
+def log_reply(*, inbound: InboundSms, text: str) -> None:
+    """Log the reply to an inbound text as an outbound `sent` row (it goes back in the webhook's
+    TwiML, so it is sent as soon as Twilio reads the answer)."""
+    if not text or inbound.primary is None or inbound.duplicate:
+        return
+    SmsOptInLog.objects.create(
+        recipient=inbound.primary,
+        campaign=inbound.primary.campaign,
+        phone=inbound.phone,
+        direction=SmsDirection.OUTBOUND,
+        message_text=text,
+        status=SmsStatus.SENT,
+        provider_used=SmsProvider.TWILIO,
+    )
 
 
 # --- Opt-outs the carrier reports ----------------------------------------------------------------

@@ -218,6 +218,9 @@ def test_approve_approves_as_the_staff_user_and_texts_the_opt_in_question(
     staff_client, staff, world, sms_outbox, django_capture_on_commit_callbacks
 ):
     recipient = world["recipient"]
+    _post(
+        staff_client, django_capture_on_commit_callbacks, action="condition", recipient=recipient.pk
+    )
     response = _post(
         staff_client, django_capture_on_commit_callbacks, action="approve", recipient=recipient.pk
     )
@@ -290,6 +293,7 @@ def test_replying_yes_opts_in_and_the_card_is_claimed_and_delivered(
 def test_replying_stop_opts_out(staff_client, world, django_capture_on_commit_callbacks):
     recipient = world["recipient"]
     run = django_capture_on_commit_callbacks
+    _post(staff_client, run, action="condition", recipient=recipient.pk)
     _post(staff_client, run, action="approve", recipient=recipient.pk)
     response = _post(staff_client, run, action="reply", recipient=recipient.pk, body="STOP")
     recipient.refresh_from_db()
@@ -426,3 +430,17 @@ def test_with_the_twilio_backend_the_services_and_the_command_refuse_too(world, 
     with pytest.raises(CommandError, match="simulator is off"):
         call_command("play_phone", "call", "+15552020001", stdout=StringIO())
     assert not CallSession.objects.exists()
+
+
+def test_approving_a_recipient_who_earned_nothing_texts_nothing_and_says_so(
+    staff_client, world, sms_outbox, django_capture_on_commit_callbacks
+):
+    recipient = world["recipient"]
+    response = _post(
+        staff_client, django_capture_on_commit_callbacks, action="approve", recipient=recipient.pk
+    )
+    recipient.refresh_from_db()
+    assert recipient.approval_status == ApprovalStatus.APPROVED
+    assert sms_outbox == []
+    follow = staff_client.get(response["Location"])
+    assert "no reward is waiting yet" in " ".join(_messages(follow))

@@ -14,18 +14,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from giftcards.alerts import (
-    ALERT_CLEARED,
-    ALERT_SENT,
     UNSETTLED_PURCHASE_ATTEMPTS,
-    AlertKind,
     send_staff_alerts,
 )
 from giftcards.models import (
+    AlertKind,
     CreditAccount,
     GiftCardAuditLog,
     GiftCardPool,
     PurchaseMethod,
     RewardStatus,
+    StaffAlert,
 )
 from giftcards.services import (
     add_cards_to_pool,
@@ -59,8 +58,8 @@ def staff(db):
 
 
 def alerts(kind=None):
-    rows = GiftCardAuditLog.objects.filter(action=ALERT_SENT)
-    return rows.filter(metadata__kind=kind) if kind else rows
+    rows = StaffAlert.objects.all()
+    return rows.filter(kind=kind) if kind else rows
 
 
 def stocked_pool(*, cards: int, threshold: int = 5, **kwargs) -> GiftCardPool:
@@ -120,13 +119,16 @@ def test_a_pool_below_its_threshold_alerts_staff_once(staff, mailoutbox):
         pool.pk,
         pool.client_id,
     )
-    assert row.metadata["kind"] == AlertKind.LOW_STOCK
-    assert row.metadata["available_cards"] == 2 and row.metadata["recipients"] == [staff.email]
+    assert row.kind == AlertKind.LOW_STOCK and row.times_alerted == 1 and row.is_open
+    assert row.facts["available_cards"] == 2 and row.emailed_to == [staff.email]
+    assert not GiftCardAuditLog.objects.filter(
+        entity_id=pool.pk, action__startswith="alert"
+    ).exists()
 
     again = send_staff_alerts()
 
     assert again.sent == [] and again.still_open == 1
-    assert len(mailoutbox) == 1 and alerts().count() == 1
+    assert len(mailoutbox) == 1 and alerts().get().times_alerted == 1
 
 
 @pytest.mark.django_db
@@ -138,7 +140,7 @@ def test_rewards_waiting_for_a_low_pool_are_counted_in_its_alert(staff, mailoutb
 
     [email] = mailoutbox
     assert "0 cards left (alert at 5 or fewer); 3 rewards are waiting for stock" in email.body
-    assert alerts(AlertKind.LOW_STOCK).get().metadata["rewards_waiting"] == 3
+    assert alerts(AlertKind.LOW_STOCK).get().facts["rewards_waiting"] == 3
 
 
 @pytest.mark.django_db
@@ -227,6 +229,7 @@ def test_claims_refused_for_insufficient_credit_alert_even_above_the_threshold(s
     recipient = opted_in_reward(client=client, pool=pool)
     assert claim_pending_rewards(recipient=recipient) == []
     assert GiftCardAuditLog.objects.filter(action="claim_refused_insufficient_credit").exists()
+    assert recipient.rewards.get().status == RewardStatus.AWAITING_CREDIT
 
     send_staff_alerts()
 
@@ -235,7 +238,7 @@ def test_claims_refused_for_insufficient_credit_alert_even_above_the_threshold(s
         "credit balance $5.00 (no alert set); 1 claim refused for insufficient credit "
         "is waiting ($15.00 of cards)"
     ) in email.body
-    assert alerts(AlertKind.LOW_CREDIT).get().metadata["claims_refused"] == 1
+    assert alerts(AlertKind.LOW_CREDIT).get().facts["claims_refused"] == 1
 
 
 @pytest.mark.django_db
@@ -267,6 +270,7 @@ def test_a_refused_provider_purchase_alerts_staff(staff, mailoutbox, tillo):
     assert (row.entity_type, row.entity_id) == ("recipient_gift_card", reward.pk)
     # The empty provider-only pool now has a reward waiting on it, which staff hear about too.
     assert alerts(AlertKind.LOW_STOCK).count() == 1
+    assert reward.purchase_status == "refused"
 
 
 @pytest.mark.django_db
@@ -299,10 +303,8 @@ def test_a_purchase_the_provider_never_settles_alerts_staff_until_it_does(staff,
     reward.refresh_from_db()
     assert reward.gift_card_id is not None
     send_staff_alerts()
-    assert alerts(AlertKind.PURCHASE_UNSETTLED).count() == 1  # not alerted again: settled
-    assert GiftCardAuditLog.objects.filter(
-        action=ALERT_CLEARED, metadata__kind=AlertKind.PURCHASE_UNSETTLED
-    ).exists()
+    [row] = alerts(AlertKind.PURCHASE_UNSETTLED)  # not alerted again: settled, so cleared
+    assert row.times_alerted == 1 and row.cleared_at is not None
 
 
 @pytest.fixture
@@ -354,7 +356,7 @@ def test_a_delivery_retried_by_staff_that_fails_again_alerts_again(
     send_staff_alerts()
 
     assert len(mailoutbox) == 2
-    assert alerts(AlertKind.DELIVERY_FAILED).count() == 2
+    assert alerts(AlertKind.DELIVERY_FAILED).get().times_alerted == 2
 
 
 # --- Who gets it -------------------------------------------------------------------------------
@@ -394,7 +396,7 @@ def test_with_nobody_to_email_the_alert_is_recorded_and_a_warning_logged(mailout
 
     assert len(run.sent) == 1 and run.recipients == []
     assert mailoutbox == []
-    assert alerts(AlertKind.LOW_STOCK).get().metadata["recipients"] == []
+    assert alerts(AlertKind.LOW_STOCK).get().emailed_to == []
     assert "1 alert recorded but not emailed" in caplog.text
     assert send_staff_alerts().sent == []  # recorded, so not repeated before the cooldown
 
@@ -412,7 +414,7 @@ def test_nothing_wrong_sends_no_email(staff, mailoutbox):
 
     assert run.sent == [] and run.cleared == 0
     assert mailoutbox == []
-    assert not GiftCardAuditLog.objects.filter(action__in=[ALERT_SENT, ALERT_CLEARED]).exists()
+    assert not alerts().exists()
 
 
 @pytest.mark.django_db
@@ -425,7 +427,7 @@ def test_a_problem_still_there_after_the_cooldown_alerts_again(staff, mailoutbox
     assert len(send_staff_alerts(now=timezone.now() + timedelta(hours=7)).sent) == 1
 
     assert len(mailoutbox) == 2
-    assert alerts(AlertKind.LOW_STOCK).count() == 2
+    assert alerts(AlertKind.LOW_STOCK).get().times_alerted == 2
 
 
 @pytest.mark.django_db
@@ -436,8 +438,8 @@ def test_a_problem_that_cleared_and_came_back_alerts_again(staff, mailoutbox):
     add_cards_to_pool(pool, [f"RESTOCK-{n}" for n in range(10)])
     cleared = send_staff_alerts()
     assert cleared.sent == [] and cleared.cleared == 1
-    [row] = GiftCardAuditLog.objects.filter(action=ALERT_CLEARED)
-    assert row.entity_id == pool.pk and row.metadata["kind"] == AlertKind.LOW_STOCK
+    [row] = alerts()
+    assert row.entity_id == pool.pk and row.kind == AlertKind.LOW_STOCK and not row.is_open
 
     # Staff raise the threshold: the pool is low again, well inside the cooldown.
     GiftCardPool.objects.filter(pk=pool.pk).update(low_stock_threshold=20)
@@ -445,6 +447,8 @@ def test_a_problem_that_cleared_and_came_back_alerts_again(staff, mailoutbox):
 
     assert len(mailoutbox) == 2
     assert "12 cards left (alert at 20 or fewer)" in mailoutbox[1].body
+    row.refresh_from_db()
+    assert row.is_open and row.times_alerted == 2
     assert send_staff_alerts().cleared == 0  # still low: nothing cleared, nothing sent
 
 
@@ -488,7 +492,7 @@ def test_overlapping_runs_send_one_email(mailoutbox):
     assert errors == [] and len(runs) == 4
     assert sorted(len(r.sent) for r in runs) == [0, 0, 0, 1]
     assert len(mailoutbox) == 1
-    assert alerts().count() == 1
+    assert alerts().get().times_alerted == 1
 
 
 # --- How it is triggered -----------------------------------------------------------------------
@@ -574,7 +578,26 @@ def test_the_admin_filters_low_pools_credit_accounts_and_alert_history(admin_cli
         "Poor Client" in accounts.content.decode()
         and "Rich Client" not in accounts.content.decode()
     )
-    history = admin_client.get(
-        reverse("admin:giftcards_giftcardauditlog_changelist"), {"action": ALERT_SENT}
+    history = admin_client.get(reverse("admin:giftcards_staffalert_changelist"), {"state": "open"})
+    assert history.status_code == 200 and low.pool_name in history.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_dismissed_alert_is_not_repeated_until_it_changes(staff, mailoutbox, admin_client):
+    pool = stocked_pool(cards=2)
+    send_staff_alerts()
+    row = alerts().get()
+
+    response = admin_client.post(
+        reverse("admin:giftcards_staffalert_changelist"),
+        {"action": "dismiss", "_selected_action": [row.pk]},
     )
-    assert history.status_code == 200 and str(low.pk) in history.content.decode()
+    assert response.status_code == 302
+    row.refresh_from_db()
+    assert row.dismissed_at is not None
+
+    assert send_staff_alerts(now=timezone.now() + timedelta(hours=48)).sent == []
+    waiting_rewards(pool, 1)  # worse: rewards now wait for it
+    assert len(send_staff_alerts().sent) == 1
+    row.refresh_from_db()
+    assert row.dismissed_at is None and row.times_alerted == 2

@@ -437,7 +437,7 @@ def test_claim_pending_rewards_marks_awaiting_stock_when_the_pool_is_empty(setup
     assert_counters_match_cards(pool)
 
 
-def test_claim_pending_rewards_leaves_a_reward_pending_when_credit_is_short(setup):
+def test_claim_pending_rewards_leaves_a_reward_awaiting_credit_when_credit_is_short(setup):
     recipient = setup["recipient"]
     condition = factories.CampaignConditionFactory(
         campaign=setup["campaign"],
@@ -457,8 +457,16 @@ def test_claim_pending_rewards_leaves_a_reward_pending_when_credit_is_short(setu
 
     assert [r.pk for r in claimed] == [cheap.pk]
     dear.refresh_from_db()
-    assert dear.status == RewardStatus.PENDING and dear.gift_card is None
+    assert dear.status == RewardStatus.AWAITING_CREDIT and dear.gift_card is None
     assert GiftCardAuditLog.objects.filter(
         action="claim_refused_insufficient_credit", entity_id=dear.pk
     ).exists()
     assert credit_account_for(setup["client"]).balance == Decimal("75.00")
+    # Refused again (the sweep retries it): still waiting, and the refusal is not written twice.
+    assert claim_pending_rewards(recipient=recipient) == []
+    assert (
+        GiftCardAuditLog.objects.filter(
+            action="claim_refused_insufficient_credit", entity_id=dear.pk
+        ).count()
+        == 1
+    )

@@ -29,6 +29,7 @@ TIMESTAMPS = {
     "claimed_at",
     "assigned_at",
     "next_attempt_at",
+    "enqueued_at",
     "occurred_at",
 }
 # What makes two cards two cards: their codes differ, whoever claims them.

@@ -82,8 +82,10 @@ def test_twilio_500_is_retried_with_backoff_then_succeeds(delivery, twilio_serve
     assert failed.status == DeliveryStatus.FAILED and failed.retry_count == 1
     assert failed.next_attempt_at > timezone.now()
     assert twilio_server.messages == []
+    # Not due yet for anyone but the retry the failed attempt scheduled.
+    assert send_delivery(delivery.pk) == DeliveryOutcome.NOT_DUE
 
-    assert send_delivery(delivery.pk) == DeliveryOutcome.SENT
+    assert send_delivery(delivery.pk, early=True) == DeliveryOutcome.SENT
     assert len(twilio_server.messages) == 1
     assert fresh(delivery).twilio_message_sid == twilio_server.messages[0]["sid"]
     statuses = list(

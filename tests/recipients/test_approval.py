@@ -38,7 +38,7 @@ def campaign():
 
 @pytest.fixture
 def recipient(campaign):
-    return RecipientFactory(campaign=campaign, phone="+15551230001")
+    return RecipientFactory(campaign=campaign, phone="+15551230001", with_reward=True)
 
 
 @pytest.fixture
@@ -49,9 +49,12 @@ def staff_client(client):
     return client
 
 
-def reward_for(recipient, *, condition_number=1, **kwargs):
+def reward_for(recipient, *, condition_number=None, **kwargs):
+    """Another reward of the recipient, for the next condition of their campaign."""
+    taken = recipient.campaign.conditions.values_list("condition_number", flat=True)
     condition = CampaignConditionFactory(
-        campaign=recipient.campaign, condition_number=condition_number
+        campaign=recipient.campaign,
+        condition_number=condition_number or max(taken, default=0) + 1,
     )
     return RecipientGiftCardFactory(
         recipient=recipient,
@@ -160,7 +163,7 @@ def test_approving_a_recipient_who_already_opted_in_claims_instead_of_texting(
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_approvals_approve_once_and_text_once(sms_outbox):
-    recipient = RecipientFactory(campaign=CampaignFactory(), phone="+15551230009")
+    recipient = RecipientFactory(campaign=CampaignFactory(), phone="+15551230009", with_reward=True)
     barrier = threading.Barrier(4)
     errors = []
 
@@ -205,8 +208,8 @@ def test_rejection_needs_a_reason(recipient, reason):
 
 def test_rejection_records_reason_audit_event_and_rejects_waiting_rewards(recipient):
     staff = UserFactory()
-    waiting = reward_for(recipient)
-    out_of_stock = reward_for(recipient, condition_number=2, status=RewardStatus.AWAITING_STOCK)
+    waiting = recipient.rewards.get()
+    out_of_stock = reward_for(recipient, status=RewardStatus.AWAITING_STOCK)
 
     approval.reject_recipient(recipient=recipient, by=staff, reason="Duplicate household")
 
@@ -263,7 +266,7 @@ def test_condition_met_auto_approves_when_the_client_says_so(
 ):
     campaign.client.auto_approve_recipients = True
     campaign.client.save()
-    recipient = RecipientFactory(campaign=campaign, phone="+15551230002")
+    recipient = RecipientFactory(campaign=campaign, phone="+15551230002", with_reward=True)
 
     with django_capture_on_commit_callbacks(execute=True):
         approval.advance_recipient(recipient.pk)

@@ -34,7 +34,7 @@ def campaign():
 
 @pytest.fixture
 def recipient(campaign):
-    return RecipientFactory(campaign=campaign, phone=PHONE)
+    return RecipientFactory(campaign=campaign, phone=PHONE, with_reward=True)
 
 
 @pytest.fixture

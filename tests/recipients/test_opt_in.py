@@ -51,7 +51,7 @@ def campaign():
 
 @pytest.fixture
 def recipient(campaign):
-    return RecipientFactory(campaign=campaign, phone=PHONE)
+    return RecipientFactory(campaign=campaign, phone=PHONE, with_reward=True)
 
 
 @pytest.fixture
@@ -133,7 +133,7 @@ def test_campaign_opt_in_message_replaces_the_default(
 ):
     campaign.sms_opt_in_message = "{client} {here}: text YES for your $25 card."
     campaign.save()
-    recipient = RecipientFactory(campaign=campaign, phone=PHONE)
+    recipient = RecipientFactory(campaign=campaign, phone=PHONE, with_reward=True)
 
     with django_capture_on_commit_callbacks(execute=True):
         approval.approve_recipient(recipient=recipient)
@@ -164,7 +164,7 @@ def test_opt_in_is_never_sent_to_a_pending_recipient(recipient, sms_outbox):
 
 
 def test_opt_in_for_a_deleted_recipient_does_nothing(sms_outbox):
-    recipient = RecipientFactory()
+    recipient = RecipientFactory(with_reward=True)
     recipient_id = str(recipient.pk)
     recipient.delete()
 
@@ -258,8 +258,10 @@ def test_twilio_refusal_is_not_retried(
 def test_yes_opts_in(asked, reply, body):
     response = reply(body)
 
+    # The reward's pool holds no card yet: the answer says it is being got ready, not sent.
     assert reply_text(response) == (
-        "Acme Roofing: thanks, you're opted in! Your gift card is on its way by text."
+        "Acme Roofing: thanks, you're opted in! We're getting your gift card ready and will "
+        "text it to you as soon as it is."
     )
     asked.refresh_from_db()
     assert asked.sms_opt_in_status == SmsOptInStatus.OPTED_IN
@@ -278,7 +280,10 @@ def test_yes_opts_in(asked, reply, body):
 
 
 def test_yes_claims_the_approved_reward(asked, reply):
-    condition = CampaignConditionFactory(campaign=asked.campaign, card_value=Decimal("25.00"))
+    asked.rewards.update(status=RewardStatus.REVOKED)  # only the stocked reward below counts
+    condition = CampaignConditionFactory(
+        campaign=asked.campaign, condition_number=2, card_value=Decimal("25.00")
+    )
     pool = GiftCardPoolFactory(
         client=asked.campaign.client, brand=condition.brand, card_value=Decimal("25.00")
     )
@@ -286,17 +291,19 @@ def test_yes_claims_the_approved_reward(asked, reply):
     allocate_credit(asked.campaign.client, Decimal("100.00"))
     reward = RecipientGiftCardFactory(recipient=asked, condition=condition)
 
-    reply("YES")
+    response = reply("YES")
 
+    assert reply_text(response) == (
+        f"Acme Roofing: thanks, you're opted in! Your $25.00 {condition.brand.brand_name} gift "
+        "card is on its way by text."
+    )
     reward.refresh_from_db()
     assert reward.gift_card == card
     assert reward.status in (RewardStatus.CLAIMED, RewardStatus.DELIVERED)
 
 
 def test_hint_or_help_claims_nothing(asked, reply):
-    reward = RecipientGiftCardFactory(
-        recipient=asked, condition=CampaignConditionFactory(campaign=asked.campaign)
-    )
+    reward = asked.rewards.get()
 
     reply("HELP")
     reply("maybe")
@@ -348,7 +355,7 @@ def test_start_after_stop_opts_an_approved_recipient_back_in(asked, reply):
 
 def test_start_after_stop_waits_for_yes_when_not_approved(campaign, reply):
     recipient = RecipientFactory(
-        campaign=campaign, phone=PHONE, sms_opt_in_status=SmsOptInStatus.OPTED_OUT
+        campaign=campaign, phone=PHONE, sms_opt_in_status=SmsOptInStatus.OPTED_OUT, with_reward=True
     )
 
     response = reply("unstop")
@@ -359,7 +366,7 @@ def test_start_after_stop_waits_for_yes_when_not_approved(campaign, reply):
 
 def test_yes_before_approval_opts_in_and_says_the_reward_is_under_review(campaign, reply):
     recipient = RecipientFactory(
-        campaign=campaign, phone=PHONE, sms_opt_in_status=SmsOptInStatus.PENDING
+        campaign=campaign, phone=PHONE, sms_opt_in_status=SmsOptInStatus.PENDING, with_reward=True
     )
 
     response = reply("Yes")

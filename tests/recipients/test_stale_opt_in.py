@@ -323,7 +323,7 @@ def test_recipient_who_cannot_be_texted_is_not_claimed_nor_moved(
     world, django_capture_on_commit_callbacks, sms_outbox
 ):
     recipient = world["recipient"]
-    Recipient.objects.filter(pk=recipient.pk).update(phone="")
+    Recipient.objects.filter(pk=recipient.pk).update(phone="", email="")
     opted_in_days_ago(recipient, 181)
     reward = RecipientGiftCardFactory(recipient=recipient, condition=world["second"])
 

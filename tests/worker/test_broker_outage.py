@@ -47,7 +47,7 @@ def broker_down():
 
 
 def test_an_approval_during_a_broker_outage_is_texted_by_the_sweep(admin_client, sms_outbox):
-    recipient = factories.RecipientFactory(phone="+15553334444")
+    recipient = factories.RecipientFactory(phone="+15553334444", with_reward=True)
 
     with broker_down():
         response = admin_client.post(

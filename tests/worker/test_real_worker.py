@@ -7,11 +7,13 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import redis
 from django.db import connection
+from django.utils import timezone
 from werkzeug import Request
 
 from giftcards.models import DeliveryStatus, GiftCardDelivery, SmsDeliveryLog
@@ -164,10 +166,12 @@ def test_a_worker_killed_mid_delivery_loses_nothing(producer, slow_twilio):
     slow_twilio.hold.set()
     stuck = GiftCardDelivery.objects.get(pk=delivery.pk)
     assert stuck.status == DeliveryStatus.SENDING  # the row shows where it stopped
+    assert stuck.lease_expires_at is not None
 
-    # Later the sweep (beat) finds it stuck and a new worker finishes it.
+    # While the dead worker's lease lasts, the sweep leaves the delivery alone: nothing sends it.
+    # Once the lease lapses, the sweep counts the lost attempt and a new worker finishes it.
     GiftCardDelivery.objects.filter(pk=delivery.pk).update(
-        updated_at=stuck.updated_at.replace(year=stuck.updated_at.year - 1)
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
     second = Worker(slow_twilio.base).start()
     try:
@@ -178,5 +182,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(producer, slow_twilio):
     finally:
         second.stop()
     assert SmsDeliveryLog.objects.filter(delivery=delivery, delivery_status="sent").count() == 1
+    lost = SmsDeliveryLog.objects.get(delivery=delivery, delivery_status="failed")
+    assert "stopped before it recorded" in lost.error_message
     # The killed attempt may have reached Twilio: at least once, never zero times.
     assert len(slow_twilio.messages) >= 1
