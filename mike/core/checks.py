@@ -1,7 +1,11 @@
-"""Deployment checks of Mike's own settings, run by `manage.py check --deploy`."""
+"""Checks of Mike's own settings: the deployment ones run by `manage.py check --deploy`, the
+others by every command that checks the project (`check`, `runserver`, `migrate`)."""
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from .ratelimit import parse_rate
 
 
 @register(Tags.security, deploy=True)
@@ -56,3 +60,22 @@ def check_sms_backend(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_rate_limits(app_configs, **kwargs):
+    """A rate or proxy count that cannot work is refused at start-up, not on the first request."""
+    problems = []
+    try:
+        parse_rate(settings.REDEEM_RATE)
+    except ImproperlyConfigured as error:
+        problems.append(Error(f"REDEEM_RATE: {error}", id="mike.E003"))
+    if settings.TRUSTED_PROXY_COUNT < 0:
+        problems.append(
+            Error(
+                f"TRUSTED_PROXY_COUNT={settings.TRUSTED_PROXY_COUNT} is negative.",
+                hint="Set it to the number of reverse proxies in front of Mike (0 for none).",
+                id="mike.E004",
+            )
+        )
+    return problems
