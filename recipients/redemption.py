@@ -1,8 +1,11 @@
 """The public redemption page: a customer types the code from their mailer and sees where their
 reward stands — under review, text YES, on its way, or the card itself.
 
-Only wrong codes count against the rate limit (per client address), so a customer checking their
-own code repeatedly is never locked out, while guessing codes stops after REDEEM_RATE misses.
+Only wrong codes count against the rate limit (per client address, through TRUSTED_PROXY_COUNT
+proxies), so a customer checking their own code repeatedly is never locked out, while guessing
+codes stops after REDEEM_RATE misses. Each POST takes its unit before the code is looked up and
+gives it back when the code is found (mike.core.ratelimit), so a concurrent burst of guesses is
+looked up no more than REDEEM_RATE times.
 """
 
 from django import forms
@@ -11,11 +14,12 @@ from django.db import transaction
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django_ratelimit.core import is_ratelimited
 
 from campaigns.events import record_event
 from campaigns.models import EventSource, EventType
 from giftcards.models import RewardStatus
+from mike.core import ratelimit
+from mike.core.clientip import UNKNOWN, client_ip
 from mike.core.views import ratelimited
 
 from .codes import CODE_LENGTH, is_well_formed, normalize_code
@@ -53,20 +57,6 @@ class RedeemForm(forms.Form):
                 f"A code has {CODE_LENGTH} letters and numbers, like 7KQ4-M2XD-9P."
             )
         return code
-
-
-def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
-
-
-def _misses_exceeded(request, *, increment: bool) -> bool:
-    return is_ratelimited(
-        request,
-        group=RATE_GROUP,
-        key="ip",
-        rate=settings.REDEEM_RATE,
-        increment=increment,
-    )
 
 
 def reward_state(recipient: Recipient) -> tuple[str, list]:
@@ -119,8 +109,14 @@ def redeem(request):
     """GET shows the form; POST looks the code up. Card codes are shown only here, never cached."""
     if request.method != "POST":
         return render(request, "public/redeem.html", {"form": RedeemForm(), "state": None})
-    if _misses_exceeded(request, increment=False):
-        return ratelimited(request)
+    # Every try is a miss until the code is found: the unit is taken before the lookup.
+    reservation = ratelimit.reserve(
+        group=RATE_GROUP, key=ratelimit.client_key(request), rate=settings.REDEEM_RATE
+    )
+    if reservation.exceeded:
+        response = ratelimited(request)
+        response["Retry-After"] = str(reservation.rate.seconds)
+        return response
 
     form = RedeemForm(request.POST)
     recipient = None
@@ -131,14 +127,15 @@ def redeem(request):
             .first()
         )
     if recipient is None:
-        if _misses_exceeded(request, increment=True):
-            return ratelimited(request)
         state = "not_found" if form.is_valid() else None
         return render(request, "public/redeem.html", {"form": form, "state": state}, status=200)
+    reservation.give_back()
 
     state, rewards = reward_state(recipient)
     if state == "delivered":
-        ip, agent = _client_ip(request), request.headers.get("User-Agent", "")
+        ip, agent = client_ip(request), request.headers.get("User-Agent", "")
+        if ip == UNKNOWN:
+            ip = ""
         record_event(
             EventType.CODE_VIEWED,
             recipient=recipient,
