@@ -69,7 +69,7 @@ def test_one_guesser_behind_the_proxy_does_not_lock_out_another_customer(client,
     # Same proxy, another customer: their own address has tried nothing wrong.
     response = post(client, customer.redemption_code, remote=PROXY, forwarded="198.51.100.7")
     assert response.status_code == 200
-    assert "under review" in response.content.decode()
+    assert "No reward on this code yet" in response.content.decode()
 
 
 @pytest.mark.django_db
