@@ -265,8 +265,14 @@ X_FRAME_OPTIONS = "DENY"
 # --- Rate limits --------------------------------------------------------------------------------
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_VIEW = "mike.core.views.ratelimited"
-# Wrong codes one address may try on the public redemption page (django-ratelimit rate).
+# Wrong codes one client address may try on the public redemption page, in django-ratelimit's
+# format (10/m, 10/5m, 100/h); a code that is found is not counted (mike.core.ratelimit).
 REDEEM_RATE = env.str("REDEEM_RATE", default="10/m")
+# Reverse proxies in front of Mike that append the address they saw to X-Forwarded-For: the
+# client's address is the entry this many from the right (mike.core.clientip). 0: clients connect
+# directly and REMOTE_ADDR is theirs. One too many lets clients pick their address; one too few
+# counts every customer behind a proxy as one.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 LOGGING = {
     "version": 1,

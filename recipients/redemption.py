@@ -1,25 +1,46 @@
-"""The public redemption page: a customer types the code from their mailer and sees where their
-reward stands — under review, text YES, on its way, or the card itself.
+"""The public redemption page: a customer types the code from their mailer and sees their
+delivered cards, and where each other reward stands (under review, reply YES, being made ready, on
+its way), told from the reward and delivery rows that exist (`reward_answer`); a code that has
+earned nothing yet is told how to earn a reward.
 
-Only wrong codes count against the rate limit (per client address), so a customer checking their
-own code repeatedly is never locked out, while guessing codes stops after REDEEM_RATE misses.
+Only wrong codes count against the rate limit (per client address, through TRUSTED_PROXY_COUNT
+proxies), so a customer checking their own code repeatedly is never locked out, while guessing
+codes stops after REDEEM_RATE misses. Each POST takes its unit before the code is looked up and
+gives it back when the code is found (mike.core.ratelimit), so a concurrent burst of guesses is
+looked up no more than REDEEM_RATE times.
 """
+
+from dataclasses import dataclass
+from enum import StrEnum
 
 from django import forms
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Prefetch
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django_ratelimit.core import is_ratelimited
 
+from calls.models import TrackedNumberStatus
 from campaigns.models import Event, EventSource, EventType
-from giftcards.models import RewardStatus
+from giftcards.models import (
+    OPT_OUT_FAILURE_REASONS,
+    CardDeliveryMethod,
+    DeliveryStatus,
+    GiftCardDelivery,
+    RecipientGiftCard,
+    RewardStatus,
+)
+from mike.core import ratelimit
+from mike.core.clientip import UNKNOWN, client_ip
+from mike.core.phones import format_national
 from mike.core.views import ratelimited
 
 from .codes import CODE_LENGTH, is_well_formed, normalize_code
 from .models import (
+    READY,
     ApprovalStatus,
+    Readiness,
     Recipient,
     RecipientAuditAction,
     RecipientAuditLog,
@@ -54,39 +75,146 @@ class RedeemForm(forms.Form):
         return code
 
 
-def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
+class Standing(StrEnum):
+    """Where one reward not yet shown as a card stands, as the page tells it."""
+
+    SENDING = "sending"  # its card is claimed and being texted (or emailed)
+    TEXT_START = "text_start"  # it waits for a text the recipient has opted out of
+    PREPARING = "preparing"  # approved and opted in: the card is being claimed or bought
+    REPLY_YES = "reply_yes"  # approved: the opt-in text went out, the YES has not come back
+    TEXT_COMING = "text_coming"  # approved: the opt-in text has not gone out yet
+    NO_PHONE = "no_phone"  # approved, but there is no phone to text the opt-in or card to
+    UNDER_REVIEW = "under_review"  # the recipient is not approved yet
+    PROBLEM = "problem"  # sending failed for good, or the reward failed: a person has to look
 
 
-def _misses_exceeded(request, *, increment: bool) -> bool:
-    return is_ratelimited(
-        request,
-        group=RATE_GROUP,
-        key="ip",
-        rate=settings.REDEEM_RATE,
-        increment=increment,
+@dataclass(frozen=True)
+class RewardLine:
+    reward: RecipientGiftCard
+    standing: Standing
+    # SENDING: "text" or "email"; the last digits of the phone a text goes (or went) to.
+    by: str = ""
+    phone_ending: str = ""
+
+
+@dataclass(frozen=True)
+class RewardAnswer:
+    """What the page says about a found code. `state` is "cards" (delivered cards to show, and
+    perhaps lines), "waiting" (only lines), "no_reward" (the code earned nothing yet, or nothing
+    it earned is still coming) or "not_eligible" (the recipient was rejected)."""
+
+    state: str
+    cards: list[RecipientGiftCard]
+    lines: list[RewardLine]
+
+
+# Rewards that are owed a card which does not exist yet.
+WAITING_FOR_CARD = (
+    RewardStatus.PENDING,
+    RewardStatus.AWAITING_STOCK,
+    RewardStatus.AWAITING_CREDIT,
+    RewardStatus.PURCHASE_PENDING,
+)
+DELIVERY_FAILED = (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED, DeliveryStatus.BOUNCED)
+
+
+def _ending(phone: str) -> str:
+    return phone[-4:] if phone else ""
+
+
+def _claimed_line(recipient: Recipient, reward: RecipientGiftCard) -> RewardLine:
+    """A claimed card goes out through its latest delivery; that row says how it is going."""
+    delivery = reward.latest_deliveries[0] if reward.latest_deliveries else None
+    if delivery is None:
+        # The claim writes its delivery in the same transaction; without one, say no more than
+        # that the card is on the way to being sent.
+        return RewardLine(reward, Standing.PREPARING)
+    by_text = delivery.delivery_method == CardDeliveryMethod.SMS
+    sending = RewardLine(
+        reward,
+        Standing.SENDING,
+        by="text" if by_text else "email",
+        phone_ending=_ending(delivery.delivery_address) if by_text else "",
     )
+    if delivery.status in DELIVERY_FAILED:
+        if delivery.failure_reason in OPT_OUT_FAILURE_REASONS:
+            return RewardLine(reward, Standing.TEXT_START)
+        if delivery.status == DeliveryStatus.FAILED and delivery.can_retry:
+            return sending  # the sweep tries again
+        return RewardLine(reward, Standing.PROBLEM)
+    if by_text and recipient.sms_opt_in_status == SmsOptInStatus.OPTED_OUT:
+        # Queued, but the send will refuse an opted-out number.
+        return RewardLine(reward, Standing.TEXT_START)
+    return sending
 
 
-def reward_state(recipient: Recipient) -> tuple[str, list]:
-    """Which answer the page gives for a recipient, and the delivered rewards to show."""
-    rewards = list(
-        recipient.rewards.select_related("brand", "gift_card").order_by(
-            "condition__condition_number"
+def _waiting_line(recipient: Recipient, reward: RecipientGiftCard) -> RewardLine | None:
+    """A reward with no card yet waits for approval, then the opt-in, then the claim
+    (Recipient.readiness says which)."""
+    readiness = recipient.readiness()
+    if readiness == Readiness.NOT_APPROVED:
+        return RewardLine(reward, Standing.UNDER_REVIEW)
+    if readiness == Readiness.REJECTED:
+        return None  # not coming
+    if readiness in READY:
+        by = "email" if readiness == Readiness.READY_BY_EMAIL else "text"
+        return RewardLine(reward, Standing.PREPARING, by=by)
+    if readiness == Readiness.OPTED_OUT:
+        return RewardLine(reward, Standing.TEXT_START)
+    if readiness == Readiness.UNREACHABLE:
+        return RewardLine(reward, Standing.NO_PHONE)
+    # Waiting for the opt-in: asked already, or (not asked yet, or asked again once an old
+    # opt-in expired) the question is on its way.
+    asked = recipient.sms_opt_in_status in (
+        SmsOptInStatus.PENDING,
+        SmsOptInStatus.INVALID_RESPONSE,
+    )
+    standing = Standing.REPLY_YES if asked else Standing.TEXT_COMING
+    return RewardLine(reward, standing, phone_ending=_ending(recipient.phone))
+
+
+def reward_answer(recipient: Recipient) -> RewardAnswer:
+    """Where each of the recipient's rewards stands, from the reward and delivery rows that exist:
+    delivered cards to show, and one line for every other reward still coming (rejected and
+    revoked ones are not), in condition order."""
+    latest_first = GiftCardDelivery.objects.order_by("-created_at")
+    rewards = (
+        recipient.rewards.select_related("brand", "gift_card")
+        .prefetch_related(
+            Prefetch("deliveries", queryset=latest_first, to_attr="latest_deliveries")
         )
+        .order_by("condition__condition_number", "created_at")
     )
-    delivered = [r for r in rewards if r.status == RewardStatus.DELIVERED and r.gift_card_id]
-    if delivered:
-        return "delivered", delivered
-    if recipient.approval_status == ApprovalStatus.REJECTED:
-        return "not_eligible", []
-    if recipient.approval_status in (ApprovalStatus.APPROVED, ApprovalStatus.REDEEMED):
-        if recipient.sms_opt_in_status == SmsOptInStatus.OPTED_OUT:
-            return "opted_out", []
-        if recipient.sms_opt_in_status == SmsOptInStatus.OPTED_IN:
-            return "on_its_way", []
-        return "text_yes", []
-    return "under_review", []
+    cards, lines = [], []
+    for reward in rewards:
+        line = None
+        if reward.status == RewardStatus.DELIVERED and reward.gift_card_id:
+            cards.append(reward)
+        elif reward.status == RewardStatus.CLAIMED:
+            line = _claimed_line(recipient, reward)
+        elif reward.status in WAITING_FOR_CARD:
+            line = _waiting_line(recipient, reward)
+        elif reward.status == RewardStatus.FAILED:
+            line = RewardLine(reward, Standing.PROBLEM)
+        if line is not None:
+            lines.append(line)
+    if cards:
+        state = "cards"
+    elif lines:
+        state = "waiting"
+    elif recipient.approval_status == ApprovalStatus.REJECTED:
+        state = "not_eligible"
+    else:
+        state = "no_reward"
+    return RewardAnswer(state=state, cards=cards, lines=lines)
+
+
+def number_to_call(recipient: Recipient) -> str:
+    """The tracked number printed on the recipient's mailer (E.164), or "" when none is linked."""
+    if recipient.campaign_id is None:
+        return ""
+    numbers = recipient.campaign.tracked_numbers.filter(status=TrackedNumberStatus.ASSIGNED)
+    return numbers.values_list("phone_number", flat=True).first() or ""
 
 
 @transaction.atomic
@@ -118,8 +246,14 @@ def redeem(request):
     """GET shows the form; POST looks the code up. Card codes are shown only here, never cached."""
     if request.method != "POST":
         return render(request, "public/redeem.html", {"form": RedeemForm(), "state": None})
-    if _misses_exceeded(request, increment=False):
-        return ratelimited(request)
+    # Every try is a miss until the code is found: the unit is taken before the lookup.
+    reservation = ratelimit.reserve(
+        group=RATE_GROUP, key=ratelimit.client_key(request), rate=settings.REDEEM_RATE
+    )
+    if reservation.exceeded:
+        response = ratelimited(request)
+        response["Retry-After"] = str(reservation.rate.seconds)
+        return response
 
     form = RedeemForm(request.POST)
     recipient = None
@@ -130,29 +264,29 @@ def redeem(request):
             .first()
         )
     if recipient is None:
-        if _misses_exceeded(request, increment=True):
-            return ratelimited(request)
         state = "not_found" if form.is_valid() else None
         return render(request, "public/redeem.html", {"form": form, "state": state}, status=200)
+    reservation.give_back()
 
-    state, rewards = reward_state(recipient)
-    if state == "delivered":
-        ip, agent = _client_ip(request), request.headers.get("User-Agent", "")
+    answer = reward_answer(recipient)
+    if answer.cards:
+        ip, agent = client_ip(request), request.headers.get("User-Agent", "")
+        if ip == UNKNOWN:
+            ip = ""
         Event.objects.record(
             EventType.CODE_VIEWED,
             recipient=recipient,
             source=EventSource.PURL,
-            rewards=len(rewards),
+            rewards=len(answer.cards),
         )
         mark_redeemed(recipient=recipient, ip=ip, user_agent=agent)
+    call = number_to_call(recipient)
     context = {
         "form": RedeemForm(),
-        "state": state,
-        "rewards": rewards,
-        "pending_more": state == "delivered"
-        and recipient.rewards.exclude(
-            status__in=[RewardStatus.DELIVERED, RewardStatus.REJECTED, RewardStatus.REVOKED]
-        ).exists(),
-        "phone_hint": recipient.phone[-4:] if recipient.phone else "",
+        "state": answer.state,
+        "answer": answer,
+        "call_number": format_national(call),
+        "call_link": call,
+        "client_name": recipient.audience.client.name,
     }
     return render(request, "public/redeem.html", context)

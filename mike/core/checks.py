@@ -10,6 +10,9 @@ The ids are stable: a retired id is never given to another problem.
 | `mike.E004` | every check | CARD_CODE_KEY is not set (DEBUG off, outside the test suite) |
 | `mike.E005` | every check | CARD_CODE_HASH_KEY is not set (DEBUG off, outside the test suite) |
 | `mike.E006` | every check | an entry of CARD_CODE_KEY is not a Fernet key |
+| `mike.E007` | every check | REDEEM_RATE is not a rate like `10/m` |
+| `mike.E008` | every check | TRUSTED_PROXY_COUNT is negative |
+| `mike.E101` | every check | a task's retry countdown reaches the broker's visibility timeout (mike.rewards.checks) |
 | `mike.W001` | retired | was "CARD_CODE_KEY not set, derived from SECRET_KEY"; now E004 |
 | `mike.W002` | `check --deploy` | SMS goes to the console or memory, not to phones |
 | `mike.W003` | `check --deploy` | Celery tasks run eagerly inside web requests |
@@ -21,6 +24,8 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+
+from .ratelimit import parse_rate
 
 SIGNING_KEY_COMMAND = (
     'python -c "from django.core.management.utils import get_random_secret_key; '
@@ -133,3 +138,22 @@ def check_sms_backend(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_rate_limits(app_configs, **kwargs):
+    """A rate or proxy count that cannot work is refused at start-up, not on the first request."""
+    problems = []
+    try:
+        parse_rate(settings.REDEEM_RATE)
+    except ImproperlyConfigured as error:
+        problems.append(Error(f"REDEEM_RATE: {error}", id="mike.E007"))
+    if settings.TRUSTED_PROXY_COUNT < 0:
+        problems.append(
+            Error(
+                f"TRUSTED_PROXY_COUNT={settings.TRUSTED_PROXY_COUNT} is negative.",
+                hint="Set it to the number of reverse proxies in front of Mike (0 for none).",
+                id="mike.E008",
+            )
+        )
+    return problems
