@@ -1,13 +1,20 @@
 """Message templates (mike.core.texts): each variable is filled in, anything else between braces is
 left as written, the text is looked up from the most specific level down, and a template with an
-unknown variable, or an opt-in text that breaks the A2P 10DLC rules, is refused."""
+unknown variable, or an opt-in text that breaks the A2P 10DLC rules, is refused when it is saved,
+on the model and in the admin."""
 
+import datetime
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.forms import CheckboxInput, MultiWidget, SelectMultiple
+from django.urls import reverse
 
+from campaigns.models import Campaign, CampaignCondition
+from mike.accounts.models import Organization
 from mike.core import texts
+from tests import factories
 
 ALL_VALUES = {
     "first_name": "Ann",
@@ -175,3 +182,156 @@ def test_an_opt_in_text_gets_every_problem_at_once():
 )
 def test_a_compliant_opt_in_text_is_accepted(template):
     texts.validate_opt_in_template(template)
+
+
+# --- Saving a template ---------------------------------------------------------------------------
+
+TEMPLATE_FIELDS = [
+    (CampaignCondition, "sms_template", "reward"),
+    (Organization, "sms_reward_template", "reward"),
+    (Campaign, "sms_opt_in_message", "opt_in"),
+    (Organization, "sms_opt_in_template", "opt_in"),
+]
+FIELD_IDS = [f"{model.__name__}.{field}" for model, field, _ in TEMPLATE_FIELDS]
+VALID = {"reward": "{client}: {first_name}, your card: {code}", "opt_in": COMPLIANT}
+UNKNOWN = "Unknown variable {frist_name}: use one of {first_name}"
+
+
+def instance_of(model):
+    return {
+        CampaignCondition: factories.CampaignConditionFactory,
+        Organization: factories.ClientFactory,
+        Campaign: factories.CampaignFactory,
+    }[model]()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("model", "field", "kind"), TEMPLATE_FIELDS, ids=FIELD_IDS)
+def test_full_clean_refuses_an_unknown_variable_on_the_field(model, field, kind):
+    obj = instance_of(model)
+    setattr(obj, field, VALID[kind] + " {frist_name}")
+
+    with pytest.raises(ValidationError) as refused:
+        obj.full_clean()
+
+    [message] = refused.value.message_dict[field]
+    assert message.startswith(UNKNOWN)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("model", "field", "kind"), TEMPLATE_FIELDS, ids=FIELD_IDS)
+def test_full_clean_accepts_a_valid_template_and_a_blank_one(model, field, kind):
+    obj = instance_of(model)
+    for template in (VALID[kind], ""):
+        setattr(obj, field, template)
+        obj.full_clean()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("model", "field"), [(Campaign, "sms_opt_in_message"), (Organization, "sms_opt_in_template")]
+)
+def test_full_clean_refuses_an_opt_in_text_without_stop_or_the_company(model, field):
+    obj = instance_of(model)
+    setattr(obj, field, "Text YES for your reward!")
+
+    with pytest.raises(ValidationError) as refused:
+        obj.full_clean()
+
+    assert refused.value.message_dict[field] == [
+        "An opt-in text must name the company: include {client_name}.",
+        'An opt-in text must say how to opt out: include STOP, e.g. "Reply STOP to opt out".',
+    ]
+
+
+# --- In the admin --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(client):
+    client.force_login(factories.UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def change_url(obj):
+    meta = obj._meta
+    return reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])
+
+
+def _field_data(bound) -> dict:
+    widget = bound.field.widget
+    widget = getattr(widget, "widget", widget)  # the admin's related-field wrapper
+    value = bound.value()
+    if isinstance(widget, MultiWidget):
+        parts = widget.decompress(value)
+        return {
+            f"{bound.html_name}{suffix}": "" if part is None else str(part)
+            for suffix, part in zip(widget.widgets_names, parts, strict=True)
+        }
+    if isinstance(widget, CheckboxInput):
+        return {bound.html_name: "on"} if value else {}
+    if isinstance(widget, SelectMultiple):
+        return {bound.html_name: [str(v) for v in value or []]}
+    if isinstance(value, datetime.date | datetime.time):
+        value = value.isoformat()
+    return {bound.html_name: "" if value is None else str(value)}
+
+
+def change_form_data(page) -> dict:
+    """What the admin change page would post unchanged: every field of its form, and each
+    inline's management form and rows."""
+    forms = [page.context["adminform"].form]
+    for inline in page.context["inline_admin_formsets"]:
+        forms += [inline.formset.management_form, *inline.formset.forms]
+    return {
+        key: value for form in forms for bound in form for key, value in _field_data(bound).items()
+    }
+
+
+def post_change(staff, obj, **changes):
+    url = change_url(obj)
+    page = staff.get(url)
+    assert page.status_code == 200
+    return staff.post(url, {**change_form_data(page), **changes})
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("model", "field", "kind"), TEMPLATE_FIELDS, ids=FIELD_IDS)
+def test_the_admin_shows_an_unknown_variable_as_an_error_on_the_field(staff, model, field, kind):
+    obj = instance_of(model)
+
+    response = post_change(staff, obj, **{field: "{client}: {frist_name} STOP {code}"})
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == [field]
+    assert any(message.startswith(UNKNOWN) for message in errors[field])
+    obj.refresh_from_db()
+    assert getattr(obj, field) == ""
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("model", "field"), [(Campaign, "sms_opt_in_message"), (Organization, "sms_opt_in_template")]
+)
+def test_the_admin_refuses_an_opt_in_text_without_stop(staff, model, field):
+    obj = instance_of(model)
+
+    response = post_change(staff, obj, **{field: "{client_name}: text YES for your card"})
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors[field] == [
+        'An opt-in text must say how to opt out: include STOP, e.g. "Reply STOP to opt out".'
+    ]
+
+
+@pytest.mark.django_db
+def test_the_client_defaults_are_edited_in_the_organization_admin(staff):
+    client = factories.ClientFactory()
+    reward = "{client_name}: {first_name}, here is your {value} {brand} card: {code}"
+
+    response = post_change(staff, client, sms_reward_template=reward, sms_opt_in_template=COMPLIANT)
+
+    assert response.status_code == 302
+    client.refresh_from_db()
+    assert (client.sms_reward_template, client.sms_opt_in_template) == (reward, COMPLIANT)
