@@ -30,12 +30,10 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.db.models import F
-from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import Event, EventSource, EventType
 from mike.core import sms
-from recipients.codes import format_code
 from recipients.models import RecipientAuditAction, RecipientAuditLog
 
 from ..models import (
@@ -52,6 +50,7 @@ from ..models import (
     RewardStatus,
     SmsDeliveryLog,
 )
+from .texts import reward_text
 
 logger = logging.getLogger(__name__)
 
@@ -97,18 +96,7 @@ def backoff(attempt: int) -> timedelta:
 
 
 def card_message(delivery: GiftCardDelivery, card: GiftCard, *, masked: bool) -> str:
-    recipient = delivery.recipient
-    client = recipient.audience.client.name
-    code = card.masked_code if masked else card.code
-    pin = ""
-    if card.pin_encrypted:
-        pin = " PIN: ••••" if masked else f" PIN: {card.pin}"
-    link = f"{settings.SITE_URL.rstrip('/')}{reverse('redeem')}"
-    return (
-        f"{client}: here is your ${card.card_value:.2f} {card.brand.brand_name} gift card. "
-        f"Code: {code}{pin}. View it any time at {link} with your code "
-        f"{format_code(recipient.redemption_code)}."
-    )
+    return reward_text(delivery, card, masked=masked)
 
 
 def begin_delivery(delivery_id) -> GiftCardDelivery | str:
