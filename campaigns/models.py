@@ -15,12 +15,14 @@ from django.utils import timezone
 
 from mike.accounts.models import Industry
 from mike.accounts.querysets import TenantQuerySet
+from mike.core import texts
 from mike.core.models import (
     CLIENT_ONLY,
     BaseModel,
     TimeOrderedModel,
     choices_constraint,
 )
+from mike.core.texts import validate_opt_in_template, validate_reward_template
 
 # --- Mail templates ------------------------------------------------------------------------------
 
@@ -295,7 +297,10 @@ class Campaign(BaseModel):
     sms_opt_in_message = models.TextField(
         "SMS opt-in message",
         blank=True,
-        help_text="Custom opt-in text; blank uses the standard 'Reply YES…' message.",
+        validators=[validate_opt_in_template],
+        help_text="The text asking recipients to opt in; blank uses the client's default, then "
+        "Mike's. It must name the company ({client_name}) and say how to opt out (STOP). "
+        + texts.help_text(texts.OPT_IN_VARIABLES),
     )
     allocated_budget = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     created_by = models.ForeignKey(
@@ -394,7 +399,11 @@ class CampaignCondition(BaseModel):
     )
     card_value = models.DecimalField(max_digits=12, decimal_places=2)
     sms_template = models.TextField(
-        "SMS template", blank=True, help_text="Text sent with the reward; blank uses the default."
+        "SMS template",
+        blank=True,
+        validators=[validate_reward_template],
+        help_text="The text that delivers the card; blank uses the client's default, then Mike's. "
+        + texts.help_text(texts.REWARD_VARIABLES),
     )
 
     objects = TenantQuerySet.as_manager()

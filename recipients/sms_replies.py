@@ -15,10 +15,18 @@ the block only on START, UNSTOP or YES. So a number that sent STOP and then, say
 by Mike, but Twilio refuses the next text Mike sends it (error 21610), and that refusal opts it
 out again (`recipients.services.inbound.opt_out_refused_number`): the carrier's block wins.
 Anything else gets HINT, the original system's wording.
+
+The opt-in question itself, and the card's text, are message templates (mike.core.texts) a client
+may write; `recipient_variables` gives them what a recipient's texts can say about the recipient.
 """
 
 import re
 from enum import Enum
+
+from django.conf import settings
+from django.urls import reverse
+
+from mike.core import texts
 
 
 class Keyword(Enum):
@@ -36,10 +44,6 @@ OPT_OUT_WORDS = frozenset(
 START_WORDS = frozenset({"START", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
 
-DEFAULT_OPT_IN_MESSAGE = (
-    "{client}: you've earned a reward! Reply YES to receive your gift card, "
-    "STOP to opt out, HELP for help."
-)
 # What a YES (or START) is answered with says only what exists (mike.rewards.inbound picks one).
 OPTED_IN_ON_ITS_WAY = (
     "{client}: thanks, you're opted in! Your {value} {brand} gift card is on its way by {method}."
@@ -87,5 +91,18 @@ def classify(body: str) -> Keyword:
 
 
 def render(template: str, *, client_name: str) -> str:
-    # str.replace, not str.format: a client's custom text may hold braces of its own.
-    return template.replace("{client}", client_name or "Mike")
+    """A reply text above, with the client's name for `{client}`."""
+    return texts.render(template, {"client_name": client_name or "Mike"})
+
+
+def recipient_variables(recipient) -> dict[str, str]:
+    """The template variables a recipient's texts share, opt-in question and card alike (the
+    reward's `{value}`, `{brand}` and `{code}` are added by whoever knows the reward)."""
+    return {
+        "first_name": recipient.first_name,
+        "last_name": recipient.last_name,
+        # Every text must name the company (A2P 10DLC); a client without a name still has one.
+        "client_name": recipient.audience.client.name or "Mike",
+        "link": settings.SITE_URL.rstrip("/") + reverse("redeem"),
+        "redemption_code": recipient.display_code,
+    }

@@ -33,12 +33,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
-from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import Event, EventSource, EventType
 from mike.core import sms
-from recipients.codes import format_code
 from recipients.models import RecipientAuditAction, RecipientAuditLog
 
 from ..models import (
@@ -55,6 +53,7 @@ from ..models import (
     SmsDeliveryLog,
 )
 from .inventory import move_pool_counters
+from .texts import reward_text
 
 logger = logging.getLogger(__name__)
 
@@ -112,18 +111,7 @@ def backoff(attempt: int) -> timedelta:
 
 
 def card_message(delivery: GiftCardDelivery, card: GiftCard, *, masked: bool) -> str:
-    recipient = delivery.recipient
-    client = recipient.audience.client.name
-    code = card.masked_code if masked else card.code
-    pin = ""
-    if card.pin_encrypted:
-        pin = " PIN: ••••" if masked else f" PIN: {card.pin}"
-    link = f"{settings.SITE_URL.rstrip('/')}{reverse('redeem')}"
-    return (
-        f"{client}: here is your ${card.card_value:.2f} {card.brand.brand_name} gift card. "
-        f"Code: {code}{pin}. View it any time at {link} with your code "
-        f"{format_code(recipient.redemption_code)}."
-    )
+    return reward_text(delivery, card, masked=masked)
 
 
 # --- Taking a delivery to send -----------------------------------------------------------------

@@ -16,7 +16,9 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from mike.accounts.querysets import TenantQuerySet
+from mike.core import texts
 from mike.core.models import BaseModel, choices_constraint
+from mike.core.texts import validate_opt_in_template, validate_reward_template
 
 
 class UserManager(BaseUserManager):
@@ -160,6 +162,21 @@ class Organization(BaseModel):
     )
     default_markup_percentage = models.DecimalField(
         max_digits=5, decimal_places=2, null=True, blank=True
+    )
+    sms_reward_template = models.TextField(
+        "SMS reward text",
+        blank=True,
+        validators=[validate_reward_template],
+        help_text="The client's text that delivers a card, for conditions without their own; "
+        "blank uses Mike's. " + texts.help_text(texts.REWARD_VARIABLES),
+    )
+    sms_opt_in_template = models.TextField(
+        "SMS opt-in text",
+        blank=True,
+        validators=[validate_opt_in_template],
+        help_text="The client's text asking recipients to opt in, for campaigns without their "
+        "own; blank uses Mike's. It must name the company ({client_name}) and say how to opt out "
+        "(STOP). " + texts.help_text(texts.OPT_IN_VARIABLES),
     )
     archived_at = models.DateTimeField(null=True, blank=True)
 

@@ -9,6 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import Event, EventSource, EventType
+from giftcards.models import RecipientGiftCard, RewardStatus
+from mike.core import texts
 from mike.core.sms import (
     MessageStatus,
     SmsError,
@@ -66,11 +68,34 @@ def may_text(recipient: Recipient) -> bool:
 
 
 def opt_in_message(recipient: Recipient) -> str:
+    """The opt-in question for the recipient: the campaign's text, else the client's, else Mike's
+    (mike.core.texts.opt_in_template), with `{value}` and `{brand}` those of the first reward still
+    waiting for its card (empty when none is)."""
     campaign = recipient.campaign
-    template = (campaign.sms_opt_in_message if campaign else "") or (
-        sms_replies.DEFAULT_OPT_IN_MESSAGE
+    template = texts.opt_in_template(
+        campaign.sms_opt_in_message if campaign else "",
+        recipient.audience.client.sms_opt_in_template,
     )
-    return sms_replies.render(template, client_name=recipient.audience.client.name)
+    # Read from the gift card domain's models, never its services: the reward the YES will claim,
+    # in the order the claim takes them.
+    waiting = (
+        RecipientGiftCard.objects.filter(
+            recipient=recipient,
+            status__in=(
+                RewardStatus.PENDING,
+                RewardStatus.AWAITING_STOCK,
+                RewardStatus.PURCHASE_PENDING,
+            ),
+            gift_card__isnull=True,
+        )
+        .select_related("brand")
+        .order_by("condition__condition_number", "created_at")
+        .first()
+    )
+    values = sms_replies.recipient_variables(recipient)
+    values["value"] = texts.money(waiting.card_value) if waiting else ""
+    values["brand"] = waiting.brand.brand_name if waiting else ""
+    return texts.render(template, values, custom=recipient.custom_fields)
 
 
 def _provider(name: str) -> str:

@@ -111,7 +111,7 @@ def test_opt_in_text_is_logged_with_status_callback(asked, settings, sms_outbox)
     assert message.to == PHONE
     assert message.body == (
         "Acme Roofing: you've earned a reward! Reply YES to receive your gift card, "
-        "STOP to opt out, HELP for help."
+        "STOP to opt out, HELP for help. Msg & data rates may apply."
     )
     assert message.status_callback == "https://mike.example.com/hooks/twilio/sms/status/"
     log = SmsOptInLog.objects.get(message_sid=message.sid)
@@ -131,14 +131,16 @@ def test_opt_in_text_is_logged_with_status_callback(asked, settings, sms_outbox)
 def test_campaign_opt_in_message_replaces_the_default(
     campaign, django_capture_on_commit_callbacks, sms_outbox
 ):
-    campaign.sms_opt_in_message = "{client} {here}: text YES for your $25 card."
+    campaign.sms_opt_in_message = "{client} {here}: text YES for your $25 card, STOP to opt out."
     campaign.save()
     recipient = RecipientFactory(campaign=campaign, phone=PHONE, with_reward=True)
 
     with django_capture_on_commit_callbacks(execute=True):
         approval.approve_recipient(recipient=recipient)
 
-    assert [m.body for m in sms_outbox] == ["Acme Roofing {here}: text YES for your $25 card."]
+    assert [m.body for m in sms_outbox] == [
+        "Acme Roofing {here}: text YES for your $25 card, STOP to opt out."
+    ]
 
 
 def test_opt_in_task_run_twice_texts_once(asked, sms_outbox):
