@@ -59,6 +59,12 @@ def _recipients_of(phone: str, raw: str, *, including=None) -> list[Recipient]:
     return sorted(locked, key=lambda r: (r.approved_at or never, r.created_at), reverse=True)
 
 
+def lock_number(phone: str, *, including=None) -> list[Recipient]:
+    """Lock every recipient texted at `phone` (and the recipient whose pk is `including`), in
+    primary-key order, for the rest of the caller's transaction."""
+    return _recipients_of(normalize_phone(phone), phone, including=including)
+
+
 def fixed_reply(keyword: Keyword, recipient: Recipient | None) -> str | None:
     """The answer to a text that does not depend on the recipient's rewards, or None when it does
     (a YES or START: what it says depends on the rewards that exist, see

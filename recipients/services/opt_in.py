@@ -32,7 +32,7 @@ from ..models import (
     SmsOptInStatus,
     SmsStatus,
 )
-from .inbound import opt_out_refused_number
+from .inbound import lock_number, opt_out_refused_number
 
 # An opt-in request in one of these states did not reach the phone; sending again is allowed.
 UNSENT_STATUSES = (SmsStatus.FAILED, SmsStatus.UNDELIVERED)
@@ -251,33 +251,34 @@ def apply_opt_in_status(*, message_sid: str, status: str, error_code: str = "") 
     final), so a late or repeated callback changes nothing. A text that failed because the number
     opted out at the carrier (error 21610) opts the number out, as a STOP would.
 
-    Locks the log row, then (on a carrier opt-out) the recipients: the reverse of the usual
-    order, safe because nothing that locks a recipient waits for a log row Twilio reports on.
+    Lock order, as everywhere: the recipients (only when the number is opted out: every
+    recipient at it, primary-key order), then the log row.
     """
     if not message_sid:
         return False
-    reported = provider_status(status)
+    texts = SmsOptInLog.objects.filter(message_sid=message_sid, direction=SmsDirection.OUTBOUND)
+    found = texts.only("pk", "recipient_id", "phone").first()
+    if found is None:
+        return False
+    new_status = OPT_IN_LOG_STATUS.get(provider_status(status))
+    carrier_opt_out = new_status in UNSENT_STATUSES and is_carrier_opt_out(error_code)
     with transaction.atomic():
-        log = (
-            SmsOptInLog.objects.select_for_update()
-            .filter(message_sid=message_sid, direction=SmsDirection.OUTBOUND)
-            .first()
-        )
-        if log is None:
-            return False
-        new_status = OPT_IN_LOG_STATUS.get(reported)
-        if new_status is not None and STATUS_RANK[new_status] > STATUS_RANK.get(log.status, 0):
-            log.status = new_status
-            if error_code:
-                log.error_message = f"Twilio error {error_code}"
-            log.save(update_fields=["status", "error_message", "updated_at"])
-            if new_status in UNSENT_STATUSES and is_carrier_opt_out(error_code):
-                opt_out_refused_number(
-                    recipient=log.recipient,
-                    refused="opt-in",
-                    phone=log.phone,
-                    message_sid=message_sid,
-                    error_code=error_code,
-                    log=log,
-                )
+        if carrier_opt_out:
+            lock_number(found.phone, including=found.recipient_id)
+        log = texts.select_for_update().select_related("recipient").get(pk=found.pk)
+        if new_status is None or STATUS_RANK[new_status] <= STATUS_RANK.get(log.status, 0):
+            return True
+        log.status = new_status
+        if error_code:
+            log.error_message = f"Twilio error {error_code}"
+        log.save(update_fields=["status", "error_message", "updated_at"])
+        if carrier_opt_out:
+            opt_out_refused_number(
+                recipient=log.recipient,
+                refused="opt-in",
+                phone=log.phone,
+                message_sid=message_sid,
+                error_code=error_code,
+                log=log,
+            )
     return True
