@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from mike.core.admin import ReadOnlyAdminMixin
+from mike.core.admin import MikeModelAdmin, MikeTabularInline, ReadOnlyAdminMixin
 
 from .models import (
     Contact,
@@ -15,7 +15,7 @@ TIMESTAMPS = ("id", "created_at", "updated_at")
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(MikeModelAdmin):
     list_display = (
         "__str__",
         "client",
@@ -41,14 +41,14 @@ class ContactAdmin(admin.ModelAdmin):
     readonly_fields = TIMESTAMPS
 
 
-class ContactListMemberInline(admin.TabularInline):
+class ContactListMemberInline(MikeTabularInline):
     model = ContactListMember
     extra = 0
     autocomplete_fields = ("contact", "added_by")
 
 
 @admin.register(ContactList)
-class ContactListAdmin(admin.ModelAdmin):
+class ContactListAdmin(MikeModelAdmin):
     list_display = ("name", "client", "list_type", "contact_count", "last_sync_at")
     list_filter = ("list_type",)
     search_fields = ("name", "description", "client__name")
@@ -59,7 +59,7 @@ class ContactListAdmin(admin.ModelAdmin):
 
 
 @admin.register(ContactListMember)
-class ContactListMemberAdmin(admin.ModelAdmin):
+class ContactListMemberAdmin(MikeModelAdmin):
     list_display = ("contact", "contact_list", "added_by", "created_at")
     search_fields = ("contact__last_name", "contact__email", "contact_list__name")
     autocomplete_fields = ("contact_list", "contact", "added_by")
@@ -68,7 +68,7 @@ class ContactListMemberAdmin(admin.ModelAdmin):
 
 
 @admin.register(ContactCampaignParticipation)
-class ContactCampaignParticipationAdmin(admin.ModelAdmin):
+class ContactCampaignParticipationAdmin(MikeModelAdmin):
     list_display = (
         "contact",
         "campaign",
@@ -85,7 +85,7 @@ class ContactCampaignParticipationAdmin(admin.ModelAdmin):
 
 
 @admin.register(CrmIntegration)
-class CrmIntegrationAdmin(admin.ModelAdmin):
+class CrmIntegrationAdmin(MikeModelAdmin):
     list_display = ("__str__", "client", "crm_provider", "campaign", "is_active", "last_event_at")
     list_filter = ("crm_provider", "is_active")
     search_fields = ("name", "client__name", "campaign__name")
@@ -96,7 +96,7 @@ class CrmIntegrationAdmin(admin.ModelAdmin):
 
 
 @admin.register(CrmEvent)
-class CrmEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CrmEventAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = (
         "event_type",
         "integration",

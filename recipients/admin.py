@@ -4,7 +4,7 @@ from django.contrib.admin import helpers
 from django.db import transaction
 from django.template.response import TemplateResponse
 
-from mike.core.admin import ReadOnlyAdminMixin
+from mike.core.admin import MikeModelAdmin, ReadOnlyAdminMixin
 from mike.rewards import approval, opt_in
 
 from . import services
@@ -15,7 +15,7 @@ TIMESTAMPS = ("id", "created_at", "updated_at")
 
 
 @admin.register(Audience)
-class AudienceAdmin(admin.ModelAdmin):
+class AudienceAdmin(MikeModelAdmin):
     list_display = (
         "name",
         "client",
@@ -41,7 +41,7 @@ class RejectReasonForm(forms.Form):
 
 
 @admin.register(Recipient)
-class RecipientAdmin(admin.ModelAdmin):
+class RecipientAdmin(MikeModelAdmin):
     list_display = (
         "display_code",
         "full_name",
@@ -242,7 +242,7 @@ class RecipientAdmin(admin.ModelAdmin):
 
 
 @admin.register(RecipientAuditLog)
-class RecipientAuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RecipientAuditLogAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = ("created_at", "action", "recipient", "performed_by", "ip_address")
     list_filter = ("action", "created_at")
     search_fields = ("recipient__redemption_code", "recipient__phone", "performed_by__email")
@@ -253,7 +253,7 @@ class RecipientAuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(SmsOptInLog)
-class SmsOptInLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SmsOptInLogAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = (
         "created_at",
         "direction",

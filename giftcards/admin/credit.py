@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from mike.core.admin import ReadOnlyAdminMixin
+from mike.core.admin import MikeModelAdmin, ReadOnlyAdminMixin
 
 from ..models import (
     LOW_BALANCE,
@@ -31,7 +31,7 @@ class LowBalanceFilter(admin.SimpleListFilter):
 
 
 @admin.register(CreditAccount)
-class CreditAccountAdmin(admin.ModelAdmin):
+class CreditAccountAdmin(MikeModelAdmin):
     list_display = (
         "__str__",
         "entity_type",
@@ -53,7 +53,7 @@ class CreditAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(CreditTransaction)
-class CreditTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CreditTransactionAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = (
         "created_at",
         "account",
@@ -80,7 +80,7 @@ class CreditTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(GiftCardSale)
-class GiftCardSaleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class GiftCardSaleAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = (
         "created_at",
         "client",

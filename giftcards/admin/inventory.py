@@ -5,6 +5,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import F, Q
 
+from mike.core.admin import MikeModelAdmin
+
 from .. import crypto
 from ..models import (
     CardSource,
@@ -23,7 +25,7 @@ from .common import POOL_COUNTERS, TIMESTAMPS
 
 
 @admin.register(GiftCardBrand)
-class GiftCardBrandAdmin(admin.ModelAdmin):
+class GiftCardBrandAdmin(MikeModelAdmin):
     list_display = (
         "brand_name",
         "brand_code",
@@ -110,7 +112,7 @@ class LowStockFilter(admin.SimpleListFilter):
 
 
 @admin.register(GiftCardPool)
-class GiftCardPoolAdmin(admin.ModelAdmin):
+class GiftCardPoolAdmin(MikeModelAdmin):
     list_display = (
         "pool_name",
         "client",
@@ -235,7 +237,7 @@ class GiftCardAddForm(forms.ModelForm):
 
 
 @admin.register(GiftCard)
-class GiftCardAdmin(admin.ModelAdmin):
+class GiftCardAdmin(MikeModelAdmin):
     # The clear code is never shown here: lists and pages show the masked last four only, and the
     # encrypted fields are not editable (so no form includes them).
     list_display = (

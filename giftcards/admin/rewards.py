@@ -2,7 +2,7 @@
 
 from django.contrib import admin, messages
 
-from mike.core.admin import ReadOnlyAdminMixin
+from mike.core.admin import MikeModelAdmin, ReadOnlyAdminMixin
 from mike.rewards.delivery import retry_delivery
 
 from ..models import (
@@ -16,7 +16,7 @@ from .common import TIMESTAMPS
 
 
 @admin.register(RecipientGiftCard)
-class RecipientGiftCardAdmin(admin.ModelAdmin):
+class RecipientGiftCardAdmin(MikeModelAdmin):
     list_display = (
         "recipient",
         "campaign",
@@ -53,7 +53,7 @@ class RecipientGiftCardAdmin(admin.ModelAdmin):
 
 
 @admin.register(GiftCardDelivery)
-class GiftCardDeliveryAdmin(admin.ModelAdmin):
+class GiftCardDeliveryAdmin(MikeModelAdmin):
     list_display = (
         "created_at",
         "recipient",
@@ -93,7 +93,7 @@ class GiftCardDeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(SmsDeliveryLog)
-class SmsDeliveryLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SmsDeliveryLogAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = (
         "created_at",
         "phone_number",
@@ -116,7 +116,7 @@ class SmsDeliveryLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(GiftCardAuditLog)
-class GiftCardAuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class GiftCardAuditLogAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = ("created_at", "action", "entity_type", "entity_id", "client", "user")
     list_filter = ("entity_type", "action", "created_at")
     search_fields = ("action", "entity_type", "entity_id", "client__name", "user__email")
@@ -127,7 +127,7 @@ class GiftCardAuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(GiftCardBalanceHistory)
-class GiftCardBalanceHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class GiftCardBalanceHistoryAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = (
         "checked_at",
         "gift_card",
