@@ -139,6 +139,9 @@ class GiftCardPoolAdmin(MikeModelAdmin):
     # The counters count the pool's cards; only the import and claim services move them, under a
     # row lock, so an edit here could not be reconciled with the cards.
     readonly_fields = (*TIMESTAMPS, *POOL_COUNTERS, "last_balance_check")
+    # What the pool's cards were stocked as: once it holds a card, changing these would relabel
+    # the cards in it (a $15 card handed out as a $100 reward, another client's credit debited).
+    readonly_fields_once_stocked = ("client", "is_master_pool", "brand", "card_value", "currency")
     fieldsets = (
         (
             None,
@@ -193,6 +196,14 @@ class GiftCardPoolAdmin(MikeModelAdmin):
         ),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        # The counter says so without a query; the cards are asked too, since the counters are
+        # only checked against them by a command.
+        if obj is not None and (obj.total_cards > 0 or obj.cards.exists()):
+            return (*readonly, *self.readonly_fields_once_stocked)
+        return readonly
 
     @admin.display(boolean=True, description="low stock")
     def is_low_stock(self, obj):
