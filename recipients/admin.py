@@ -63,16 +63,33 @@ class RecipientAdmin(MikeModelAdmin):
         "company",
         "token",
     )
-    autocomplete_fields = (
-        "audience",
-        "campaign",
-        "contact",
-        "approved_by",
-        "approved_call_session",
-        "gift_card_assigned",
-    )
+    autocomplete_fields = ("audience", "campaign", "contact")
     list_select_related = ("audience", "campaign")
-    readonly_fields = TIMESTAMPS
+    # The reward flow's state is changed only by the actions below and the SMS webhook, through
+    # the services that write the audit rows (a number that texted STOP must not be opted in by a
+    # form); the code and tokens are the recipient's keys, made when the row is.
+    readonly_fields = (
+        *TIMESTAMPS,
+        "redemption_code",
+        "token",
+        "approval_status",
+        "approved_by",
+        "approved_at",
+        "approved_call_session",
+        "rejection_reason",
+        "disposition",
+        "sms_opt_in_status",
+        "sms_opt_in_sent_at",
+        "sms_opt_in_response_at",
+        "sms_opt_in_response",
+        "gift_card_assigned",
+        "redemption_ip",
+        "redemption_user_agent",
+        "redemption_completed_at",
+        "email_verification_token",
+        "email_verification_sent_at",
+        "email_verified_at",
+    )
     date_hierarchy = "created_at"
     fieldsets = (
         (None, {"fields": ("id", "audience", "campaign", "contact", "redemption_code", "token")}),
