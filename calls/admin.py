@@ -56,7 +56,7 @@ class CallSessionAdmin(MikeModelAdmin):
     search_fields = (
         "twilio_call_sid",
         "caller_phone",
-        "recipient__redemption_code",
+        "=recipient__redemption_code",
         "recipient__last_name",
         "campaign__name",
         "client__name",
@@ -80,7 +80,7 @@ class CallSessionAdmin(MikeModelAdmin):
 class CallConditionMetAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = ("recipient", "campaign", "condition_number", "source", "met_by_agent", "met_at")
     list_filter = ("source", "condition_number", "met_at")
-    search_fields = ("recipient__redemption_code", "recipient__last_name", "campaign__name")
+    search_fields = ("=recipient__redemption_code", "recipient__last_name", "campaign__name")
     autocomplete_fields = ("recipient", "campaign", "condition", "call_session", "met_by_agent")
     list_select_related = ("recipient", "campaign", "met_by_agent")
     date_hierarchy = "met_at"

@@ -166,7 +166,7 @@ class AceFormFieldAdmin(MikeModelAdmin):
 class AceFormSubmissionAdmin(MikeModelAdmin):
     list_display = ("submitted_at", "form", "recipient", "enrichment_status")
     list_filter = ("submitted_at", "enrichment_status")
-    search_fields = ("form__name", "form__slug", "recipient__redemption_code", "recipient__phone")
+    search_fields = ("form__name", "form__slug", "=recipient__redemption_code", "recipient__phone")
     autocomplete_fields = ("form", "recipient", "gift_card", "contact")
     list_select_related = ("form", "recipient")
     readonly_fields = TIMESTAMPS
@@ -177,7 +177,7 @@ class AceFormSubmissionAdmin(MikeModelAdmin):
 class EventAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = ("occurred_at", "event_type", "source", "client", "campaign", "recipient")
     list_filter = ("event_type", "source", "occurred_at")
-    search_fields = ("event_type", "client__name", "campaign__name", "recipient__redemption_code")
+    search_fields = ("event_type", "client__name", "campaign__name", "=recipient__redemption_code")
     autocomplete_fields = ("client", "campaign", "recipient")
     list_select_related = ("client", "campaign", "recipient")
     readonly_fields = TIMESTAMPS

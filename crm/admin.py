@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from mike.core.admin import MikeModelAdmin, MikeTabularInline, ReadOnlyAdminMixin
+from recipients.admin import masked_code
 
 from .models import (
     Contact,
@@ -78,10 +79,16 @@ class ContactCampaignParticipationAdmin(MikeModelAdmin):
         "redeemed_at",
     )
     list_filter = ("participation_status",)
-    search_fields = ("contact__last_name", "contact__email", "campaign__name", "redemption_code")
+    search_fields = ("contact__last_name", "contact__email", "campaign__name", "=redemption_code")
     autocomplete_fields = ("contact", "campaign", "recipient", "gift_card")
     list_select_related = ("contact", "campaign")
-    readonly_fields = TIMESTAMPS
+    # The recipient's code, copied: shown masked as everywhere but the recipient's own page.
+    exclude = ("redemption_code",)
+    readonly_fields = (*TIMESTAMPS, "code")
+
+    @admin.display(description="redemption code")
+    def code(self, obj):
+        return masked_code(obj.redemption_code) if obj.redemption_code else None
 
 
 @admin.register(CrmIntegration)
@@ -107,6 +114,11 @@ class CrmEventAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
         "created_at",
     )
     list_filter = ("matched", "processed", "event_type")
-    search_fields = ("event_type", "external_id", "integration__name", "recipient__redemption_code")
+    search_fields = (
+        "event_type",
+        "external_id",
+        "integration__name",
+        "=recipient__redemption_code",
+    )
     list_select_related = ("integration", "recipient")
     date_hierarchy = "created_at"

@@ -1,9 +1,11 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.models import LogEntry
 from django.db import transaction
 from django.template.response import TemplateResponse
 
+from giftcards.crypto import MASK
 from mike.core.admin import MikeModelAdmin, ReadOnlyAdminMixin
 from mike.rewards import approval, opt_in
 
@@ -12,6 +14,20 @@ from .codes import is_well_formed, normalize_code
 from .models import ApprovalStatus, Audience, Recipient, RecipientAuditLog, SmsOptInLog
 
 TIMESTAMPS = ("id", "created_at", "updated_at")
+# Codes unlock cards at /redeem/; the admin shows them whole only on the recipient's own page, and
+# there only to users with this permission.
+SEE_CODES = "recipients.view_redemption_code"
+
+
+def masked_code(code: str) -> str:
+    """A redemption code as lists show it: the mask and its last two characters (`•••• 9P`), as
+    card codes show their last four. Two of ten symbols leave 40 bits unknown."""
+    return f"{MASK} {code[-2:]}" if code else MASK
+
+
+def recipient_label(recipient) -> str:
+    """`Recipient.__str__` with the code masked, for every page but the recipient's own."""
+    return f"{recipient.full_name or 'Recipient'} ({masked_code(recipient.redemption_code)})"
 
 
 @admin.register(Audience)
@@ -43,7 +59,7 @@ class RejectReasonForm(forms.Form):
 @admin.register(Recipient)
 class RecipientAdmin(MikeModelAdmin):
     list_display = (
-        "display_code",
+        "masked_code",
         "full_name",
         "phone",
         "email",
@@ -54,14 +70,16 @@ class RecipientAdmin(MikeModelAdmin):
         "created_at",
     )
     list_filter = ("approval_status", "sms_opt_in_status", "validation_status", "created_at")
+    # Codes and tokens match whole only: a partial match would spell out a masked code one
+    # character at a time. get_search_results also finds a code pasted as printed.
     search_fields = (
-        "redemption_code",
+        "=redemption_code",
         "first_name",
         "last_name",
         "email",
         "phone",
         "company",
-        "token",
+        "=token",
     )
     autocomplete_fields = ("audience", "campaign", "contact")
     list_select_related = ("audience", "campaign")
@@ -70,7 +88,8 @@ class RecipientAdmin(MikeModelAdmin):
     # form); the code and tokens are the recipient's keys, made when the row is.
     readonly_fields = (
         *TIMESTAMPS,
-        "redemption_code",
+        "code_masked",
+        "code_in_full",
         "token",
         "approval_status",
         "approved_by",
@@ -92,7 +111,7 @@ class RecipientAdmin(MikeModelAdmin):
     )
     date_hierarchy = "created_at"
     fieldsets = (
-        (None, {"fields": ("id", "audience", "campaign", "contact", "redemption_code", "token")}),
+        (None, {"fields": ("id", "audience", "campaign", "contact", "code_masked", "token")}),
         (
             "Person",
             {
@@ -244,9 +263,77 @@ class RecipientAdmin(MikeModelAdmin):
             "(not approved, already opted in or out, or no phone).",
         )
 
-    @admin.display(description="code", ordering="redemption_code")
-    def display_code(self, obj):
+    @admin.display(description="code")
+    def masked_code(self, obj):
+        return masked_code(obj.redemption_code)
+
+    @admin.display(description="redemption code")
+    def code_masked(self, obj):
+        return masked_code(obj.redemption_code)
+
+    @admin.display(description="redemption code")
+    def code_in_full(self, obj):
         return obj.display_code
+
+    def related_label(self, obj) -> str:
+        # How every other admin page shows a recipient (see MikeModelAdmin).
+        return recipient_label(obj)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not request.user.has_perm(SEE_CODES):
+            return fieldsets
+        return [
+            (
+                title,
+                {
+                    **options,
+                    "fields": [
+                        "code_in_full" if name == "code_masked" else name
+                        for name in options["fields"]
+                    ],
+                },
+            )
+            for title, options in fieldsets
+        ]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # The page's title and breadcrumbs name the recipient by str(), code and all.
+        if obj is not None:
+            context["subtitle"] = context["recipient_label"] = recipient_label(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def history_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            label = recipient_label(obj)
+            extra_context = {
+                **(extra_context or {}),
+                "title": f"Change history: {label}",
+                "recipient_label": label,
+            }
+        return super().history_view(request, object_id, extra_context)
+
+    # The admin's own log keeps each object's str() and lists it under "Recent actions": keep the
+    # code masked there too.
+    def log_addition(self, request, obj, message):
+        return self._masked_log(super().log_addition(request, obj, message), obj)
+
+    def log_change(self, request, obj, message):
+        return self._masked_log(super().log_change(request, obj, message), obj)
+
+    def log_deletions(self, request, queryset):
+        entries = super().log_deletions(request, queryset)
+        labels = {str(recipient.pk): recipient_label(recipient) for recipient in queryset}
+        for entry in entries:
+            LogEntry.objects.filter(pk=entry.pk).update(object_repr=labels[entry.object_id])
+        return entries
+
+    @staticmethod
+    def _masked_log(entry, obj):
+        entry.object_repr = recipient_label(obj)
+        LogEntry.objects.filter(pk=entry.pk).update(object_repr=entry.object_repr)
+        return entry
 
     def get_search_results(self, request, queryset, search_term):
         # Staff paste codes as printed ("7kq4-m2xd-9p"); find those by their stored form too.
@@ -262,7 +349,7 @@ class RecipientAdmin(MikeModelAdmin):
 class RecipientAuditLogAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = ("created_at", "action", "recipient", "performed_by", "ip_address")
     list_filter = ("action", "created_at")
-    search_fields = ("recipient__redemption_code", "recipient__phone", "performed_by__email")
+    search_fields = ("=recipient__redemption_code", "recipient__phone", "performed_by__email")
     autocomplete_fields = ("recipient", "performed_by", "call_session")
     list_select_related = ("recipient", "performed_by")
     readonly_fields = TIMESTAMPS
@@ -281,7 +368,7 @@ class SmsOptInLogAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
         "message_sid",
     )
     list_filter = ("direction", "status", "provider_used", "created_at")
-    search_fields = ("phone", "message_sid", "message_text", "recipient__redemption_code")
+    search_fields = ("phone", "message_sid", "message_text", "=recipient__redemption_code")
     autocomplete_fields = ("recipient", "campaign", "call_session")
     list_select_related = ("recipient",)
     readonly_fields = TIMESTAMPS

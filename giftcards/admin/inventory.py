@@ -267,7 +267,7 @@ class GiftCardAdmin(MikeModelAdmin):
         "provider_order_id",
         "pool__pool_name",
         "brand__brand_name",
-        "claimed_by_recipient__redemption_code",
+        "=claimed_by_recipient__redemption_code",
     )
     autocomplete_fields = (
         "pool",

@@ -30,7 +30,7 @@ class RecipientGiftCardAdmin(MikeModelAdmin):
     )
     list_filter = ("status", "delivery_status", "delivery_method", "created_at")
     search_fields = (
-        "recipient__redemption_code",
+        "=recipient__redemption_code",
         "recipient__last_name",
         "recipient__phone",
         "campaign__name",
@@ -69,7 +69,7 @@ class GiftCardDeliveryAdmin(MikeModelAdmin):
     search_fields = (
         "delivery_address",
         "twilio_message_sid",
-        "recipient__redemption_code",
+        "=recipient__redemption_code",
         "recipient__last_name",
         "campaign__name",
     )
@@ -106,7 +106,7 @@ class SmsDeliveryLogAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     search_fields = (
         "phone_number",
         "twilio_message_sid",
-        "recipient__redemption_code",
+        "=recipient__redemption_code",
         "campaign__name",
     )
     autocomplete_fields = ("delivery", "recipient", "gift_card", "campaign")

@@ -1,16 +1,24 @@
 """What every admin page of the project shares.
 
 - `MikeModelAdmin` (and `MikeTabularInline`) is the base of every ModelAdmin: JSON fields refuse
-  NaN and Infinity, phone fields are stored in E.164, and a change writes only the columns its form
-  edits.
+  NaN and Infinity, phone fields are stored in E.164, related objects are shown the way their own
+  admin labels them (`related_label`: recipients with their code masked), and a change writes only
+  the columns its form edits.
 - `ReadOnlyAdminMixin` for rows that services write and nobody edits (audit logs, ledgers).
+- `AutocompleteJsonView` labels autocomplete answers with `related_label` too.
 """
 
 import math
+from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import quote
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView as DjangoAutocomplete
 from django.db import models
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.utils.text import capfirst
 
 from .phones import normalize_phone
 
@@ -71,6 +79,11 @@ def is_phone_field(db_field) -> bool:
     )
 
 
+def related_label_for(admin_site, model) -> Callable | None:
+    """How the admin of `model` wants its objects shown on other models' pages, or None for str()."""
+    return getattr(admin_site._registry.get(model), "related_label", None)
+
+
 class MikeFormFieldsMixin:
     """Form fields of every project admin and inline (see the module docstring)."""
 
@@ -82,9 +95,130 @@ class MikeFormFieldsMixin:
             kwargs.setdefault("form_class", PhoneField)
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        label = related_label_for(self.admin_site, db_field.remote_field.model)
+        if formfield is not None and label is not None:
+            # The select (and the autocomplete's chosen option) shows this, not str().
+            formfield.label_from_instance = label
+        return formfield
+
+
+def _related_column(field, label: Callable) -> Callable:
+    """A changelist column showing `field`'s related object through `label` (plain text: the
+    row's first column is already a link)."""
+
+    @admin.display(description=field.verbose_name, ordering=field.name)
+    def column(obj):
+        related = getattr(obj, field.name)
+        return None if related is None else label(related)
+
+    column.__name__ = field.name
+    return column
+
+
+def _related_readonly(field, label: Callable, admin_site) -> Callable:
+    """A read-only change-page field showing `field`'s related object through `label`, linked
+    to its page as Django links read-only foreign keys."""
+
+    @admin.display(description=capfirst(field.verbose_name))
+    def readonly(obj):
+        related = getattr(obj, field.name)
+        if related is None:
+            return None
+        opts = related._meta
+        try:
+            url = reverse(
+                f"admin:{opts.app_label}_{opts.model_name}_change",
+                args=[quote(related.pk)],
+                current_app=admin_site.name,
+            )
+        except NoReverseMatch:
+            return label(related)
+        return format_html('<a href="{}">{}</a>', url, label(related))
+
+    readonly.__name__ = field.name
+    return readonly
+
+
+class _NamedAs:
+    """An object as the admin names it in its messages and labels: str() is the given label,
+    every attribute the object's."""
+
+    def __init__(self, obj, label: str):
+        self._obj, self._label = obj, label
+
+    def __str__(self):
+        return self._label
+
+    def __getattr__(self, name):
+        return getattr(self._obj, name)
+
 
 class MikeModelAdmin(MikeFormFieldsMixin, admin.ModelAdmin):
     """The base of every ModelAdmin of the project (tests/core/test_admin_forms.py checks it)."""
+
+    # A model whose objects must not be shown by str() on other pages defines
+    # `related_label(self, obj) -> str` on its admin (see RecipientAdmin).
+    related_label = None
+
+    def _named(self, obj):
+        return obj if self.related_label is None else _NamedAs(obj, self.related_label(obj))
+
+    def action_checkbox(self, obj):
+        return super().action_checkbox(self._named(obj))
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # "The recipient … was added successfully" names the object by str().
+        return super().response_add(request, self._named(obj), post_url_continue)
+
+    def response_change(self, request, obj):
+        return super().response_change(request, self._named(obj))
+
+    def _relabelled_foreign_keys(self):
+        for field in self.model._meta.concrete_fields:
+            if field.is_relation:
+                label = related_label_for(self.admin_site, field.related_model)
+                if label is not None:
+                    yield field, label
+
+    def get_list_display(self, request):
+        columns = {
+            field.name: _related_column(field, label)
+            for field, label in self._relabelled_foreign_keys()
+        }
+        return [columns.get(name, name) for name in super().get_list_display(request)]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # Swapped here, once every read-only field of the page is known (get_readonly_fields,
+        # or every field when the user may only view): an editable foreign key keeps its widget,
+        # labelled by formfield_for_foreignkey.
+        adminform = context.get("adminform")
+        if adminform is not None:
+            readonly = list(adminform.readonly_fields)
+            swaps = {
+                field.name: _related_readonly(field, label, self.admin_site)
+                for field, label in self._relabelled_foreign_keys()
+                if field.name in readonly
+            }
+            if swaps:
+                adminform.readonly_fields = [swaps.get(name, name) for name in readonly]
+                adminform.fieldsets = [
+                    (
+                        title,
+                        {
+                            **options,
+                            "fields": [
+                                tuple(swaps.get(n, n) for n in name)
+                                if isinstance(name, (list, tuple))
+                                else swaps.get(name, name)
+                                for name in options["fields"]
+                            ],
+                        },
+                    )
+                    for title, options in adminform.fieldsets
+                ]
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -118,3 +252,15 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class AutocompleteJsonView(DjangoAutocomplete):
+    """The admin's autocomplete answers (a list of objects like any changelist), labelled by the
+    related admin's `related_label` where it has one: Django's own view sends str()."""
+
+    def serialize_result(self, obj, to_field_name):
+        result = super().serialize_result(obj, to_field_name)
+        label = getattr(self.model_admin, "related_label", None)
+        if label is not None:
+            result["text"] = label(obj)
+        return result
