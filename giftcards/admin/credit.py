@@ -48,8 +48,22 @@ class CreditAccountAdmin(MikeModelAdmin):
     autocomplete_fields = ("organization",)
     # str() names the organization.
     list_select_related = ("organization",)
-    # Balances move only through the ledger services, each move with its CreditTransaction row.
-    readonly_fields = (*TIMESTAMPS, "balance", "reserved_balance")
+    # Balances move only through the ledger services, each move with its CreditTransaction row;
+    # the reload history is what those services recorded.
+    readonly_fields = (
+        *TIMESTAMPS,
+        "balance",
+        "reserved_balance",
+        "last_auto_reload_at",
+        "auto_reload_failure_count",
+    )
+    # Whose money it is and in what: fixed once the account exists (moving an account would move
+    # its balance and its ledger to another organization).
+    readonly_fields_when_stored = ("organization", "entity_type", "currency")
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        return readonly if obj is None else (*readonly, *self.readonly_fields_when_stored)
 
 
 @admin.register(CreditTransaction)

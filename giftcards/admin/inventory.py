@@ -269,23 +269,38 @@ class GiftCardAdmin(MikeModelAdmin):
         "brand__brand_name",
         "=claimed_by_recipient__redemption_code",
     )
-    autocomplete_fields = (
-        "pool",
-        "brand",
-        "claimed_by_recipient",
-        "claimed_by_call_session",
-        "assignment_campaign",
-        "assignment_condition",
-        "uploaded_by",
-    )
+    autocomplete_fields = ("pool",)
     list_select_related = ("brand", "pool", "claimed_by_recipient", "assignment_campaign")
     # Newest first by key: card keys are UUIDv7, in creation order, and their index serves the
     # sort, where created_at has no index of its own (see GiftCard.created_at).
     ordering = ("-id",)
     readonly_fields = (*TIMESTAMPS, "display_code", "has_pin")
-    # Once stored, a card's pool and status are what the pool counters count (only the inventory
-    # and claim services move them, with the counters); brand and value are the pool's.
-    readonly_fields_when_stored = ("pool", "brand", "card_value", "status")
+    # Once stored, a card is the services' but for its expiry date: its pool and status are what
+    # the pool counters count (only the inventory and claim services move them, with the
+    # counters), brand and value are the pool's, the claim and delivery fields say whose it is and
+    # where it went, the balance is what the balance checks found, the origin is its import or
+    # purchase.
+    readonly_fields_when_stored = (
+        "pool",
+        "brand",
+        "card_value",
+        "status",
+        "claimed_at",
+        "claimed_by_recipient",
+        "claimed_by_call_session",
+        "assignment_source",
+        "assignment_campaign",
+        "assignment_condition",
+        "delivered_at",
+        "delivery_method",
+        "delivery_address",
+        "current_balance",
+        "last_balance_check",
+        "balance_check_status",
+        "source",
+        "provider_order_id",
+        "uploaded_by",
+    )
     date_hierarchy = "created_at"
     add_form = GiftCardAddForm
     add_fieldsets = (
