@@ -1,3 +1,7 @@
+"""Audiences and recipients: the approve, reject and resend-opt-in actions (through the
+mike.rewards services), the code masked as recipients.admin.display says, and the recipient's
+story below their details (recipients.admin.story)."""
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -5,29 +9,15 @@ from django.contrib.admin.models import LogEntry
 from django.db import transaction
 from django.template.response import TemplateResponse
 
-from giftcards.crypto import MASK
-from mike.core.admin import MikeModelAdmin, ReadOnlyAdminMixin
+from mike.core.admin import MikeModelAdmin
 from mike.rewards import approval, opt_in
 
-from . import services
-from .codes import is_well_formed, normalize_code
-from .models import ApprovalStatus, Audience, Recipient, RecipientAuditLog, SmsOptInLog
+from .. import services
+from ..codes import is_well_formed, normalize_code
+from ..models import ApprovalStatus, Audience, Recipient
+from .display import SEE_CODES, masked_code, recipient_label
 
 TIMESTAMPS = ("id", "created_at", "updated_at")
-# Codes unlock cards at /redeem/; the admin shows them whole only on the recipient's own page, and
-# there only to users with this permission.
-SEE_CODES = "recipients.view_redemption_code"
-
-
-def masked_code(code: str) -> str:
-    """A redemption code as lists show it: the mask and its last two characters (`•••• 9P`), as
-    card codes show their last four. Two of ten symbols leave 40 bits unknown."""
-    return f"{MASK} {code[-2:]}" if code else MASK
-
-
-def recipient_label(recipient) -> str:
-    """`Recipient.__str__` with the code masked, for every page but the recipient's own."""
-    return f"{recipient.full_name or 'Recipient'} ({masked_code(recipient.redemption_code)})"
 
 
 @admin.register(Audience)
@@ -343,33 +333,3 @@ class RecipientAdmin(MikeModelAdmin):
         if is_well_formed(code):
             results |= queryset.filter(redemption_code=code)
         return results, may_have_duplicates
-
-
-@admin.register(RecipientAuditLog)
-class RecipientAuditLogAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
-    list_display = ("created_at", "action", "recipient", "performed_by", "ip_address")
-    list_filter = ("action", "created_at")
-    search_fields = ("=recipient__redemption_code", "recipient__phone", "performed_by__email")
-    autocomplete_fields = ("recipient", "performed_by", "call_session")
-    list_select_related = ("recipient", "performed_by")
-    readonly_fields = TIMESTAMPS
-    date_hierarchy = "created_at"
-
-
-@admin.register(SmsOptInLog)
-class SmsOptInLogAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
-    list_display = (
-        "created_at",
-        "direction",
-        "status",
-        "phone",
-        "recipient",
-        "provider_used",
-        "message_sid",
-    )
-    list_filter = ("direction", "status", "provider_used", "created_at")
-    search_fields = ("phone", "message_sid", "message_text", "=recipient__redemption_code")
-    autocomplete_fields = ("recipient", "campaign", "call_session")
-    list_select_related = ("recipient",)
-    readonly_fields = TIMESTAMPS
-    date_hierarchy = "created_at"
