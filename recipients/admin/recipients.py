@@ -16,6 +16,7 @@ from .. import services
 from ..codes import is_well_formed, normalize_code
 from ..models import ApprovalStatus, Audience, Recipient
 from .display import SEE_CODES, masked_code, recipient_label
+from .story import STORY_INLINES
 
 TIMESTAMPS = ("id", "created_at", "updated_at")
 
@@ -175,6 +176,8 @@ class RecipientAdmin(MikeModelAdmin):
         ("History", {"fields": ("created_at", "updated_at")}),
     )
 
+    # Below the details, read-only: calls, conditions met, rewards, deliveries, texts, audit log.
+    inlines = STORY_INLINES
     actions = ("approve_selected", "reject_selected", "resend_opt_in")
 
     @admin.action(description="Approve selected recipients", permissions=["change"])
