@@ -197,13 +197,25 @@ class GiftCardPoolAdmin(MikeModelAdmin):
         ("History", {"fields": ("created_at", "updated_at")}),
     )
 
-    def get_readonly_fields(self, request, obj=None):
-        readonly = super().get_readonly_fields(request, obj)
+    @staticmethod
+    def _is_stocked(pool) -> bool:
         # The counter says so without a query; the cards are asked too, since the counters are
         # only checked against them by a command.
-        if obj is not None and (obj.total_cards > 0 or obj.cards.exists()):
+        return pool is not None and (pool.total_cards > 0 or pool.cards.exists())
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if self._is_stocked(obj):
             return (*readonly, *self.readonly_fields_once_stocked)
         return readonly
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not self._is_stocked(obj):
+            return fieldsets
+        (title, options), *rest = fieldsets
+        note = "Client, brand, value and currency are fixed: the pool holds cards."
+        return [(title, {**options, "description": note}), *rest]
 
     @admin.display(boolean=True, description="low stock")
     def is_low_stock(self, obj):

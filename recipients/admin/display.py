@@ -10,8 +10,9 @@ SEE_CODES = "recipients.view_redemption_code"
 
 def masked_code(code: str) -> str:
     """A redemption code as lists show it: the mask and its last two characters (`•••• 9P`), as
-    card codes show their last four. Two of ten symbols leave 40 bits unknown."""
-    return f"{MASK} {code[-2:]}" if code else MASK
+    card codes show their last four. Two of ten symbols leave 40 bits unknown. The space does not
+    break, so a narrow column never splits the mask from the characters."""
+    return f"{MASK}\N{NO-BREAK SPACE}{code[-2:]}" if code else MASK
 
 
 def recipient_label(recipient) -> str:

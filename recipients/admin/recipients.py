@@ -124,7 +124,11 @@ class RecipientAdmin(MikeModelAdmin):
         ),
         (
             "Mail",
-            {"fields": ("validation_status", "validation_details", "geocode", "delivery_status")},
+            {
+                # Folded: the address hygiene data is long and rarely read.
+                "classes": ("collapse",),
+                "fields": ("validation_status", "validation_details", "geocode", "delivery_status"),
+            },
         ),
         (
             "Approval",
@@ -165,12 +169,13 @@ class RecipientAdmin(MikeModelAdmin):
         (
             "Email and enrichment",
             {
+                "classes": ("collapse",),
                 "fields": (
                     "email_verification_token",
                     "email_verification_sent_at",
                     "email_verified_at",
                     "last_enriched_at",
-                )
+                ),
             },
         ),
         ("History", {"fields": ("created_at", "updated_at")}),

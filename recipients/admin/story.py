@@ -87,9 +87,10 @@ class CallInline(StoryInline):
 class ConditionMetInline(StoryInline):
     model = CallConditionMet
     verbose_name_plural = "Conditions met"
-    fields = ("met_at", "condition", "source", "met_by_agent", "call_session", "notes")
+    # The call, if any, is in the calls above; its SID would only widen the table.
+    fields = ("met_at", "condition", "source", "met_by_agent", "notes")
     ordering = ("-met_at",)
-    list_select_related = ("condition", "met_by_agent", "call_session")
+    list_select_related = ("condition", "met_by_agent")
 
 
 class RewardInline(StoryInline):

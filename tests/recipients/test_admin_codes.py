@@ -23,7 +23,7 @@ def full_forms(recipient) -> tuple[str, str]:
 
 
 def masked(recipient) -> str:
-    return f"•••• {recipient.redemption_code[-2:]}"
+    return f"••••\N{NO-BREAK SPACE}{recipient.redemption_code[-2:]}"
 
 
 def assert_masked(page: str, recipient):
