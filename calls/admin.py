@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from mike.core.admin import ReadOnlyAdminMixin
+from mike.core.admin import MikeModelAdmin, MikeTabularInline, ReadOnlyAdminMixin
 
 from .models import CallConditionMet, CallDisposition, CallSession, TrackedPhoneNumber
 
@@ -8,7 +8,7 @@ TIMESTAMPS = ("id", "created_at", "updated_at")
 
 
 @admin.register(TrackedPhoneNumber)
-class TrackedPhoneNumberAdmin(admin.ModelAdmin):
+class TrackedPhoneNumberAdmin(MikeModelAdmin):
     list_display = (
         "phone_number",
         "friendly_name",
@@ -31,7 +31,7 @@ class TrackedPhoneNumberAdmin(admin.ModelAdmin):
     readonly_fields = TIMESTAMPS
 
 
-class CallDispositionInline(admin.TabularInline):
+class CallDispositionInline(MikeTabularInline):
     model = CallDisposition
     extra = 0
     fields = ("disposition_type", "agent", "notes", "follow_up_date", "created_at")
@@ -40,7 +40,7 @@ class CallDispositionInline(admin.TabularInline):
 
 
 @admin.register(CallSession)
-class CallSessionAdmin(admin.ModelAdmin):
+class CallSessionAdmin(MikeModelAdmin):
     list_display = (
         "twilio_call_sid",
         "caller_phone",
@@ -56,30 +56,38 @@ class CallSessionAdmin(admin.ModelAdmin):
     search_fields = (
         "twilio_call_sid",
         "caller_phone",
-        "recipient__redemption_code",
+        "=recipient__redemption_code",
         "recipient__last_name",
         "campaign__name",
         "client__name",
     )
     autocomplete_fields = ("client", "campaign", "recipient", "tracked_number", "agent")
     list_select_related = ("client", "campaign", "recipient")
-    readonly_fields = (*TIMESTAMPS, "twilio_call_sid", "recording_sid")
+    # What Twilio reported: caller ID is whatever the carrier sent (not always a phone number),
+    # the forward-to number what the call was dialled through to.
+    readonly_fields = (
+        *TIMESTAMPS,
+        "twilio_call_sid",
+        "recording_sid",
+        "caller_phone",
+        "forward_to_number",
+    )
     date_hierarchy = "created_at"
     inlines = [CallDispositionInline]
 
 
 @admin.register(CallConditionMet)
-class CallConditionMetAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CallConditionMetAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = ("recipient", "campaign", "condition_number", "source", "met_by_agent", "met_at")
     list_filter = ("source", "condition_number", "met_at")
-    search_fields = ("recipient__redemption_code", "recipient__last_name", "campaign__name")
+    search_fields = ("=recipient__redemption_code", "recipient__last_name", "campaign__name")
     autocomplete_fields = ("recipient", "campaign", "condition", "call_session", "met_by_agent")
     list_select_related = ("recipient", "campaign", "met_by_agent")
     date_hierarchy = "met_at"
 
 
 @admin.register(CallDisposition)
-class CallDispositionAdmin(admin.ModelAdmin):
+class CallDispositionAdmin(MikeModelAdmin):
     list_display = (
         "disposition_type",
         "call_session",

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from mike.core.admin import ReadOnlyAdminMixin
+from mike.core.admin import MikeModelAdmin, MikeTabularInline, ReadOnlyAdminMixin
 
 from .models import (
     AceForm,
@@ -17,7 +17,7 @@ TIMESTAMPS = ("id", "created_at", "updated_at")
 
 
 @admin.register(MailTemplate)
-class MailTemplateAdmin(admin.ModelAdmin):
+class MailTemplateAdmin(MikeModelAdmin):
     list_display = ("name", "client", "size", "editor_state", "is_favorite", "updated_at")
     list_filter = ("size", "editor_state", "is_favorite", "industry_vertical", "has_back_design")
     search_fields = ("name", "client__name")
@@ -27,7 +27,7 @@ class MailTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(LandingPage)
-class LandingPageAdmin(admin.ModelAdmin):
+class LandingPageAdmin(MikeModelAdmin):
     list_display = ("name", "slug", "client", "campaign", "published", "editor_type", "updated_at")
     list_filter = ("published", "editor_type", "source_type", "ai_generated", "ai_provider")
     search_fields = ("name", "slug", "meta_title", "client__name", "campaign__name")
@@ -37,7 +37,7 @@ class LandingPageAdmin(admin.ModelAdmin):
     readonly_fields = TIMESTAMPS
 
 
-class CampaignConditionInline(admin.TabularInline):
+class CampaignConditionInline(MikeTabularInline):
     model = CampaignCondition
     extra = 0
     fields = (
@@ -57,7 +57,7 @@ class CampaignConditionInline(admin.TabularInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(MikeModelAdmin):
     list_display = (
         "name",
         "client",
@@ -107,7 +107,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(CampaignCondition)
-class CampaignConditionAdmin(admin.ModelAdmin):
+class CampaignConditionAdmin(MikeModelAdmin):
     list_display = (
         "condition_name",
         "campaign",
@@ -124,7 +124,7 @@ class CampaignConditionAdmin(admin.ModelAdmin):
     readonly_fields = TIMESTAMPS
 
 
-class AceFormFieldInline(admin.TabularInline):
+class AceFormFieldInline(MikeTabularInline):
     model = AceFormField
     extra = 0
     fields = ("position", "name", "label", "field_type", "required", "options", "placeholder")
@@ -132,7 +132,7 @@ class AceFormFieldInline(admin.TabularInline):
 
 
 @admin.register(AceForm)
-class AceFormAdmin(admin.ModelAdmin):
+class AceFormAdmin(MikeModelAdmin):
     list_display = (
         "name",
         "slug",
@@ -153,7 +153,7 @@ class AceFormAdmin(admin.ModelAdmin):
 
 
 @admin.register(AceFormField)
-class AceFormFieldAdmin(admin.ModelAdmin):
+class AceFormFieldAdmin(MikeModelAdmin):
     list_display = ("label", "name", "form", "field_type", "required", "position")
     list_filter = ("field_type", "required")
     search_fields = ("name", "label", "form__name", "form__slug")
@@ -163,10 +163,10 @@ class AceFormFieldAdmin(admin.ModelAdmin):
 
 
 @admin.register(AceFormSubmission)
-class AceFormSubmissionAdmin(admin.ModelAdmin):
+class AceFormSubmissionAdmin(MikeModelAdmin):
     list_display = ("submitted_at", "form", "recipient", "enrichment_status")
     list_filter = ("submitted_at", "enrichment_status")
-    search_fields = ("form__name", "form__slug", "recipient__redemption_code", "recipient__phone")
+    search_fields = ("form__name", "form__slug", "=recipient__redemption_code", "recipient__phone")
     autocomplete_fields = ("form", "recipient", "gift_card", "contact")
     list_select_related = ("form", "recipient")
     readonly_fields = TIMESTAMPS
@@ -174,10 +174,10 @@ class AceFormSubmissionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class EventAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = ("occurred_at", "event_type", "source", "client", "campaign", "recipient")
     list_filter = ("event_type", "source", "occurred_at")
-    search_fields = ("event_type", "client__name", "campaign__name", "recipient__redemption_code")
+    search_fields = ("event_type", "client__name", "campaign__name", "=recipient__redemption_code")
     autocomplete_fields = ("client", "campaign", "recipient")
     list_select_related = ("client", "campaign", "recipient")
     readonly_fields = TIMESTAMPS

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from mike.core.admin import ReadOnlyAdminMixin
+from mike.core.admin import MikeModelAdmin, MikeTabularInline, ReadOnlyAdminMixin
+from recipients.admin import masked_code
 
 from .models import (
     Contact,
@@ -15,7 +16,7 @@ TIMESTAMPS = ("id", "created_at", "updated_at")
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(MikeModelAdmin):
     list_display = (
         "__str__",
         "client",
@@ -41,14 +42,14 @@ class ContactAdmin(admin.ModelAdmin):
     readonly_fields = TIMESTAMPS
 
 
-class ContactListMemberInline(admin.TabularInline):
+class ContactListMemberInline(MikeTabularInline):
     model = ContactListMember
     extra = 0
     autocomplete_fields = ("contact", "added_by")
 
 
 @admin.register(ContactList)
-class ContactListAdmin(admin.ModelAdmin):
+class ContactListAdmin(MikeModelAdmin):
     list_display = ("name", "client", "list_type", "contact_count", "last_sync_at")
     list_filter = ("list_type",)
     search_fields = ("name", "description", "client__name")
@@ -59,7 +60,7 @@ class ContactListAdmin(admin.ModelAdmin):
 
 
 @admin.register(ContactListMember)
-class ContactListMemberAdmin(admin.ModelAdmin):
+class ContactListMemberAdmin(MikeModelAdmin):
     list_display = ("contact", "contact_list", "added_by", "created_at")
     search_fields = ("contact__last_name", "contact__email", "contact_list__name")
     autocomplete_fields = ("contact_list", "contact", "added_by")
@@ -68,7 +69,7 @@ class ContactListMemberAdmin(admin.ModelAdmin):
 
 
 @admin.register(ContactCampaignParticipation)
-class ContactCampaignParticipationAdmin(admin.ModelAdmin):
+class ContactCampaignParticipationAdmin(MikeModelAdmin):
     list_display = (
         "contact",
         "campaign",
@@ -78,14 +79,20 @@ class ContactCampaignParticipationAdmin(admin.ModelAdmin):
         "redeemed_at",
     )
     list_filter = ("participation_status",)
-    search_fields = ("contact__last_name", "contact__email", "campaign__name", "redemption_code")
+    search_fields = ("contact__last_name", "contact__email", "campaign__name", "=redemption_code")
     autocomplete_fields = ("contact", "campaign", "recipient", "gift_card")
     list_select_related = ("contact", "campaign")
-    readonly_fields = TIMESTAMPS
+    # The recipient's code, copied: shown masked as everywhere but the recipient's own page.
+    exclude = ("redemption_code",)
+    readonly_fields = (*TIMESTAMPS, "code")
+
+    @admin.display(description="redemption code")
+    def code(self, obj):
+        return masked_code(obj.redemption_code) if obj.redemption_code else None
 
 
 @admin.register(CrmIntegration)
-class CrmIntegrationAdmin(admin.ModelAdmin):
+class CrmIntegrationAdmin(MikeModelAdmin):
     list_display = ("__str__", "client", "crm_provider", "campaign", "is_active", "last_event_at")
     list_filter = ("crm_provider", "is_active")
     search_fields = ("name", "client__name", "campaign__name")
@@ -96,7 +103,7 @@ class CrmIntegrationAdmin(admin.ModelAdmin):
 
 
 @admin.register(CrmEvent)
-class CrmEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CrmEventAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = (
         "event_type",
         "integration",
@@ -107,6 +114,11 @@ class CrmEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("matched", "processed", "event_type")
-    search_fields = ("event_type", "external_id", "integration__name", "recipient__redemption_code")
+    search_fields = (
+        "event_type",
+        "external_id",
+        "integration__name",
+        "=recipient__redemption_code",
+    )
     list_select_related = ("integration", "recipient")
     date_hierarchy = "created_at"

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from mike.core.admin import AutocompleteJsonView
 from mike.demo.views import phone_simulator_page
 from recipients.redemption import redeem
 
@@ -12,6 +13,11 @@ admin.site.index_title = "Campaigns, rewards and recipients"
 urlpatterns = [
     # Before the admin's own URLs, whose catch-all would answer this path first.
     path("admin/phone/", admin.site.admin_view(phone_simulator_page), name="phone-simulator"),
+    # The admin's own autocomplete answers with str(), which for a recipient is the full code.
+    path(
+        "admin/autocomplete/",
+        admin.site.admin_view(AutocompleteJsonView.as_view(admin_site=admin.site)),
+    ),
     path("admin/", admin.site.urls),
     path("redeem/", redeem, name="redeem"),
     path("hooks/twilio/voice/", include("calls.urls")),

@@ -277,6 +277,12 @@ class Recipient(TimeOrderedModel):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            # Codes unlock cards at /redeem/: everyone else sees them masked in the admin.
+            ("view_redemption_code", "Can see full redemption codes"),
+            # The simulator meets conditions and claims cards through the real services.
+            ("use_phone_simulator", "Can use the phone simulator"),
+        ]
         constraints = [
             # The unique constraint is the seed's idx_recipients_redemption_code.
             models.UniqueConstraint(fields=["redemption_code"], name="recipient_code_unique"),

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from mike.core.admin import ReadOnlyAdminMixin
+from mike.core.admin import MikeModelAdmin, ReadOnlyAdminMixin
 
 from ..models import (
     LOW_BALANCE,
@@ -31,7 +31,7 @@ class LowBalanceFilter(admin.SimpleListFilter):
 
 
 @admin.register(CreditAccount)
-class CreditAccountAdmin(admin.ModelAdmin):
+class CreditAccountAdmin(MikeModelAdmin):
     list_display = (
         "__str__",
         "entity_type",
@@ -48,12 +48,26 @@ class CreditAccountAdmin(admin.ModelAdmin):
     autocomplete_fields = ("organization",)
     # str() names the organization.
     list_select_related = ("organization",)
-    # Balances move only through the ledger services, each move with its CreditTransaction row.
-    readonly_fields = (*TIMESTAMPS, "balance", "reserved_balance")
+    # Balances move only through the ledger services, each move with its CreditTransaction row;
+    # the reload history is what those services recorded.
+    readonly_fields = (
+        *TIMESTAMPS,
+        "balance",
+        "reserved_balance",
+        "last_auto_reload_at",
+        "auto_reload_failure_count",
+    )
+    # Whose money it is and in what: fixed once the account exists (moving an account would move
+    # its balance and its ledger to another organization).
+    readonly_fields_when_stored = ("organization", "entity_type", "currency")
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        return readonly if obj is None else (*readonly, *self.readonly_fields_when_stored)
 
 
 @admin.register(CreditTransaction)
-class CreditTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CreditTransactionAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = (
         "created_at",
         "account",
@@ -80,7 +94,7 @@ class CreditTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(GiftCardSale)
-class GiftCardSaleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class GiftCardSaleAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = (
         "created_at",
         "client",

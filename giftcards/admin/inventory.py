@@ -5,6 +5,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import F, Q
 
+from mike.core.admin import MikeModelAdmin
+
 from .. import crypto
 from ..models import (
     CardSource,
@@ -23,7 +25,7 @@ from .common import POOL_COUNTERS, TIMESTAMPS
 
 
 @admin.register(GiftCardBrand)
-class GiftCardBrandAdmin(admin.ModelAdmin):
+class GiftCardBrandAdmin(MikeModelAdmin):
     list_display = (
         "brand_name",
         "brand_code",
@@ -110,7 +112,7 @@ class LowStockFilter(admin.SimpleListFilter):
 
 
 @admin.register(GiftCardPool)
-class GiftCardPoolAdmin(admin.ModelAdmin):
+class GiftCardPoolAdmin(MikeModelAdmin):
     list_display = (
         "pool_name",
         "client",
@@ -137,6 +139,9 @@ class GiftCardPoolAdmin(admin.ModelAdmin):
     # The counters count the pool's cards; only the import and claim services move them, under a
     # row lock, so an edit here could not be reconciled with the cards.
     readonly_fields = (*TIMESTAMPS, *POOL_COUNTERS, "last_balance_check")
+    # What the pool's cards were stocked as: once it holds a card, changing these would relabel
+    # the cards in it (a $15 card handed out as a $100 reward, another client's credit debited).
+    readonly_fields_once_stocked = ("client", "is_master_pool", "brand", "card_value", "currency")
     fieldsets = (
         (
             None,
@@ -192,6 +197,26 @@ class GiftCardPoolAdmin(admin.ModelAdmin):
         ("History", {"fields": ("created_at", "updated_at")}),
     )
 
+    @staticmethod
+    def _is_stocked(pool) -> bool:
+        # The counter says so without a query; the cards are asked too, since the counters are
+        # only checked against them by a command.
+        return pool is not None and (pool.total_cards > 0 or pool.cards.exists())
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if self._is_stocked(obj):
+            return (*readonly, *self.readonly_fields_once_stocked)
+        return readonly
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not self._is_stocked(obj):
+            return fieldsets
+        (title, options), *rest = fieldsets
+        note = "Client, brand, value and currency are fixed: the pool holds cards."
+        return [(title, {**options, "description": note}), *rest]
+
     @admin.display(boolean=True, description="low stock")
     def is_low_stock(self, obj):
         return obj.is_low_stock
@@ -235,7 +260,7 @@ class GiftCardAddForm(forms.ModelForm):
 
 
 @admin.register(GiftCard)
-class GiftCardAdmin(admin.ModelAdmin):
+class GiftCardAdmin(MikeModelAdmin):
     # The clear code is never shown here: lists and pages show the masked last four only, and the
     # encrypted fields are not editable (so no form includes them).
     list_display = (
@@ -254,25 +279,40 @@ class GiftCardAdmin(admin.ModelAdmin):
         "provider_order_id",
         "pool__pool_name",
         "brand__brand_name",
-        "claimed_by_recipient__redemption_code",
+        "=claimed_by_recipient__redemption_code",
     )
-    autocomplete_fields = (
-        "pool",
-        "brand",
-        "claimed_by_recipient",
-        "claimed_by_call_session",
-        "assignment_campaign",
-        "assignment_condition",
-        "uploaded_by",
-    )
+    autocomplete_fields = ("pool",)
     list_select_related = ("brand", "pool", "claimed_by_recipient", "assignment_campaign")
     # Newest first by key: card keys are UUIDv7, in creation order, and their index serves the
     # sort, where created_at has no index of its own (see GiftCard.created_at).
     ordering = ("-id",)
     readonly_fields = (*TIMESTAMPS, "display_code", "has_pin")
-    # Once stored, a card's pool and status are what the pool counters count (only the inventory
-    # and claim services move them, with the counters); brand and value are the pool's.
-    readonly_fields_when_stored = ("pool", "brand", "card_value", "status")
+    # Once stored, a card is the services' but for its expiry date: its pool and status are what
+    # the pool counters count (only the inventory and claim services move them, with the
+    # counters), brand and value are the pool's, the claim and delivery fields say whose it is and
+    # where it went, the balance is what the balance checks found, the origin is its import or
+    # purchase.
+    readonly_fields_when_stored = (
+        "pool",
+        "brand",
+        "card_value",
+        "status",
+        "claimed_at",
+        "claimed_by_recipient",
+        "claimed_by_call_session",
+        "assignment_source",
+        "assignment_campaign",
+        "assignment_condition",
+        "delivered_at",
+        "delivery_method",
+        "delivery_address",
+        "current_balance",
+        "last_balance_check",
+        "balance_check_status",
+        "source",
+        "provider_order_id",
+        "uploaded_by",
+    )
     date_hierarchy = "created_at"
     add_form = GiftCardAddForm
     add_fieldsets = (

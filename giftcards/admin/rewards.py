@@ -2,7 +2,7 @@
 
 from django.contrib import admin, messages
 
-from mike.core.admin import ReadOnlyAdminMixin
+from mike.core.admin import MikeModelAdmin, ReadOnlyAdminMixin
 from mike.rewards.delivery import retry_delivery
 
 from ..models import (
@@ -16,7 +16,13 @@ from .common import TIMESTAMPS
 
 
 @admin.register(RecipientGiftCard)
-class RecipientGiftCardAdmin(admin.ModelAdmin):
+class RecipientGiftCardAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
+    """A reward's status, card, value and delivery are the pipeline's (claim, purchase,
+    delivery), each change with its audit row, so every field is read-only and nothing is added or
+    deleted here. Staff act on a reward through an action calling a mike.rewards service; since
+    has_change_permission is False, such an action names its own permission
+    (`permissions=["revoke"]` with a `has_revoke_permission`), as the deliveries' Retry does."""
+
     list_display = (
         "recipient",
         "campaign",
@@ -30,14 +36,13 @@ class RecipientGiftCardAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "delivery_status", "delivery_method", "created_at")
     search_fields = (
-        "recipient__redemption_code",
+        "=recipient__redemption_code",
         "recipient__last_name",
         "recipient__phone",
         "campaign__name",
         "provider_request_id",
         "gift_card__code_last4",
     )
-    autocomplete_fields = ("recipient", "campaign", "condition", "gift_card", "brand")
     # gift_card__brand: a card's str() names its brand only when it is already loaded.
     list_select_related = (
         "recipient",
@@ -47,13 +52,49 @@ class RecipientGiftCardAdmin(admin.ModelAdmin):
         "gift_card",
         "gift_card__brand",
     )
-    # provider_request_id is the purchase's idempotency key; changing it could buy a card twice.
-    readonly_fields = (*TIMESTAMPS, "provider_request_id", "purchase_attempts")
+    readonly_fields = TIMESTAMPS
     date_hierarchy = "created_at"
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "recipient",
+                    "campaign",
+                    "condition",
+                    "brand",
+                    "card_value",
+                    "status",
+                    "gift_card",
+                    "assigned_at",
+                )
+            },
+        ),
+        (
+            "Delivery",
+            {
+                "fields": (
+                    "delivery_method",
+                    "delivery_status",
+                    "delivery_address",
+                    "delivery_error",
+                    "delivered_at",
+                )
+            },
+        ),
+        # provider_request_id is the purchase's idempotency key.
+        ("Provider", {"fields": ("provider_request_id", "purchase_attempts")}),
+        ("Revocation", {"fields": ("revoked_at", "revoked_reason")}),
+        ("History", {"fields": ("created_at", "updated_at")}),
+    )
 
 
 @admin.register(GiftCardDelivery)
-class GiftCardDeliveryAdmin(admin.ModelAdmin):
+class GiftCardDeliveryAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
+    """Every field is the delivery pipeline's (an address changed here would send the card to
+    someone else on the next retry); staff act through the Retry action only."""
+
     list_display = (
         "created_at",
         "recipient",
@@ -69,18 +110,57 @@ class GiftCardDeliveryAdmin(admin.ModelAdmin):
     search_fields = (
         "delivery_address",
         "twilio_message_sid",
-        "recipient__redemption_code",
+        "=recipient__redemption_code",
         "recipient__last_name",
         "campaign__name",
     )
-    autocomplete_fields = ("reward", "gift_card", "recipient", "campaign", "call_session")
     list_select_related = ("recipient", "campaign")
-    # What the provider reported, and the message as sent (code masked).
-    readonly_fields = (*TIMESTAMPS, "twilio_message_sid", "sms_message", "sms_status")
+    readonly_fields = TIMESTAMPS
     date_hierarchy = "created_at"
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "reward",
+                    "gift_card",
+                    "recipient",
+                    "campaign",
+                    "call_session",
+                    "condition_number",
+                )
+            },
+        ),
+        (
+            "Delivery",
+            {
+                "fields": (
+                    "delivery_method",
+                    "delivery_address",
+                    "status",
+                    "failure_reason",
+                    "error_message",
+                    "delivered_at",
+                )
+            },
+        ),
+        (
+            "Attempts",
+            {"fields": ("retry_count", "max_retries", "last_attempt_at", "next_attempt_at")},
+        ),
+        # What the provider reported, and the message as sent (code masked).
+        ("SMS", {"fields": ("twilio_message_sid", "sms_message", "sms_status", "sms_sent_at")}),
+        ("History", {"fields": ("created_at", "updated_at")}),
+    )
     actions = ["retry_deliveries"]
 
-    @admin.action(description="Retry the selected deliveries")
+    def has_retry_permission(self, request):
+        # Retrying is what changing a delivery means here; the form itself edits nothing.
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+    @admin.action(description="Retry the selected deliveries", permissions=["retry"])
     def retry_deliveries(self, request, queryset):
         retried = sum(retry_delivery(delivery, by=request.user) for delivery in queryset)
         skipped = queryset.count() - retried
@@ -93,7 +173,7 @@ class GiftCardDeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(SmsDeliveryLog)
-class SmsDeliveryLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SmsDeliveryLogAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = (
         "created_at",
         "phone_number",
@@ -106,7 +186,7 @@ class SmsDeliveryLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = (
         "phone_number",
         "twilio_message_sid",
-        "recipient__redemption_code",
+        "=recipient__redemption_code",
         "campaign__name",
     )
     autocomplete_fields = ("delivery", "recipient", "gift_card", "campaign")
@@ -116,7 +196,7 @@ class SmsDeliveryLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(GiftCardAuditLog)
-class GiftCardAuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class GiftCardAuditLogAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = ("created_at", "action", "entity_type", "entity_id", "client", "user")
     list_filter = ("entity_type", "action", "created_at")
     search_fields = ("action", "entity_type", "entity_id", "client__name", "user__email")
@@ -127,7 +207,7 @@ class GiftCardAuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(GiftCardBalanceHistory)
-class GiftCardBalanceHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class GiftCardBalanceHistoryAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = (
         "checked_at",
         "gift_card",

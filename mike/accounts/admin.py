@@ -5,6 +5,8 @@ from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.contrib.auth.forms import UserCreationForm as DjangoUserCreationForm
 from django.core.exceptions import ValidationError
 
+from mike.core.admin import MikeModelAdmin, MikeTabularInline
+
 from . import services
 from .models import ApiKey, Membership, Organization, User, UserTablePreference
 
@@ -21,7 +23,7 @@ class UserChangeForm(DjangoUserChangeForm):
         fields = "__all__"
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(MikeTabularInline):
     model = Membership
     fk_name = "user"
     extra = 0
@@ -36,7 +38,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(MikeModelAdmin, DjangoUserAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
     ordering = ("email",)
@@ -66,7 +68,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(MikeModelAdmin):
     list_display = ("name", "kind", "parent", "status", "industry", "auto_approve_recipients")
     list_filter = ("kind", "status", "industry", "auto_approve_recipients")
     search_fields = ("name", "slug", "contact_email")
@@ -91,7 +93,7 @@ class MembershipForm(forms.ModelForm):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(MikeModelAdmin):
     """Memberships are granted and revoked through the role services, which keep the Group and
     the guardian object permissions in step; the form never writes the row by itself."""
 
@@ -130,7 +132,7 @@ class ApiKeyForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(MikeModelAdmin):
     form = ApiKeyForm
     list_display = (
         "name",
@@ -169,7 +171,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(UserTablePreference)
-class UserTablePreferenceAdmin(admin.ModelAdmin):
+class UserTablePreferenceAdmin(MikeModelAdmin):
     list_display = ("user", "table_name", "updated_at")
     search_fields = ("user__email", "table_name")
     autocomplete_fields = ("user",)

@@ -3,6 +3,7 @@
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -16,15 +17,20 @@ from recipients.models import ApprovalStatus
 FINISHED = (RewardStatus.DELIVERED, RewardStatus.REJECTED, RewardStatus.REVOKED)
 
 QUICK_REPLIES = ("YES", "STOP", "HELP")
+USE_SIMULATOR = "recipients.use_phone_simulator"
 
 
 def phone_simulator_page(request):
     """Play a recipient's phone: call, meet a condition, approve, text back, and watch the texts.
 
-    Mounted with `admin.site.admin_view` (staff only, CSRF). Every POST does one action through
-    `mike.demo.phone_simulator` and redirects back to the recipient with a message (POST-redirect-
-    GET); bad input becomes an error message, never a 500.
+    Mounted with `admin.site.admin_view` (staff only, CSRF), and only for staff with
+    `recipients.use_phone_simulator` (403 otherwise): it meets conditions and claims cards through
+    the real services. Every POST does one action through `mike.demo.phone_simulator` and
+    redirects back to the recipient with a message (POST-redirect-GET); bad input becomes an error
+    message, never a 500.
     """
+    if not request.user.has_perm(USE_SIMULATOR):
+        raise PermissionDenied
     if request.method == "POST":
         return _simulator_action(request)
 

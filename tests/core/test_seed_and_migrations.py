@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 
 from calls.models import TrackedPhoneNumber
 from campaigns.models import Campaign, CampaignCondition
 from giftcards.models import CreditAccount, GiftCard, GiftCardBrand, GiftCardPool
 from mike.accounts.models import Membership, Organization, Role, User
-from mike.accounts.services import has_role
+from mike.accounts.services import ensure_role_group, grant_role, has_role
 from recipients.models import Recipient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +76,25 @@ def test_seed_demo_builds_the_demo_and_is_idempotent(settings):
         assert holder.user.email in text
         assert has_role(holder.user, role, holder.organization)
         assert holder.user.check_password(text.split("password: ")[1].split()[0])
+
+
+@pytest.mark.django_db
+def test_the_demo_staff_login_may_use_the_phone_simulator(settings, client):
+    settings.DEBUG = True
+    # A group made by an earlier seed, before the simulator had its own permission, lacks it.
+    group = ensure_role_group(Role.PLATFORM_ADMIN)
+    group.permissions.remove(*group.permissions.filter(codename="use_phone_simulator"))
+
+    call_command("seed_demo", stdout=StringIO())
+
+    assert group.permissions.filter(codename="use_phone_simulator").exists()
+    client.force_login(User.objects.get(email="admin@mike.test"))
+    assert client.get(reverse("phone-simulator")).status_code == 200
+    # So does a platform admin who is not a superuser.
+    other = User.objects.create_user(email="ops@mike.test", password="x" * 20)  # noqa: S106
+    grant_role(user=other, role=Role.PLATFORM_ADMIN)
+    client.force_login(other)
+    assert client.get(reverse("phone-simulator")).status_code == 200
 
 
 @pytest.mark.django_db

@@ -5,6 +5,7 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -88,6 +89,66 @@ def test_staff_see_the_simulator_with_the_tracked_numbers(staff_client, world):
 
 def test_the_admin_index_links_to_the_simulator(staff_client):
     assert URL in staff_client.get(reverse("admin:index")).content.decode()
+
+
+def _staff_with(client, *codenames):
+    user = factories.UserFactory(is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client.force_login(user)
+    return user
+
+
+def test_staff_without_the_simulator_permission_get_403_and_no_link(
+    client, world, django_capture_on_commit_callbacks
+):
+    _staff_with(client, "view_recipient", "change_recipient")
+    recipient = world["recipient"]
+
+    assert client.get(URL).status_code == 403
+    assert client.get(URL, {"recipient": recipient.pk}).status_code == 403
+    for data in (
+        {"action": "call", "tracked_number": "+18005550102", "caller": recipient.phone},
+        {"action": "condition", "recipient": recipient.pk},
+        {"action": "approve", "recipient": recipient.pk},
+        {"action": "reply", "recipient": recipient.pk, "body": "YES"},
+    ):
+        assert (
+            _post(client, django_capture_on_commit_callbacks, duration="90", **data).status_code
+            == 403
+        )
+    assert not CallSession.objects.exists()
+    assert not CallConditionMet.objects.exists()
+    assert not SmsOptInLog.objects.exists()
+    recipient.refresh_from_db()
+    assert recipient.approval_status == ApprovalStatus.PENDING
+    assert URL not in client.get(reverse("admin:index")).content.decode()
+
+
+def test_staff_with_the_simulator_permission_can_play_a_call(
+    client, world, django_capture_on_commit_callbacks
+):
+    _staff_with(client, "use_phone_simulator")
+    assert client.get(URL).status_code == 200
+    assert URL in client.get(reverse("admin:index")).content.decode()
+
+    response = _post(
+        client,
+        django_capture_on_commit_callbacks,
+        action="call",
+        tracked_number="+18005550102",
+        caller=world["recipient"].phone,
+        duration="90",
+    )
+
+    assert response.status_code == 302
+    assert CallSession.objects.get().recipient == world["recipient"]
+
+
+@pytest.mark.django_db
+def test_the_simulator_permission_is_named_for_people():
+    permission = Permission.objects.get(codename="use_phone_simulator")
+    assert permission.content_type.app_label == "recipients"
+    assert permission.name == "Can use the phone simulator"
 
 
 @pytest.mark.django_db
@@ -236,7 +297,7 @@ def test_approve_approves_as_the_staff_user_and_texts_the_opt_in_question(
 def test_a_staff_user_without_the_change_permission_cannot_approve(
     client, world, django_capture_on_commit_callbacks
 ):
-    client.force_login(factories.UserFactory(is_staff=True))
+    _staff_with(client, "use_phone_simulator")
     response = _post(
         client,
         django_capture_on_commit_callbacks,

@@ -8,6 +8,7 @@ from giftcards import crypto
 from giftcards.models import CardSource, GiftCard, GiftCardAuditLog, GiftCardStatus
 from giftcards.services import add_cards_to_pool
 from tests import factories
+from tests.admin_forms import form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -170,3 +171,35 @@ def test_bulk_delete_including_a_card_that_was_given_out_deletes_nothing(staff, 
 
     assert GiftCard.objects.filter(pool=pool).count() == 2
     assert counters(pool) == (2, 2)
+
+
+def test_a_stored_card_offers_only_its_expiry_date(staff, pool):
+    card = card_of("STOCK-0001")
+    change = reverse("admin:giftcards_giftcard_change", args=[card.pk])
+    page = staff.get(change)
+    assert set(page.context["adminform"].form.fields) == {"expiration_date"}
+
+    response = staff.post(
+        change,
+        form_data(
+            page,
+            expiration_date="2030-01-31",
+            claimed_by_recipient=str(factories.RecipientFactory().pk),
+            claimed_at_0="2026-01-01",
+            claimed_at_1="10:00:00",
+            delivery_address="+15559999999",
+            delivery_method="sms",
+            current_balance="0.00",
+            source=CardSource.PROVIDER,
+            provider_order_id="ORDER-1",
+        ),
+    )
+
+    assert response.status_code == 302
+    card = GiftCard.objects.get(pk=card.pk)
+    assert str(card.expiration_date) == "2030-01-31"
+    assert card.claimed_by_recipient is None and card.claimed_at is None
+    assert (card.delivery_address, card.delivery_method) == ("", "")
+    assert card.current_balance is None
+    assert (card.source, card.provider_order_id) == (CardSource.CSV, "")
+    assert card.status == GiftCardStatus.AVAILABLE and counters(pool) == (2, 2)

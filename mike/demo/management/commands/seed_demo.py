@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
@@ -19,7 +20,7 @@ from campaigns.models import Campaign, CampaignCondition, CampaignStatus, Mailin
 from giftcards.models import CreditTransaction, GiftCardBrand, GiftCardPool, PurchaseMethod
 from giftcards.services import add_cards_to_pool, allocate_credit, credit_account_for
 from mike.accounts.models import Industry, Organization, OrganizationKind, Role, User
-from mike.accounts.services import ensure_role_groups, grant_role
+from mike.accounts.services import ensure_role_group, ensure_role_groups, grant_role
 from recipients.models import ApprovalStatus, Audience, AudienceSource, AudienceStatus, Recipient
 
 DEMO_PASSWORD = "mike-demo-2026"  # noqa: S105 - printed on purpose: demo data only
@@ -127,10 +128,17 @@ class Command(BaseCommand):
 
     def seed(self) -> list[tuple[str, str]]:
         ensure_role_groups()
+        # The platform admins' group holds every permission from its creation; one made by an
+        # earlier seed predates the simulator's own permission, which the demo needs.
+        ensure_role_group(Role.PLATFORM_ADMIN).permissions.add(
+            Permission.objects.get(
+                content_type__app_label="recipients", codename="use_phone_simulator"
+            )
+        )
         logins = []
         admin = self.user("admin@mike.test", "Platform Admin", superuser=True)
         grant_role(user=admin, role=Role.PLATFORM_ADMIN)
-        logins.append((admin.email, "platform admin (superuser)"))
+        logins.append((admin.email, "platform admin (superuser, phone simulator)"))
 
         agency, _ = Organization.objects.get_or_create(
             slug="northwind-direct",

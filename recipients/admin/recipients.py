@@ -1,21 +1,28 @@
+"""Audiences and recipients: the approve, reject and resend-opt-in actions (through the
+mike.rewards services), the code masked as recipients.admin.display says, and the recipient's
+story below their details (recipients.admin.story)."""
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.models import LogEntry
 from django.db import transaction
 from django.template.response import TemplateResponse
 
-from mike.core.admin import ReadOnlyAdminMixin
+from mike.core.admin import MikeModelAdmin
 from mike.rewards import approval, opt_in
 
-from . import services
-from .codes import is_well_formed, normalize_code
-from .models import ApprovalStatus, Audience, Recipient, RecipientAuditLog, SmsOptInLog
+from .. import services
+from ..codes import is_well_formed, normalize_code
+from ..models import ApprovalStatus, Audience, Recipient
+from .display import SEE_CODES, masked_code, recipient_label
+from .story import STORY_INLINES
 
 TIMESTAMPS = ("id", "created_at", "updated_at")
 
 
 @admin.register(Audience)
-class AudienceAdmin(admin.ModelAdmin):
+class AudienceAdmin(MikeModelAdmin):
     list_display = (
         "name",
         "client",
@@ -41,9 +48,9 @@ class RejectReasonForm(forms.Form):
 
 
 @admin.register(Recipient)
-class RecipientAdmin(admin.ModelAdmin):
+class RecipientAdmin(MikeModelAdmin):
     list_display = (
-        "display_code",
+        "masked_code",
         "full_name",
         "phone",
         "email",
@@ -54,28 +61,48 @@ class RecipientAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("approval_status", "sms_opt_in_status", "validation_status", "created_at")
+    # Codes and tokens match whole only: a partial match would spell out a masked code one
+    # character at a time. get_search_results also finds a code pasted as printed.
     search_fields = (
-        "redemption_code",
+        "=redemption_code",
         "first_name",
         "last_name",
         "email",
         "phone",
         "company",
-        "token",
+        "=token",
     )
-    autocomplete_fields = (
-        "audience",
-        "campaign",
-        "contact",
-        "approved_by",
-        "approved_call_session",
-        "gift_card_assigned",
-    )
+    autocomplete_fields = ("audience", "campaign", "contact")
     list_select_related = ("audience", "campaign")
-    readonly_fields = TIMESTAMPS
+    # The reward flow's state is changed only by the actions below and the SMS webhook, through
+    # the services that write the audit rows (a number that texted STOP must not be opted in by a
+    # form); the code and tokens are the recipient's keys, made when the row is.
+    readonly_fields = (
+        *TIMESTAMPS,
+        "code_masked",
+        "code_in_full",
+        "token",
+        "approval_status",
+        "approved_by",
+        "approved_at",
+        "approved_call_session",
+        "rejection_reason",
+        "disposition",
+        "sms_opt_in_status",
+        "sms_opt_in_sent_at",
+        "sms_opt_in_response_at",
+        "sms_opt_in_response",
+        "gift_card_assigned",
+        "redemption_ip",
+        "redemption_user_agent",
+        "redemption_completed_at",
+        "email_verification_token",
+        "email_verification_sent_at",
+        "email_verified_at",
+    )
     date_hierarchy = "created_at"
     fieldsets = (
-        (None, {"fields": ("id", "audience", "campaign", "contact", "redemption_code", "token")}),
+        (None, {"fields": ("id", "audience", "campaign", "contact", "code_masked", "token")}),
         (
             "Person",
             {
@@ -97,7 +124,11 @@ class RecipientAdmin(admin.ModelAdmin):
         ),
         (
             "Mail",
-            {"fields": ("validation_status", "validation_details", "geocode", "delivery_status")},
+            {
+                # Folded: the address hygiene data is long and rarely read.
+                "classes": ("collapse",),
+                "fields": ("validation_status", "validation_details", "geocode", "delivery_status"),
+            },
         ),
         (
             "Approval",
@@ -138,17 +169,20 @@ class RecipientAdmin(admin.ModelAdmin):
         (
             "Email and enrichment",
             {
+                "classes": ("collapse",),
                 "fields": (
                     "email_verification_token",
                     "email_verification_sent_at",
                     "email_verified_at",
                     "last_enriched_at",
-                )
+                ),
             },
         ),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
 
+    # Below the details, read-only: calls, conditions met, rewards, deliveries, texts, audit log.
+    inlines = STORY_INLINES
     actions = ("approve_selected", "reject_selected", "resend_opt_in")
 
     @admin.action(description="Approve selected recipients", permissions=["change"])
@@ -227,9 +261,77 @@ class RecipientAdmin(admin.ModelAdmin):
             "(not approved, already opted in or out, or no phone).",
         )
 
-    @admin.display(description="code", ordering="redemption_code")
-    def display_code(self, obj):
+    @admin.display(description="code")
+    def masked_code(self, obj):
+        return masked_code(obj.redemption_code)
+
+    @admin.display(description="redemption code")
+    def code_masked(self, obj):
+        return masked_code(obj.redemption_code)
+
+    @admin.display(description="redemption code")
+    def code_in_full(self, obj):
         return obj.display_code
+
+    def related_label(self, obj) -> str:
+        # How every other admin page shows a recipient (see MikeModelAdmin).
+        return recipient_label(obj)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not request.user.has_perm(SEE_CODES):
+            return fieldsets
+        return [
+            (
+                title,
+                {
+                    **options,
+                    "fields": [
+                        "code_in_full" if name == "code_masked" else name
+                        for name in options["fields"]
+                    ],
+                },
+            )
+            for title, options in fieldsets
+        ]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # The page's title and breadcrumbs name the recipient by str(), code and all.
+        if obj is not None:
+            context["subtitle"] = context["recipient_label"] = recipient_label(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def history_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            label = recipient_label(obj)
+            extra_context = {
+                **(extra_context or {}),
+                "title": f"Change history: {label}",
+                "recipient_label": label,
+            }
+        return super().history_view(request, object_id, extra_context)
+
+    # The admin's own log keeps each object's str() and lists it under "Recent actions": keep the
+    # code masked there too.
+    def log_addition(self, request, obj, message):
+        return self._masked_log(super().log_addition(request, obj, message), obj)
+
+    def log_change(self, request, obj, message):
+        return self._masked_log(super().log_change(request, obj, message), obj)
+
+    def log_deletions(self, request, queryset):
+        entries = super().log_deletions(request, queryset)
+        labels = {str(recipient.pk): recipient_label(recipient) for recipient in queryset}
+        for entry in entries:
+            LogEntry.objects.filter(pk=entry.pk).update(object_repr=labels[entry.object_id])
+        return entries
+
+    @staticmethod
+    def _masked_log(entry, obj):
+        entry.object_repr = recipient_label(obj)
+        LogEntry.objects.filter(pk=entry.pk).update(object_repr=entry.object_repr)
+        return entry
 
     def get_search_results(self, request, queryset, search_term):
         # Staff paste codes as printed ("7kq4-m2xd-9p"); find those by their stored form too.
@@ -239,33 +341,3 @@ class RecipientAdmin(admin.ModelAdmin):
         if is_well_formed(code):
             results |= queryset.filter(redemption_code=code)
         return results, may_have_duplicates
-
-
-@admin.register(RecipientAuditLog)
-class RecipientAuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("created_at", "action", "recipient", "performed_by", "ip_address")
-    list_filter = ("action", "created_at")
-    search_fields = ("recipient__redemption_code", "recipient__phone", "performed_by__email")
-    autocomplete_fields = ("recipient", "performed_by", "call_session")
-    list_select_related = ("recipient", "performed_by")
-    readonly_fields = TIMESTAMPS
-    date_hierarchy = "created_at"
-
-
-@admin.register(SmsOptInLog)
-class SmsOptInLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "created_at",
-        "direction",
-        "status",
-        "phone",
-        "recipient",
-        "provider_used",
-        "message_sid",
-    )
-    list_filter = ("direction", "status", "provider_used", "created_at")
-    search_fields = ("phone", "message_sid", "message_text", "recipient__redemption_code")
-    autocomplete_fields = ("recipient", "campaign", "call_session")
-    list_select_related = ("recipient",)
-    readonly_fields = TIMESTAMPS
-    date_hierarchy = "created_at"
