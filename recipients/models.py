@@ -115,6 +115,9 @@ class SmsOptInStatus(models.TextChoices):
     OPTED_IN = "opted_in", "Opted in"
     OPTED_OUT = "opted_out", "Opted out"
     INVALID_RESPONSE = "invalid_response", "Invalid response"
+    # Twilio refused the opt-in text for good (an invalid or landline number, a 4xx other than
+    # 21610): nothing texts the number again until staff resend the opt-in (after fixing it).
+    FAILED = "failed", "Could not be texted"
 
 
 # A redeemed recipient was approved before redeeming: a later condition still earns its reward.
@@ -133,6 +136,7 @@ class Readiness(models.TextChoices):
     NEEDS_OPT_IN = "needs_opt_in", "Waiting for the opt-in reply"
     OPT_IN_STALE = "opt_in_stale", "Opt-in expired: to be asked again"
     OPTED_OUT = "opted_out", "Opted out of texts"
+    TEXT_REFUSED = "text_refused", "The phone could not be texted"
     UNREACHABLE = "unreachable", "No phone or email to send to"
 
 
@@ -356,6 +360,8 @@ class Recipient(TimeOrderedModel):
             return Readiness.READY_BY_EMAIL if self.email else Readiness.UNREACHABLE
         if self.sms_opt_in_status == SmsOptInStatus.OPTED_OUT:
             return Readiness.OPTED_OUT
+        if self.sms_opt_in_status == SmsOptInStatus.FAILED:
+            return Readiness.TEXT_REFUSED
         if self.sms_opt_in_status == SmsOptInStatus.OPTED_IN:
             return Readiness.READY_BY_SMS if self.opt_in_is_current(now) else Readiness.OPT_IN_STALE
         return Readiness.NEEDS_OPT_IN

@@ -163,6 +163,8 @@ def _waiting_line(recipient: Recipient, reward: RecipientGiftCard) -> RewardLine
         return RewardLine(reward, Standing.TEXT_START)
     if readiness == Readiness.UNREACHABLE:
         return RewardLine(reward, Standing.NO_PHONE)
+    if readiness == Readiness.TEXT_REFUSED:
+        return RewardLine(reward, Standing.PROBLEM)  # the phone could not be texted
     # Waiting for the opt-in: asked already, or (not asked yet, or asked again once an old
     # opt-in expired) the question is on its way.
     asked = recipient.sms_opt_in_status in (

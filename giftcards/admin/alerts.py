@@ -2,7 +2,7 @@
 
 from django.contrib import admin, messages
 
-from mike.core.admin import ReadOnlyAdminMixin
+from mike.core.admin import MikeModelAdmin, ReadOnlyAdminMixin
 
 from ..alerts import dismiss_alert
 from ..models import StaffAlert
@@ -27,7 +27,7 @@ class OpenFilter(admin.SimpleListFilter):
 
 
 @admin.register(StaffAlert)
-class StaffAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class StaffAlertAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = (
         "last_alerted_at",
         "kind",

@@ -13,7 +13,7 @@ def queue_opt_in(*, recipient: Recipient, force: bool = False, reask: bool = Fal
     opt-in expired (see recipients.services.request_opt_in)."""
     from .tasks import send_opt_in_sms
 
-    if not recipient_services.may_text(recipient):
+    if not recipient_services.may_text(recipient, force=force):
         return False
     recipient_id = recipient.pk
     transaction.on_commit(

@@ -57,12 +57,15 @@ TEXTABLE_APPROVALS = (ApprovalStatus.APPROVED, ApprovalStatus.REDEEMED)
 # --- Sending the opt-in text ---------------------------------------------------------------------
 
 
-def may_text(recipient: Recipient) -> bool:
+def may_text(recipient: Recipient, *, force: bool = False) -> bool:
     """Whether the opt-in question may be texted to the recipient: approved (or redeemed), with
-    a phone, neither opted in nor out already."""
+    a phone, neither opted in nor out already, and not refused for good by Twilio (that one only
+    when staff resend it: `force`)."""
+    refused = recipient.sms_opt_in_status == SmsOptInStatus.FAILED and not force
     return (
         recipient.approval_status in TEXTABLE_APPROVALS
         and recipient.sms_opt_in_status not in (SmsOptInStatus.OPTED_IN, SmsOptInStatus.OPTED_OUT)
+        and not refused
         and bool(recipient.phone)
     )
 
@@ -112,7 +115,8 @@ def request_opt_in(
     asked again), only an opt-in text sent after the recipient's last reply counts as already
     sent, so the new question goes out once however often the task runs. Never texts an
     opted-out recipient, even with `force`. A failed send is logged (`failed`) and re-raised as
-    SmsError, whose `retryable` tells the task whether to try again. When Twilio refused because
+    SmsError, whose `retryable` tells the task whether to try again; one Twilio refused for good
+    also moves the recipient to `failed` (audited), which nothing but a resend (`force`) texts. When Twilio refused because
     the number opted out at the carrier (error 21610), the number is also opted out
     (`opt_out_refused_number`), so no retry or resend texts it until it sends START.
 
@@ -123,7 +127,7 @@ def request_opt_in(
     error = None
     with transaction.atomic():
         locked = Recipient.objects.select_for_update().get(pk=recipient.pk)
-        if not may_text(locked):
+        if not may_text(locked, force=force):
             return None
         reached = (
             SmsOptInLog.objects.filter(recipient=locked, direction=SmsDirection.OUTBOUND)
@@ -155,6 +159,9 @@ def request_opt_in(
                 f"{'; temporary, to be retried' if exc.retryable else ''}",
                 provider_used=_provider(backend_name()),
             )
+            if not exc.retryable and not is_carrier_opt_out(exc.code):
+                # Refused for good: no retry and no sweep sends it again; the admin shows it.
+                _mark_text_refused(locked, exc)
         else:
             now = timezone.now()
             log = SmsOptInLog.objects.create(
@@ -196,6 +203,23 @@ def request_opt_in(
             opt_out_refused_number(recipient=locked, refused="opt-in", log=log)
         raise error
     return log
+
+
+def _mark_text_refused(recipient: Recipient, error: SmsError) -> None:
+    previous = recipient.sms_opt_in_status
+    recipient.sms_opt_in_status = SmsOptInStatus.FAILED
+    recipient.save(update_fields=["sms_opt_in_status", "updated_at"])
+    RecipientAuditLog.objects.create(
+        recipient=recipient,
+        action=RecipientAuditAction.UPDATED,
+        metadata={
+            "reason": "opt_in_text_refused",
+            "previous_status": previous,
+            "status": SmsOptInStatus.FAILED,
+            "error": str(error),
+            "error_code": error.code,
+        },
+    )
 
 
 # --- Opt-in recency (TCPA) ------------------------------------------------------------------------

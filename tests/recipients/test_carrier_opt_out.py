@@ -133,14 +133,13 @@ def test_refused_opt_in_is_not_retried_and_nothing_texts_the_number_until_start(
     assert Recipient.objects.get(pk=recipient.pk).sms_opt_in_status == SmsOptInStatus.OPTED_IN
 
 
-def test_a_refusal_with_another_code_leaves_the_recipient_as_they_were(
-    recipient, twilio_server, approve
-):
+def test_a_refusal_with_another_code_is_no_opt_out(recipient, twilio_server, approve):
     twilio_server.fail(400)  # the fake's generic error, not 21610
 
     recipient = approve(recipient)
 
-    assert recipient.sms_opt_in_status == SmsOptInStatus.NOT_SENT
+    # Refused for good, but not an opt-out: the number could not be texted.
+    assert recipient.sms_opt_in_status == SmsOptInStatus.FAILED
     assert not carrier_opt_outs(recipient).exists()
     assert not opt_out_events(recipient).exists()
 

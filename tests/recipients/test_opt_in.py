@@ -12,7 +12,8 @@ from campaigns.models import Event, EventType
 from giftcards.models import DeliveryStatus, RewardStatus
 from giftcards.services import allocate_credit
 from mike.core.sms import SmsProvider
-from mike.rewards import approval, inbound
+from mike.rewards import approval, inbound, opt_in
+from mike.rewards.sweeps import sweep_stuck_work
 from mike.rewards.tasks import OPT_IN_MAX_RETRIES, send_opt_in_sms
 from recipients.models import (
     ApprovalStatus,
@@ -251,6 +252,33 @@ def test_twilio_refusal_is_not_retried(
     assert log.status == SmsStatus.FAILED
     assert "retried" not in log.error_message
     assert twilio_server.messages == []
+
+
+def test_an_opt_in_refused_for_good_is_not_resent_by_the_sweep_until_staff_resend_it(
+    recipient, twilio_server, django_capture_on_commit_callbacks, settings
+):
+    settings.DELIVERY_STUCK_MINUTES = 0
+    twilio_server.fail(400)
+    with django_capture_on_commit_callbacks(execute=True):
+        approval.approve_recipient(recipient=recipient)
+    recipient.refresh_from_db()
+    assert recipient.sms_opt_in_status == SmsOptInStatus.FAILED  # shown in the admin
+    assert RecipientAuditLog.objects.filter(
+        recipient=recipient, metadata__reason="opt_in_text_refused"
+    ).exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(3):
+            sweep_stuck_work()
+    assert SmsOptInLog.objects.filter(recipient=recipient).count() == 1
+    assert twilio_server.messages == []
+
+    # Staff fixed the number and resend: it goes out.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert opt_in.queue_opt_in(recipient=recipient, force=True)
+    recipient.refresh_from_db()
+    assert recipient.sms_opt_in_status == SmsOptInStatus.PENDING
+    assert len(twilio_server.messages) == 1
 
 
 # --- Replies --------------------------------------------------------------------------------------
