@@ -1,8 +1,12 @@
 """Admin of the money: credit accounts, the read-only ledger and sales."""
 
-from django.contrib import admin
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
 
 from mike.core.admin import MikeModelAdmin, ReadOnlyAdminMixin
+from mike.rewards.claims import allocate_credit
 
 from ..models import (
     LOW_BALANCE,
@@ -10,7 +14,16 @@ from ..models import (
     CreditTransaction,
     GiftCardSale,
 )
-from .common import TIMESTAMPS
+from .common import TIMESTAMPS, action_form_page
+
+
+class AddCreditForm(forms.Form):
+    amount = forms.DecimalField(
+        min_value=Decimal("0.01"), max_digits=12, decimal_places=2, help_text="In dollars."
+    )
+    description = forms.CharField(
+        max_length=255, required=False, help_text="Kept on the ledger row, e.g. an invoice."
+    )
 
 
 class LowBalanceFilter(admin.SimpleListFilter):
@@ -61,9 +74,42 @@ class CreditAccountAdmin(MikeModelAdmin):
     # its balance and its ledger to another organization).
     readonly_fields_when_stored = ("organization", "entity_type", "currency")
 
+    actions = ["add_credit"]
+
     def get_readonly_fields(self, request, obj=None):
         readonly = super().get_readonly_fields(request, obj)
         return readonly if obj is None else (*readonly, *self.readonly_fields_when_stored)
+
+    @admin.action(description="Add credit (asks for the amount)", permissions=["change"])
+    def add_credit(self, request, queryset):
+        """A top-up through the ledger service (one allocation row each); a client's rewards that
+        waited for credit are claimed after it commits."""
+        accounts = queryset.exclude(organization__isnull=True).select_related("organization")
+        form = AddCreditForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return action_form_page(
+                self,
+                request,
+                accounts,
+                form=form,
+                title="Add credit",
+                intro="Add this amount to each of these accounts:",
+                submit="Add credit",
+            )
+        for account in accounts:
+            allocate_credit(
+                account.organization,
+                form.cleaned_data["amount"],
+                created_by=request.user,
+                description=form.cleaned_data["description"],
+            )
+        self.message_user(
+            request,
+            f"Added ${form.cleaned_data['amount']:,.2f} to {len(accounts)} account(s); rewards "
+            "waiting for it are being claimed.",
+            messages.SUCCESS,
+        )
+        return None
 
 
 @admin.register(CreditTransaction)

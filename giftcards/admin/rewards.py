@@ -1,5 +1,6 @@
 """Admin of what recipients get: rewards, deliveries (with the retry action) and the read-only logs."""
 
+from django import forms
 from django.contrib import admin, messages
 
 from mike.core.admin import MikeModelAdmin, ReadOnlyAdminMixin
@@ -12,7 +13,16 @@ from ..models import (
     RecipientGiftCard,
     SmsDeliveryLog,
 )
-from .common import TIMESTAMPS
+from ..services.revocation import MIN_REASON_LENGTH, RevocationRefused, revoke_reward
+from .common import TIMESTAMPS, action_form_page
+
+
+class RevokeForm(forms.Form):
+    reason = forms.CharField(
+        min_length=MIN_REASON_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Kept on each reward and in the audit log, with a snapshot of what was revoked.",
+    )
 
 
 @admin.register(RecipientGiftCard)
@@ -88,6 +98,42 @@ class RecipientGiftCardAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
         ("Revocation", {"fields": ("revoked_at", "revoked_reason")}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
+    actions = ["revoke_rewards"]
+
+    def has_revoke_permission(self, request):
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+    @admin.action(
+        description="Revoke the selected rewards (asks for a reason)", permissions=["revoke"]
+    )
+    def revoke_rewards(self, request, queryset):
+        form = RevokeForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return action_form_page(
+                self,
+                request,
+                queryset,
+                form=form,
+                title="Revoke rewards",
+                intro="Revoke these rewards? A card never sent goes back to stock and its value "
+                "back to the client's credit; a card already sent is revoked.",
+                submit="Revoke",
+            )
+        revoked, refused = 0, []
+        for reward in queryset:
+            try:
+                revoke_reward(reward=reward, by=request.user, reason=form.cleaned_data["reason"])
+            except RevocationRefused as exc:
+                refused.append(f"{reward}: {exc}")
+                continue
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} reward(s).", messages.SUCCESS)
+        if refused:
+            self.message_user(
+                request, f"{len(refused)} not revoked: " + " ".join(refused[:5]), messages.ERROR
+            )
+        return None
 
 
 @admin.register(GiftCardDelivery)
