@@ -5,7 +5,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 
-from mike.core.admin import MikeModelAdmin, ReadOnlyAdminMixin
+from mike.core.admin import MikeModelAdmin, ReadOnlyAdminMixin, action_form_page
 from mike.rewards.claims import allocate_credit
 
 from ..models import (
@@ -14,7 +14,7 @@ from ..models import (
     CreditTransaction,
     GiftCardSale,
 )
-from .common import TIMESTAMPS, action_form_page
+from .common import TIMESTAMPS
 
 
 class AddCreditForm(forms.Form):

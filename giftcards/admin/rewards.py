@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import admin, messages
 
-from mike.core.admin import MikeModelAdmin, ReadOnlyAdminMixin
+from mike.core.admin import MikeModelAdmin, ReadOnlyAdminMixin, action_form_page
 from mike.rewards.delivery import retry_delivery
 
 from ..models import (
@@ -14,7 +14,7 @@ from ..models import (
     SmsDeliveryLog,
 )
 from ..services.revocation import MIN_REASON_LENGTH, RevocationRefused, revoke_reward
-from .common import TIMESTAMPS, action_form_page
+from .common import TIMESTAMPS
 
 
 class RevokeForm(forms.Form):

@@ -22,70 +22,68 @@ WAITING_FOR_A_CARD = (
 )
 
 
-def mark_awaiting_credit(reward: RecipientGiftCard, *, reason: InsufficientCredit):
-    """Move a reward whose claim the client's credit did not cover to `awaiting_credit`, with one
-    `claim_refused_insufficient_credit` audit row when it starts waiting (a retry refused again
-    writes nothing). Claimed when credit is added (mike.rewards.claims.claim_waiting_for_credit)
-    or by the sweep. Returns the reward as it now is, `newly_waiting` set when this call moved
-    it."""
+def _start_waiting(reward: RecipientGiftCard, status: str, audit) -> RecipientGiftCard:
+    """Move a reward still owed a card to `status` (awaiting stock or credit) under its row lock,
+    writing the audit row `audit(locked)` builds only when it starts waiting: a retry refused for
+    the same cause writes nothing. Returns the reward as it now is, with `newly_waiting` set when
+    this call moved it."""
     with transaction.atomic():
         locked = (
             RecipientGiftCard.objects.select_for_update(of=("self",))
             .select_related("campaign")
             .get(pk=reward.pk)
         )
-        locked.newly_waiting = False
-        if (
+        locked.newly_waiting = (
             locked.status in WAITING_FOR_A_CARD
-            and locked.status != RewardStatus.AWAITING_CREDIT
+            and locked.status != status
             and locked.gift_card_id is None
-        ):
-            locked.status = RewardStatus.AWAITING_CREDIT
+        )
+        if locked.newly_waiting:
+            locked.status = status
             locked.save(update_fields=["status", "updated_at"])
-            GiftCardAuditLog.objects.create(
-                client_id=locked.campaign.client_id,
-                action=GiftCardAuditAction.CLAIM_REFUSED_FOR_CREDIT,
-                entity_type="recipient_gift_card",
-                entity_id=locked.pk,
-                metadata={"card_value": str(locked.card_value), "message": str(reason)},
-            )
-            locked.newly_waiting = True
+            audit(locked).save(force_insert=True)
     reward.status = locked.status
     return locked
+
+
+def mark_awaiting_credit(reward: RecipientGiftCard, *, reason: InsufficientCredit):
+    """A reward whose claim the client's credit did not cover waits in `awaiting_credit`, with one
+    `claim_refused_insufficient_credit` audit row (see `_start_waiting`). Claimed when credit is
+    added (mike.rewards.claims.claim_waiting_for_credit) or by the sweep."""
+    return _start_waiting(
+        reward,
+        RewardStatus.AWAITING_CREDIT,
+        lambda locked: GiftCardAuditLog(
+            client_id=locked.campaign.client_id,
+            action=GiftCardAuditAction.CLAIM_REFUSED_FOR_CREDIT,
+            entity_type="recipient_gift_card",
+            entity_id=locked.pk,
+            metadata={"card_value": str(locked.card_value), "message": str(reason)},
+        ),
+    )
 
 
 def mark_awaiting_stock(reward: RecipientGiftCard, *, reason: NoCardAvailable | None = None):
-    """Move a reward whose claim found no card to `awaiting_stock` and write the low-stock audit
-    row (the caller tells staff: giftcards.alerts). Only the first miss is recorded; a reward
-    already waiting for stock, or in any other status, is left alone. Returns the reward as it now is, with
-    `newly_waiting` set when this call moved it."""
-    with transaction.atomic():
-        locked = RecipientGiftCard.objects.select_for_update().get(pk=reward.pk)
-        locked.newly_waiting = False
-        if (
-            locked.status in WAITING_FOR_A_CARD
-            and locked.status != RewardStatus.AWAITING_STOCK
-            and locked.gift_card_id is None
-        ):
-            locked.status = RewardStatus.AWAITING_STOCK
-            locked.save(update_fields=["status", "updated_at"])
-            pool = reason.pool if reason is not None else None
-            GiftCardAuditLog.objects.create(
-                client_id=locked.campaign.client_id,
-                action=GiftCardAuditAction.LOW_STOCK,
-                entity_type="gift_card_pool" if pool is not None else "recipient_gift_card",
-                entity_id=pool.pk if pool is not None else locked.pk,
-                metadata={
-                    "reward": str(locked.pk),
-                    "brand": str(locked.brand_id),
-                    "card_value": str(locked.card_value),
-                    "purchase_method": reason.purchase_method if reason is not None else None,
-                    "message": str(reason) if reason is not None else "",
-                },
-            )
-            locked.newly_waiting = True
-    reward.status = locked.status
-    return locked
+    """A reward whose claim found no card waits in `awaiting_stock`, with one low-stock audit row
+    (see `_start_waiting`; the caller tells staff: giftcards.alerts)."""
+    pool = reason.pool if reason is not None else None
+    return _start_waiting(
+        reward,
+        RewardStatus.AWAITING_STOCK,
+        lambda locked: GiftCardAuditLog(
+            client_id=locked.campaign.client_id,
+            action=GiftCardAuditAction.LOW_STOCK,
+            entity_type="gift_card_pool" if pool is not None else "recipient_gift_card",
+            entity_id=pool.pk if pool is not None else locked.pk,
+            metadata={
+                "reward": str(locked.pk),
+                "brand": str(locked.brand_id),
+                "card_value": str(locked.card_value),
+                "purchase_method": reason.purchase_method if reason is not None else None,
+                "message": str(reason) if reason is not None else "",
+            },
+        ),
+    )
 
 
 # Rewards that no card backs yet: rejecting their recipient rejects them too. A purchase still

@@ -13,9 +13,11 @@ from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import quote
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView as DjangoAutocomplete
 from django.db import models
+from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
@@ -264,3 +266,25 @@ class AutocompleteJsonView(DjangoAutocomplete):
         if label is not None:
             result["text"] = label(obj)
         return result
+
+
+def action_form_page(modeladmin, request, queryset, *, form, title, intro, submit, label=str):
+    """The page an admin action shows to ask for what it needs (a reason, an amount) before it
+    acts on the selected rows (each listed as `label(row)`); the action runs again with the
+    answer when it is posted."""
+    return TemplateResponse(
+        request,
+        "admin/action_form.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": title,
+            "opts": modeladmin.model._meta,
+            "items": [{"pk": row.pk, "label": label(row)} for row in queryset],
+            "form": form,
+            "intro": intro,
+            "submit": submit,
+            "action": request.POST.get("action", ""),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": modeladmin.media + form.media,
+        },
+    )

@@ -4,12 +4,10 @@ story below their details (recipients.admin.story)."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.admin.models import LogEntry
 from django.db import transaction
-from django.template.response import TemplateResponse
 
-from mike.core.admin import MikeModelAdmin
+from mike.core.admin import MikeModelAdmin, action_form_page
 from mike.rewards import approval, opt_in
 
 from .. import services
@@ -236,16 +234,19 @@ class RecipientAdmin(MikeModelAdmin):
             if refused:
                 messages.error(request, f"{len(refused)} not rejected: " + " ".join(refused[:5]))
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Reject recipients",
-            "opts": self.model._meta,
-            "recipients": queryset,
-            "form": form,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "media": self.media + form.media,
-        }
-        return TemplateResponse(request, "admin/recipients/reject_reason.html", context)
+        return action_form_page(
+            self,
+            request,
+            queryset,
+            form=form,
+            title="Reject recipients",
+            intro=f"Reject these {len(queryset)} recipient(s)? Their rewards not yet claimed are "
+            "rejected too.",
+            submit="Reject",
+            label=lambda recipient: (
+                f"{recipient_label(recipient)} · {recipient.get_approval_status_display()}"
+            ),
+        )
 
     @admin.action(description="Resend the opt-in text", permissions=["change"])
     def resend_opt_in(self, request, queryset):

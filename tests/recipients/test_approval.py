@@ -356,8 +356,11 @@ def test_admin_reject_selected_asks_for_a_reason_first(staff_client, recipient):
     )
 
     assert response.status_code == 200
-    assert "admin/recipients/reject_reason.html" in [t.name for t in response.templates]
-    assert 'name="reason"' in response.content.decode()
+    assert "admin/action_form.html" in [t.name for t in response.templates]
+    page = response.content.decode()
+    assert 'name="reason"' in page
+    # The recipients are listed with their codes masked, as everywhere in the admin.
+    assert recipient.display_code not in page and recipient.redemption_code not in page
     recipient.refresh_from_db()
     assert recipient.approval_status == ApprovalStatus.PENDING
 

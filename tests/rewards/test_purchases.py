@@ -34,6 +34,7 @@ from mike.rewards.claims import claim_pending_rewards
 from recipients.models import ApprovalStatus, Recipient, SmsOptInStatus
 from tests import factories
 from tests.fakes.tillo import API_KEY, SECRET, FakeTillo
+from tests.rewards.locks import another_backend_waits_for_a_lock
 
 VALUE = Decimal("10.00")
 
@@ -185,7 +186,7 @@ def test_a_purchase_locks_the_recipient_before_the_reward(tillo):
                 [recipient.pk],
             )
             thread, errors = in_thread(lambda: purchase_for_reward(reward=reward, pool=pool))
-            assert _waits_for_a_lock(other, timeout=20), f"the purchase did not wait: {errors}"
+            assert another_backend_waits_for_a_lock(cursor), f"the purchase did not wait: {errors}"
             # Waiting for the recipient, the purchase holds no lock on the reward.
             cursor.execute(
                 f"SELECT 1 FROM {RecipientGiftCard._meta.db_table} WHERE id = %s FOR UPDATE NOWAIT",
@@ -198,24 +199,6 @@ def test_a_purchase_locks_the_recipient_before_the_reward(tillo):
     assert errors == []
     reward.refresh_from_db()
     assert reward.status == RewardStatus.CLAIMED
-
-
-def _waits_for_a_lock(conn, *, timeout) -> bool:
-    import time
-
-    deadline = time.monotonic() + timeout
-    with conn.cursor() as cursor:
-        while time.monotonic() < deadline:
-            # Inside a transaction the activity view is a snapshot: take a new one each time.
-            cursor.execute("SELECT pg_stat_clear_snapshot()")
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-            )
-            if cursor.fetchone()[0]:
-                return True
-            time.sleep(0.05)
-    return False
 
 
 @pytest.mark.django_db

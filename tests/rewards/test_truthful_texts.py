@@ -20,6 +20,7 @@ from recipients.models import (
     SmsStatus,
 )
 from tests import factories
+from tests.rewards.locks import another_backend_waits_for_a_lock
 
 PHONE = "+15557770001"
 
@@ -145,7 +146,7 @@ def test_a_carrier_opt_out_on_an_opt_in_text_locks_the_recipient_before_the_log_
             )
             thread = threading.Thread(target=callback)
             thread.start()
-            assert _a_query_waits_for_a_lock(cursor), f"the callback did not wait: {errors}"
+            assert another_backend_waits_for_a_lock(cursor), f"the callback did not wait: {errors}"
             # While it waits for the recipient, it holds no lock on the log row.
             cursor.execute(
                 f"SELECT 1 FROM {SmsOptInLog._meta.db_table} WHERE id = %s FOR UPDATE NOWAIT",
@@ -158,19 +159,3 @@ def test_a_carrier_opt_out_on_an_opt_in_text_locks_the_recipient_before_the_log_
     assert errors == []
     recipient.refresh_from_db()
     assert recipient.sms_opt_in_status == SmsOptInStatus.OPTED_OUT
-
-
-def _a_query_waits_for_a_lock(cursor, timeout=20) -> bool:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-        )
-        if cursor.fetchone()[0]:
-            return True
-        time.sleep(0.05)
-    return False
