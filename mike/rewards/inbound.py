@@ -33,27 +33,35 @@ def handle_inbound_sms(
         inbound = recipient_services.handle_inbound_sms(
             from_number=from_number, body=body, message_sid=message_sid, to_number=to_number
         )
+    claimed = []
     if not inbound.duplicate:
         for recipient in inbound.came_back:
             _safely(resume_opted_out_deliveries, recipient=recipient)
         for recipient in inbound.opted_in:
-            _safely(claim_pending_rewards, recipient=recipient)
+            claimed += _safely(claim_pending_rewards, recipient=recipient) or []
     reply = recipient_services.fixed_reply(inbound.keyword, inbound.primary)
     if reply is None:
-        reply = opt_in_reply(inbound.keyword, Recipient.objects.get(pk=inbound.primary.pk))
+        reply = opt_in_reply(
+            inbound.keyword,
+            Recipient.objects.get(pk=inbound.primary.pk),
+            just_claimed={reward.pk for reward in claimed},
+        )
     recipient_services.log_reply(inbound=inbound, text=reply)
     return reply
 
 
-def _safely(step, **kwargs) -> None:
+def _safely(step, **kwargs):
     try:
-        step(**kwargs)
+        return step(**kwargs)
     except Exception:  # noqa: BLE001 - the opt-in is committed; the sweep finishes this step
         logger.exception("%s after an inbound text failed", step.__name__)
+        return None
 
 
-def opt_in_reply(keyword: Keyword, recipient: Recipient) -> str:
-    """The answer to a YES or START, true of the recipient's rewards as they now stand."""
+def opt_in_reply(keyword: Keyword, recipient: Recipient, *, just_claimed=frozenset()) -> str:
+    """The answer to a YES or START, true of the recipient's rewards as they now stand: a card is
+    on its way when its reward is claimed (its text queued or being sent) or was claimed by this
+    very text (`just_claimed`: with tasks run in-process it may be delivered already)."""
     client = recipient.audience.client.name
     rewards = list(
         RecipientGiftCard.objects.filter(recipient=recipient)
@@ -61,7 +69,11 @@ def opt_in_reply(keyword: Keyword, recipient: Recipient) -> str:
         .select_related("brand")
         .order_by("condition__condition_number")
     )
-    on_the_way = [reward for reward in rewards if reward.status == RewardStatus.CLAIMED]
+    on_the_way = [
+        reward
+        for reward in rewards
+        if reward.status == RewardStatus.CLAIMED or reward.pk in just_claimed
+    ]
     waiting = [reward for reward in rewards if reward.status in UNCLAIMED_STATUSES]
     if recipient.approval_status == ApprovalStatus.REJECTED:
         template = sms_replies.OPTED_IN_NO_REWARD

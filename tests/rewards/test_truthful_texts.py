@@ -159,3 +159,29 @@ def test_a_carrier_opt_out_on_an_opt_in_text_locks_the_recipient_before_the_log_
     assert errors == []
     recipient.refresh_from_db()
     assert recipient.sms_opt_in_status == SmsOptInStatus.OPTED_OUT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_yes_whose_card_was_claimed_and_already_texted_in_process_still_says_so():
+    """With tasks run in-process (the demo), the card is texted before the reply is written."""
+    recipient = factories.RecipientFactory(
+        phone=PHONE,
+        approval_status=ApprovalStatus.APPROVED,
+        sms_opt_in_status=SmsOptInStatus.PENDING,
+        audience__client__name="Summit Roofing",
+        with_reward=True,
+    )
+    reward = recipient.rewards.get()
+    pool = factories.GiftCardPoolFactory(
+        client=recipient.audience.client, brand=reward.brand, card_value=reward.card_value
+    )
+    add_cards_to_pool(pool, ["TRUTH-0002"])
+    allocate_credit(recipient.audience.client, Decimal("100.00"))
+
+    reply = yes()
+
+    reward.refresh_from_db()
+    assert reward.status == "delivered"
+    assert (
+        f"Your ${reward.card_value:.2f} {reward.brand.brand_name} gift card is on its way" in reply
+    )
