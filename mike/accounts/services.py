@@ -71,10 +71,13 @@ def _role_permissions(role: str):
     ).select_related("content_type")
     if "*" in actions:
         return perms
-    return perms.filter(
-        Q(content_type__app_label__in=_VIEW_APPS)
-        & Q(codename__regex=r"^(" + "|".join(actions) + r")_")
-    )
+    # Django's own model permissions only (`view_recipient`, not `view_redemption_code`): a
+    # permission a model declares for itself is granted on purpose, never by its prefix.
+    return [
+        perm
+        for perm in perms.filter(content_type__app_label__in=_VIEW_APPS)
+        if perm.codename in {f"{action}_{perm.content_type.model}" for action in actions}
+    ]
 
 
 def ensure_role_group(role: str) -> Group:

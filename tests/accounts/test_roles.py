@@ -161,3 +161,15 @@ def test_platform_admin_is_staff_until_revoked():
     revoke_role(user=user, role=Role.PLATFORM_ADMIN)
     user.refresh_from_db()
     assert not user.is_staff
+
+
+@pytest.mark.django_db
+def test_roles_get_the_models_own_permissions_but_not_the_ones_granted_on_purpose():
+    from mike.accounts.models import Role
+    from mike.accounts.services import ensure_role_group
+
+    group = ensure_role_group(Role.CLIENT_ADMIN)
+    codenames = set(group.permissions.values_list("codename", flat=True))
+    assert {"view_recipient", "change_recipient", "view_giftcardpool"} <= codenames
+    assert "view_redemption_code" not in codenames
+    assert "use_phone_simulator" not in codenames
