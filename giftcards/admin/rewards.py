@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 
 from mike.core.admin import MikeModelAdmin, ReadOnlyAdminMixin, action_form_page
 from mike.rewards.delivery import retry_delivery
+from recipients.admin.display import recipient_label
 
 from ..models import (
     GiftCardAuditLog,
@@ -20,7 +21,7 @@ from .common import TIMESTAMPS
 class RevokeForm(forms.Form):
     reason = forms.CharField(
         min_length=MIN_REASON_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Kept on each reward and in the audit log, with a snapshot of what was revoked.",
     )
 
@@ -108,6 +109,7 @@ class RecipientGiftCardAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
         description="Revoke the selected rewards (asks for a reason)", permissions=["revoke"]
     )
     def revoke_rewards(self, request, queryset):
+        queryset = queryset.select_related("recipient")
         form = RevokeForm(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
             return action_form_page(
@@ -119,6 +121,7 @@ class RecipientGiftCardAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
                 intro="Revoke these rewards? A card never sent goes back to stock and its value "
                 "back to the client's credit; a card already sent is revoked.",
                 submit="Revoke",
+                label=lambda reward: f"{reward} of {recipient_label(reward.recipient)}",
             )
         revoked, refused = 0, []
         for reward in queryset:

@@ -40,7 +40,7 @@ class AudienceAdmin(MikeModelAdmin):
 
 class RejectReasonForm(forms.Form):
     reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Kept on each recipient and in their audit log.",
     )
 
