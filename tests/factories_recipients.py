@@ -46,6 +46,8 @@ class RecipientFactory(DjangoModelFactory):
 
     class Meta:
         model = Recipient
+        # The with_reward hook saves what it changes itself.
+        skip_postgeneration_save = True
 
     campaign = None
     audience = factory.Maybe(
