@@ -1,6 +1,6 @@
-"""A claimed card's delivery rows: taking one to send, recording what the send did, applying
-Twilio's status callbacks, a staff retry, and finding what a dead worker or a lost message left
-behind. The send itself, and the opt-out a refused text leads to, are the reward pipeline's
+"""A claimed card's delivery rows: taking one to send and recording what the send did. Twilio's
+status callbacks are `callbacks`, retries (staff, scheduled, the sweep's) `retries`. The send
+itself, and the opt-out a refused text leads to, are the reward pipeline's
 (`mike.rewards.delivery`), which calls these steps.
 
 The `GiftCardDelivery` row is the source of truth: the claim writes it `queued` in its own
@@ -24,14 +24,14 @@ A recipient who opted out is not texted: the delivery fails for good without cal
 Twilio refuses the text because the number opted out at the carrier (error 21610, at send time or
 in a status callback), the delivery fails for good too and the number is opted out through
 `recipients.services.opt_out_refused_number`, the path a STOP text takes. When the number opts
-back in (START or YES), such deliveries are re-queued by themselves (opted_out_deliveries).
+back in (START or YES), such deliveries are re-queued by themselves (retries.opted_out_deliveries).
 """
 
 import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -40,8 +40,6 @@ from mike.core import sms
 from recipients.models import RecipientAuditAction, RecipientAuditLog
 
 from ..models import (
-    OPT_OUT_FAILURE_REASONS,
-    CardDeliveryMethod,
     DeliveryFailureReason,
     DeliveryStatus,
     GiftCard,
@@ -89,9 +87,6 @@ WORKER_LOST_ERROR = (
     "The worker sending this stopped before it recorded what happened, so whether the text left "
     "is unknown. Counted as a failed attempt; the next attempt goes out in its turn."
 )
-# Statuses a staff retry may start from: a failure that is over. A delivery queued or being sent
-# is someone else's to finish, and one sent is done.
-RETRYABLE_STATUSES = (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED, DeliveryStatus.BOUNCED)
 
 
 class DeliveryOutcome:
@@ -117,7 +112,7 @@ def card_message(delivery: GiftCardDelivery, card: GiftCard, *, masked: bool) ->
 # --- Taking a delivery to send -----------------------------------------------------------------
 
 
-def _takeable(now, *, early: bool = False) -> Q:
+def takeable(now, *, early: bool = False) -> Q:
     """A delivery a worker may take now: waiting to be sent, or failed with an attempt left that
     is due (or, `early`, scheduled at all)."""
     due = Q() if early else Q(next_attempt_at__lte=now)
@@ -146,7 +141,7 @@ def begin_delivery(delivery_id, *, early: bool = False) -> GiftCardDelivery | st
     lease = now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
     taken = (
         GiftCardDelivery.objects.filter(pk=delivery_id)
-        .filter(_takeable(now, early=early))
+        .filter(takeable(now, early=early))
         .update(
             status=DeliveryStatus.SENDING,
             lease_expires_at=lease,
@@ -168,7 +163,7 @@ def begin_delivery(delivery_id, *, early: bool = False) -> GiftCardDelivery | st
     return DeliveryOutcome.GAVE_UP
 
 
-def _holding(delivery: GiftCardDelivery):
+def holding(delivery: GiftCardDelivery):
     """The delivery's row while it still holds the lease this attempt took (empty once the lease
     lapsed and the sweep, or another attempt, moved it on)."""
     return GiftCardDelivery.objects.filter(
@@ -213,7 +208,7 @@ def record_sent(delivery: GiftCardDelivery, card: GiftCard, sent: sms.SentSms | 
         changes.update(twilio_message_sid=sent.sid, sms_status=sent.status, sms_sent_at=now)
     else:
         changes.update(delivered_at=now)
-    if not _holding(delivery).update(**changes):
+    if not holding(delivery).update(**changes):
         late = GiftCardDelivery.objects.filter(pk=delivery.pk).exclude(
             status__in=[DeliveryStatus.SENT, DeliveryStatus.DELIVERED]
         )
@@ -291,7 +286,7 @@ def record_failure(
     now = timezone.now()
     attempts = delivery.retry_count + 1
     gave_up = not retryable or attempts >= delivery.max_retries
-    rows = _holding(delivery) if holding_lease else GiftCardDelivery.objects.filter(pk=delivery.pk)
+    rows = holding(delivery) if holding_lease else GiftCardDelivery.objects.filter(pk=delivery.pk)
     changed = rows.update(
         status=DeliveryStatus.FAILED,
         retry_count=delivery.max_retries if not retryable else attempts,
@@ -347,84 +342,3 @@ def lock_delivery(delivery_id) -> GiftCardDelivery:
     """Lock the delivery row for the rest of the caller's transaction: a delivery is locked before
     its recipients (`update_delivery_status` does the same)."""
     return GiftCardDelivery.objects.select_for_update().only("pk").get(pk=delivery_id)
-
-
-def schedule_attempt(delivery_id, *, at) -> None:
-    """Note that a task is queued to run the delivery's next attempt at `at` (the task's own
-    countdown), so the sweep leaves it to that task until DELIVERY_STUCK_MINUTES past `at`."""
-    GiftCardDelivery.objects.filter(pk=delivery_id).update(enqueued_at=at)
-
-
-# --- Retries, by staff and by the sweep ----------------------------------------------------------
-
-
-@transaction.atomic
-def retry_delivery(delivery: GiftCardDelivery, *, by=None) -> bool:
-    """Staff retry of a delivery that failed: a fresh set of attempts, `queued` again (the caller
-    queues the task after commit: mike.rewards.delivery.retry_delivery). Only a failure that is
-    over can be retried: a delivery queued or being sent belongs to the attempt under way, and
-    one sent is done (False, nothing changes)."""
-    locked = GiftCardDelivery.objects.select_for_update().get(pk=delivery.pk)
-    if locked.status not in RETRYABLE_STATUSES:
-        return False
-    now = timezone.now()
-    GiftCardDelivery.objects.filter(pk=locked.pk).update(
-        status=DeliveryStatus.QUEUED,
-        failure_reason="",
-        max_retries=locked.retry_count + settings.DELIVERY_MAX_RETRIES,
-        next_attempt_at=None,
-        enqueued_at=now,
-        updated_at=now,
-    )
-    return True
-
-
-def deliveries_to_requeue(now=None) -> list:
-    """What the sweep must queue a task for, each at most once per DELIVERY_STUCK_MINUTES.
-
-    First, a delivery whose lease lapsed (its worker died between taking it and recording the
-    outcome) counts a failed attempt and is returned with its next attempt due at once (or gives
-    up when they are spent). Then every delivery a worker may take now (queued, or failed with an attempt due) for
-    which no task was queued in the last DELIVERY_STUCK_MINUTES is stamped `enqueued_at = now`
-    and returned, under SKIP LOCKED row locks, so two sweeps at once queue each delivery once."""
-    now = now or timezone.now()
-    stale = now - timedelta(minutes=settings.DELIVERY_STUCK_MINUTES)
-    lapsed = GiftCardDelivery.objects.filter(
-        Q(lease_expires_at__lt=now)
-        # Taken before leases were recorded: stuck once untouched for DELIVERY_STUCK_MINUTES.
-        | Q(lease_expires_at__isnull=True, updated_at__lt=stale),
-        status=DeliveryStatus.SENDING,
-    ).select_related("recipient", "gift_card__brand", "campaign")[:500]
-    retried = []
-    for delivery in lapsed:
-        with transaction.atomic():
-            if not _holding(delivery).select_for_update().exists():
-                continue  # recorded meanwhile
-            record_failure(delivery, delivery.gift_card, WORKER_LOST_ERROR, retryable=True)
-            if GiftCardDelivery.objects.filter(
-                pk=delivery.pk, status=DeliveryStatus.FAILED, next_attempt_at__isnull=False
-            ).update(next_attempt_at=now, enqueued_at=now):
-                retried.append(delivery.pk)
-    # A row from before `enqueued_at` was kept counts from its last change.
-    not_recently_queued = Q(enqueued_at__lt=stale) | Q(
-        enqueued_at__isnull=True, updated_at__lt=stale
-    )
-    with transaction.atomic():
-        rows = GiftCardDelivery.objects.filter(_takeable(now) & not_recently_queued)
-        if connection.features.has_select_for_update_skip_locked:
-            rows = rows.select_for_update(skip_locked=True)
-        ids = list(rows.order_by("created_at").values_list("pk", flat=True)[:1000])
-        GiftCardDelivery.objects.filter(pk__in=ids).update(enqueued_at=now)
-    return retried + ids
-
-
-def opted_out_deliveries(*, recipient):
-    """The recipient's text deliveries that failed only because the number had opted out (Mike
-    refused to text it, or the carrier answered 21610): resent when it opts back in with START or
-    YES. Deliveries of revoked or rejected rewards are left out."""
-    return GiftCardDelivery.objects.filter(
-        recipient=recipient,
-        delivery_method=CardDeliveryMethod.SMS,
-        status__in=[DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED],
-        failure_reason__in=OPT_OUT_FAILURE_REASONS,
-    ).exclude(reward__status__in=[RewardStatus.REVOKED, RewardStatus.REJECTED])

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from giftcards.models import CardDeliveryMethod, GiftCardDelivery
-from giftcards.services import callbacks
+from giftcards.services import callbacks, retries
 from giftcards.services import delivery as deliveries
 from giftcards.services.delivery import DeliveryOutcome
 from giftcards.services.email import send_card_email
@@ -126,12 +126,12 @@ def update_delivery_status(*, message_sid: str, status: str, error_code: str = "
 
 def retry_delivery(delivery: GiftCardDelivery, *, by=None) -> bool:
     """Staff retry of a delivery whose failure is over (failed, undelivered, bounced): a fresh
-    set of attempts (giftcards.services.delivery.retry_delivery), queued after commit. False,
+    set of attempts (giftcards.services.retries.retry_delivery), queued after commit. False,
     and nothing queued, for one queued, being sent, or sent already."""
     from .claims import queue_delivery
 
     with transaction.atomic():
-        retried = deliveries.retry_delivery(delivery, by=by)
+        retried = retries.retry_delivery(delivery, by=by)
         if retried:
             queue_delivery(delivery.pk)
     return retried
@@ -141,5 +141,5 @@ def resume_opted_out_deliveries(*, recipient) -> int:
     """Re-queue the recipient's text deliveries refused only because the number had opted out,
     now that it opted back in (START or YES). Idempotent: a re-queued delivery is no longer
     failed. Returns how many were re-queued."""
-    refused = deliveries.opted_out_deliveries(recipient=recipient)
+    refused = retries.opted_out_deliveries(recipient=recipient)
     return sum(1 for delivery in refused.only("pk") if retry_delivery(delivery))

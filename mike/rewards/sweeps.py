@@ -27,8 +27,8 @@ from django.utils import timezone
 
 from giftcards.models import RecipientGiftCard
 from giftcards.services import CLAIMABLE_REWARD_STATUSES
-from giftcards.services.delivery import deliveries_to_requeue
 from giftcards.services.purchase import settle_pending_purchases
+from giftcards.services.retries import deliveries_to_requeue
 from recipients.models import REWARDABLE_APPROVALS, ApprovalStatus, Recipient, SmsOptInStatus
 
 from .approval import advance_recipient

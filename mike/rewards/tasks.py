@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from giftcards.alerts import send_staff_alerts
 from giftcards.models import GiftCardDelivery
-from giftcards.services.delivery import DeliveryOutcome, schedule_attempt
+from giftcards.services.delivery import DeliveryOutcome
+from giftcards.services.retries import schedule_attempt
 from mike.core.sms import SmsError
 from recipients.models import Recipient
 from recipients.services import request_opt_in
