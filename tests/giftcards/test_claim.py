@@ -470,3 +470,16 @@ def test_claim_pending_rewards_leaves_a_reward_awaiting_credit_when_credit_is_sh
         ).count()
         == 1
     )
+
+
+def test_a_card_of_another_value_is_never_given_even_from_a_relabelled_pool(setup):
+    """A pool relabelled under its cards (a $15 pool called $100) must not turn a $15 card into
+    a $100 reward: the claim takes only a card of the reward's own brand and value."""
+    recipient, condition, pool = setup["recipient"], setup["condition"], setup["pool"]
+    GiftCard.objects.filter(pool=pool).update(card_value=Decimal("15.00"))
+
+    with pytest.raises(NoCardAvailable):
+        claim_card_atomic(recipient=recipient, condition=condition)
+
+    assert not GiftCard.objects.filter(pool=pool).exclude(status=GiftCardStatus.AVAILABLE).exists()
+    assert credit_account_for(setup["client"]).balance == Decimal("100.00")
