@@ -12,6 +12,7 @@ no default: the system checks in mike/core/checks.py refuse to run without them.
 import base64
 import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_filters",
     "django_htmx",
+    "axes",
     "mike.core",
     "mike.accounts",
     "mike.demo",
@@ -66,6 +68,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it answers a locked-out sign-in with AXES_LOCKOUT_CALLABLE.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "mike.urls"
@@ -100,6 +104,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Auth ---------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses every sign-in attempt of a locked-out account and address (django-axes).
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -273,6 +279,19 @@ REDEEM_RATE = env.str("REDEEM_RATE", default="10/m")
 # directly and REMOTE_ADDR is theirs. One too many lets clients pick their address; one too few
 # counts every customer behind a proxy as one.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Sign-in lockout (django-axes), on every login form that authenticates with the request (the
+# admin's, and the dashboards'). Failures count per account *and* client address together, so one
+# attacker cannot lock an account out for everybody, nor one address lock out every account it
+# tries; the address is read through TRUSTED_PROXY_COUNT proxies like the rate limits'.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "mike.core.clientip.login_client_ip"
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "mike.core.views.locked_out"
+AXES_VERBOSE = False
 
 LOGGING = {
     "version": 1,

@@ -3,10 +3,12 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from mike.core.admin import AutocompleteJsonView
+from mike.core.admin_login import StaffAuthenticationForm
 from mike.demo.views import phone_simulator_page
 from recipients.redemption import redeem
 
 admin.site.site_header = "Mike administration"
+admin.site.login_form = StaffAuthenticationForm
 admin.site.site_title = "Mike"
 admin.site.index_title = "Campaigns, rewards and recipients"
 

@@ -56,3 +56,9 @@ def client_ip(request) -> str:
             if forwarded:
                 return forwarded
     return remote or UNKNOWN
+
+
+def login_client_ip(request) -> str | None:
+    """`client_ip` for django-axes, which stores the address in an IP field: None when unknown."""
+    address = client_ip(request)
+    return None if address == UNKNOWN else address
