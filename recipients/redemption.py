@@ -25,6 +25,7 @@ from calls.models import TrackedNumberStatus
 from campaigns.models import Event, EventSource, EventType
 from giftcards.models import (
     OPT_OUT_FAILURE_REASONS,
+    OWED_A_CARD_STATUSES,
     CardDeliveryMethod,
     DeliveryStatus,
     GiftCardDelivery,
@@ -108,13 +109,6 @@ class RewardAnswer:
     lines: list[RewardLine]
 
 
-# Rewards that are owed a card which does not exist yet.
-WAITING_FOR_CARD = (
-    RewardStatus.PENDING,
-    RewardStatus.AWAITING_STOCK,
-    RewardStatus.AWAITING_CREDIT,
-    RewardStatus.PURCHASE_PENDING,
-)
 DELIVERY_FAILED = (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED, DeliveryStatus.BOUNCED)
 
 
@@ -194,7 +188,7 @@ def reward_answer(recipient: Recipient) -> RewardAnswer:
             cards.append(reward)
         elif reward.status == RewardStatus.CLAIMED:
             line = _claimed_line(recipient, reward)
-        elif reward.status in WAITING_FOR_CARD:
+        elif reward.status in OWED_A_CARD_STATUSES:
             line = _waiting_line(recipient, reward)
         elif reward.status == RewardStatus.FAILED:
             line = RewardLine(reward, Standing.PROBLEM)

@@ -14,6 +14,7 @@ from mike.accounts.models import Organization, OrganizationStatus
 
 from ..models import (
     LOW_BALANCE,
+    OWED_A_CARD_STATUSES,
     AlertKind,
     CreditAccount,
     CreditEntityType,
@@ -29,15 +30,6 @@ from ..models import (
     RewardStatus,
 )
 
-PURCHASE_REFUSED = GiftCardAuditAction.PURCHASE_REFUSED  # written by services.purchase
-
-# A reward whose provider purchase was refused is still owed a card in these states.
-OWED_A_CARD = (
-    RewardStatus.PENDING,
-    RewardStatus.AWAITING_STOCK,
-    RewardStatus.AWAITING_CREDIT,
-    RewardStatus.PURCHASE_PENDING,
-)
 # A purchase whose answer was lost is asked about again by every sweep (every 5 minutes); after
 # this many attempts, about half an hour, staff should look at the provider's side.
 UNSETTLED_PURCHASE_ATTEMPTS = 6
@@ -265,13 +257,15 @@ def failed_purchase_problems() -> list[Problem]:
     the `purchase_refused` audit rows services.purchase writes), one per reward."""
     rewards = list(
         RecipientGiftCard.objects.filter(
-            purchase_status=PurchaseStatus.REFUSED, status__in=OWED_A_CARD, gift_card__isnull=True
+            purchase_status=PurchaseStatus.REFUSED,
+            status__in=OWED_A_CARD_STATUSES,
+            gift_card__isnull=True,
         ).select_related("recipient__audience__client", "brand")
     )
     history = defaultdict(list)
     for row in (
         GiftCardAuditLog.objects.filter(
-            action=PURCHASE_REFUSED,
+            action=GiftCardAuditAction.PURCHASE_REFUSED,
             entity_type="recipient_gift_card",
             entity_id__in=[reward.pk for reward in rewards],
         )

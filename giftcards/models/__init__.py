@@ -22,9 +22,11 @@ from .audit import (
     GiftCardBalanceHistory,
 )
 from .choices import (
+    CLAIMABLE_REWARD_STATUSES,
     MONEY,
     OPEN_DELIVERY_STATUSES,
     OPT_OUT_FAILURE_REASONS,
+    OWED_A_CARD_STATUSES,
     AssignmentSource,
     BalanceCheckMethod,
     BalanceCheckStatus,
@@ -65,10 +67,14 @@ from .rewards import (
     GiftCardDelivery,
     GiftCardDeliveryQuerySet,
     RecipientGiftCard,
+    RecipientGiftCardQuerySet,
     SmsDeliveryLog,
 )
 
 __all__ = [
+    "CLAIMABLE_REWARD_STATUSES",
+    "OWED_A_CARD_STATUSES",
+    "RecipientGiftCardQuerySet",
     "AlertKind",
     "StaffAlert",
     "StaffAlertQuerySet",

@@ -92,6 +92,16 @@ class RewardStatus(models.TextChoices):
     REVOKED = "revoked", "Revoked"
 
 
+# Rewards still owed a card that a claim may take now (a provider purchase under way is the
+# purchase's to settle), and those plus the one waiting on the provider: every reward owed a card.
+CLAIMABLE_REWARD_STATUSES = (
+    RewardStatus.PENDING,
+    RewardStatus.AWAITING_STOCK,
+    RewardStatus.AWAITING_CREDIT,
+)
+OWED_A_CARD_STATUSES = (*CLAIMABLE_REWARD_STATUSES, RewardStatus.PURCHASE_PENDING)
+
+
 class PurchaseStatus(models.TextChoices):
     """Where a reward's provider purchase stands, apart from the reward's own status: a purchase
     outlives the reward that asked for it (a reward rejected or revoked while the provider is

@@ -11,6 +11,7 @@ from mike.core.models import (
 from mike.core.sms import SmsProvider
 
 from .choices import (
+    CLAIMABLE_REWARD_STATUSES,
     OPEN_DELIVERY_STATUSES,
     CardDeliveryMethod,
     DeliveryFailureReason,
@@ -22,6 +23,13 @@ from .choices import (
     money_field,
 )
 from .inventory import GiftCard, GiftCardBrand
+
+
+class RecipientGiftCardQuerySet(TenantQuerySet):
+    def claimable(self):
+        """Rewards a claim may give a card to now: owed one, no purchase under way."""
+        return self.filter(status__in=CLAIMABLE_REWARD_STATUSES, gift_card__isnull=True)
+
 
 # --- Rewards and deliveries --------------------------------------------------------------------
 
@@ -83,7 +91,7 @@ class RecipientGiftCard(TimeOrderedModel):
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.TextField(blank=True)
 
-    objects = TenantQuerySet.as_manager()
+    objects = RecipientGiftCardQuerySet.as_manager()
     client_lookup = "recipient__audience__client"
 
     class Meta:

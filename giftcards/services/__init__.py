@@ -11,9 +11,7 @@ together is `mike.rewards`.
 """
 
 from .claim import (
-    APPROVED_STATUSES,
     ASSIGNMENT_FOR_CONDITION_SOURCE,
-    CLAIMABLE_REWARD_STATUSES,
     PROVIDER_METHODS,
     NoCardAvailable,
     RewardNotClaimable,
@@ -33,18 +31,14 @@ from .inventory import (
     remove_card_from_pool,
 )
 from .rewards import (
-    UNCLAIMED_STATUSES,
-    WAITING_FOR_A_CARD,
     mark_awaiting_credit,
     mark_awaiting_stock,
     reject_rewards_of,
 )
 
 __all__ = [
-    "APPROVED_STATUSES",
     "ASSIGNMENT_FOR_CONDITION_SOURCE",
     "CENT",
-    "CLAIMABLE_REWARD_STATUSES",
     "COST_BASIS",
     "CardImportResult",
     "CardNotRemovable",
@@ -53,7 +47,6 @@ __all__ = [
     "NoCardAvailable",
     "PROVIDER_METHODS",
     "RewardNotClaimable",
-    "UNCLAIMED_STATUSES",
     "add_card_to_pool",
     "add_cards_to_pool",
     "allocate_credit",
@@ -62,7 +55,6 @@ __all__ = [
     "credit_account_for",
     "ensure_reward",
     "get_recipient_gift_card_for_condition",
-    "WAITING_FOR_A_CARD",
     "mark_awaiting_credit",
     "mark_awaiting_stock",
     "post_credit",

@@ -6,9 +6,9 @@ from django.db import IntegrityError, connection, transaction
 from calls.models import ConditionMetSource
 from mike.accounts.models import Organization
 from mike.core.errors import DomainError
-from recipients.models import ApprovalStatus
 
 from ..models import (
+    CLAIMABLE_REWARD_STATUSES,
     AssignmentSource,
     GiftCard,
     GiftCardDelivery,
@@ -38,13 +38,6 @@ from .claim_rows import ClaimRows
 # insert. The cards themselves are not hot: SKIP LOCKED hands concurrent claims different cards
 # without waiting.
 
-CLAIMABLE_REWARD_STATUSES = (
-    RewardStatus.PENDING,
-    RewardStatus.AWAITING_STOCK,
-    RewardStatus.AWAITING_CREDIT,
-)
-# A redeemed recipient was approved before redeeming; a later condition still earns its reward.
-APPROVED_STATUSES = (ApprovalStatus.APPROVED, ApprovalStatus.REDEEMED)
 # Pools that may buy from the provider when they hold no card.
 PROVIDER_METHODS = (PurchaseMethod.API_ONLY, PurchaseMethod.FALLBACK)
 

@@ -30,6 +30,7 @@ from recipients.models import READY, ApprovalStatus, Recipient
 
 from ..crypto import code_hash
 from ..models import (
+    CLAIMABLE_REWARD_STATUSES,
     AssignmentSource,
     CardSource,
     CreditAccount,
@@ -50,9 +51,6 @@ from .inventory import add_card_to_pool
 from .rewards import mark_awaiting_credit
 
 logger = logging.getLogger(__name__)
-
-# Rewards that may start a purchase: still owed a card, and not already buying one.
-MAY_BUY = (RewardStatus.PENDING, RewardStatus.AWAITING_STOCK, RewardStatus.AWAITING_CREDIT)
 
 
 @dataclass
@@ -103,7 +101,7 @@ def purchase_for_reward(
         recipient, locked = _lock(reward.pk)
         if (
             locked.gift_card_id is not None
-            or locked.status not in MAY_BUY
+            or locked.status not in CLAIMABLE_REWARD_STATUSES
             or locked.purchase_status in (PurchaseStatus.PENDING, PurchaseStatus.REFUSED)
         ):
             return PurchaseOutcome()

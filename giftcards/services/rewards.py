@@ -5,6 +5,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models import (
+    CLAIMABLE_REWARD_STATUSES,
+    OWED_A_CARD_STATUSES,
     GiftCardAuditAction,
     GiftCardAuditLog,
     RecipientGiftCard,
@@ -12,14 +14,6 @@ from ..models import (
 )
 from .claim import NoCardAvailable
 from .credit import InsufficientCredit
-
-# Rewards still owed a card and not waiting on the provider: a claim refusal moves them to
-# awaiting stock or awaiting credit (and back: one cause can follow the other).
-WAITING_FOR_A_CARD = (
-    RewardStatus.PENDING,
-    RewardStatus.AWAITING_STOCK,
-    RewardStatus.AWAITING_CREDIT,
-)
 
 
 def _start_waiting(reward: RecipientGiftCard, status: str, audit) -> RecipientGiftCard:
@@ -34,7 +28,9 @@ def _start_waiting(reward: RecipientGiftCard, status: str, audit) -> RecipientGi
             .get(pk=reward.pk)
         )
         locked.newly_waiting = (
-            locked.status in WAITING_FOR_A_CARD
+            # A claim refusal moves a claimable reward to waiting for stock or for credit (and
+            # back: one cause can follow the other).
+            locked.status in CLAIMABLE_REWARD_STATUSES
             and locked.status != status
             and locked.gift_card_id is None
         )
@@ -86,11 +82,6 @@ def mark_awaiting_stock(reward: RecipientGiftCard, *, reason: NoCardAvailable | 
     )
 
 
-# Rewards that no card backs yet: rejecting their recipient rejects them too. A purchase still
-# pending for one is settled all the same, its card kept as stock (services.purchase).
-UNCLAIMED_STATUSES = (*WAITING_FOR_A_CARD, RewardStatus.PURCHASE_PENDING)
-
-
 def reject_rewards_of(*, recipient, by=None, reason: str = "") -> int:
     """Reject the recipient's rewards no card backs yet (waiting for approval, stock, credit or a
     provider purchase), each with a
@@ -100,7 +91,8 @@ def reject_rewards_of(*, recipient, by=None, reason: str = "") -> int:
     with transaction.atomic():
         rewards = list(
             RecipientGiftCard.objects.select_for_update()
-            .filter(recipient=recipient, status__in=UNCLAIMED_STATUSES, gift_card__isnull=True)
+            # A purchase still pending is settled all the same, its card kept as stock.
+            .filter(recipient=recipient, status__in=OWED_A_CARD_STATUSES, gift_card__isnull=True)
             .select_related("campaign")
             .order_by("pk")
         )

@@ -5,7 +5,7 @@ sweep) ends there, so there is one answer to "what happens now"."""
 from django.db import transaction
 
 from giftcards.models import RecipientGiftCard
-from giftcards.services import CLAIMABLE_REWARD_STATUSES, reject_rewards_of
+from giftcards.services import reject_rewards_of
 from recipients import services as recipient_services
 from recipients.models import READY, Readiness, Recipient
 
@@ -55,9 +55,7 @@ def advance_recipient(recipient_id) -> None:
     from .opt_in import queue_opt_in
 
     recipient = Recipient.objects.select_related("audience__client").get(pk=recipient_id)
-    waiting = RecipientGiftCard.objects.filter(
-        recipient=recipient, status__in=CLAIMABLE_REWARD_STATUSES, gift_card__isnull=True
-    ).exists()
+    waiting = RecipientGiftCard.objects.claimable().filter(recipient=recipient).exists()
     readiness = recipient.readiness()
     if readiness == Readiness.NOT_APPROVED:
         if waiting and recipient.audience.client.auto_approve_recipients:

@@ -9,7 +9,6 @@ from calls.models import CallConditionMet
 from giftcards.models import AssignmentSource, RecipientGiftCard, RewardStatus
 from giftcards.services import (
     ASSIGNMENT_FOR_CONDITION_SOURCE,
-    CLAIMABLE_REWARD_STATUSES,
     PROVIDER_METHODS,
     InsufficientCredit,
     NoCardAvailable,
@@ -74,9 +73,8 @@ def claim_pending_rewards(*, recipient) -> list[RecipientGiftCard]:
     if readiness not in READY:
         return []
     rewards = (
-        RecipientGiftCard.objects.filter(
-            recipient=recipient, status__in=CLAIMABLE_REWARD_STATUSES, gift_card__isnull=True
-        )
+        RecipientGiftCard.objects.claimable()
+        .filter(recipient=recipient)
         .select_related("condition", "campaign")
         .order_by("condition__condition_number", "created_at")
     )

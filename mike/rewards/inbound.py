@@ -5,8 +5,7 @@ import logging
 
 from django.db import transaction
 
-from giftcards.models import RecipientGiftCard, RewardStatus
-from giftcards.services import UNCLAIMED_STATUSES
+from giftcards.models import OWED_A_CARD_STATUSES, RecipientGiftCard, RewardStatus
 from recipients import services as recipient_services
 from recipients import sms_replies
 from recipients.models import ApprovalStatus, Recipient
@@ -74,7 +73,7 @@ def opt_in_reply(keyword: Keyword, recipient: Recipient, *, just_claimed=frozens
         for reward in rewards
         if reward.status == RewardStatus.CLAIMED or reward.pk in just_claimed
     ]
-    waiting = [reward for reward in rewards if reward.status in UNCLAIMED_STATUSES]
+    waiting = [reward for reward in rewards if reward.status in OWED_A_CARD_STATUSES]
     if recipient.approval_status == ApprovalStatus.REJECTED:
         template = sms_replies.OPTED_IN_NO_REWARD
     elif not recipient.is_approved:

@@ -26,7 +26,6 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from giftcards.models import RecipientGiftCard
-from giftcards.services import CLAIMABLE_REWARD_STATUSES
 from giftcards.services.purchase import settle_pending_purchases
 from giftcards.services.retries import deliveries_to_requeue
 from recipients.models import REWARDABLE_APPROVALS, ApprovalStatus, Recipient, SmsOptInStatus
@@ -40,13 +39,7 @@ BATCH = 500
 
 
 def _waiting_reward():
-    return Exists(
-        RecipientGiftCard.objects.filter(
-            recipient=OuterRef("pk"),
-            status__in=CLAIMABLE_REWARD_STATUSES,
-            gift_card__isnull=True,
-        )
-    )
+    return Exists(RecipientGiftCard.objects.claimable().filter(recipient=OuterRef("pk")))
 
 
 def requeue_deliveries(now, stale) -> int:
@@ -125,11 +118,8 @@ def claim_ready_rewards(now, stale) -> int:
         opted_in_once, approval_status__in=REWARDABLE_APPROVALS
     )
     rewards = (
-        RecipientGiftCard.objects.filter(
-            status__in=CLAIMABLE_REWARD_STATUSES,
-            gift_card__isnull=True,
-            recipient__in=ready.values("pk"),
-        )
+        RecipientGiftCard.objects.claimable()
+        .filter(recipient__in=ready.values("pk"))
         .order_by("updated_at")
         .values_list("recipient_id", flat=True)[: BATCH * 4]
     )

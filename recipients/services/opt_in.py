@@ -23,7 +23,6 @@ from mike.core.sms import (
 
 from .. import sms_replies
 from ..models import (
-    ApprovalStatus,
     Recipient,
     RecipientAuditAction,
     RecipientAuditLog,
@@ -49,11 +48,6 @@ OPT_IN_LOG_STATUS = {
 STATUS_RANK = {ours: theirs.rank for theirs, ours in OPT_IN_LOG_STATUS.items()}
 
 
-# A redeemed recipient was approved before redeeming; a later condition still earns a reward, and
-# its opt-in may have to be asked again (see `reask_expired_opt_in`).
-TEXTABLE_APPROVALS = (ApprovalStatus.APPROVED, ApprovalStatus.REDEEMED)
-
-
 # --- Sending the opt-in text ---------------------------------------------------------------------
 
 
@@ -63,7 +57,7 @@ def may_text(recipient: Recipient, *, force: bool = False) -> bool:
     when staff resend it: `force`)."""
     refused = recipient.sms_opt_in_status == SmsOptInStatus.FAILED and not force
     return (
-        recipient.approval_status in TEXTABLE_APPROVALS
+        recipient.is_approved
         and recipient.sms_opt_in_status not in (SmsOptInStatus.OPTED_IN, SmsOptInStatus.OPTED_OUT)
         and not refused
         and bool(recipient.phone)
@@ -242,7 +236,7 @@ def reask_expired_opt_in(*, recipient: Recipient, now: datetime | None = None) -
         locked = Recipient.objects.select_for_update().get(pk=recipient.pk)
         if locked.sms_opt_in_status != SmsOptInStatus.OPTED_IN or locked.opt_in_is_current(now):
             return False
-        if locked.approval_status not in TEXTABLE_APPROVALS or not locked.phone:
+        if not locked.is_approved or not locked.phone:
             # No text could go out: left opted in, the claim still refuses them (it checks the
             # age), where `pending` would strand them waiting for a question never sent.
             return False
