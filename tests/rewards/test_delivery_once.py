@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection
 from django.utils import timezone
 from werkzeug import Request
 
@@ -27,6 +26,7 @@ from mike.rewards.delivery import retry_delivery, send_delivery, update_delivery
 from mike.rewards.sweeps import sweep_stuck_work
 from tests import factories
 from tests.fakes import twilio as fake_twilio
+from tests.rewards.concurrency import in_thread
 
 
 @pytest.fixture
@@ -50,33 +50,18 @@ def slow_twilio(httpserver, settings):
     return fake
 
 
-def in_thread(target, results):
-    def run():
-        try:
-            results.append(target())
-        except Exception as exc:  # reported by the test
-            results.append(exc)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_on_one_delivery_send_it_once(slow_twilio):
     delivery = factories.GiftCardDeliveryFactory()
-    results = []
-    first = in_thread(lambda: send_delivery(delivery.pk), results)
+    first = in_thread(lambda: send_delivery(delivery.pk))
     assert slow_twilio.arrived.wait(timeout=20)
 
     second = send_delivery(delivery.pk)  # the second worker, while the first is sending
 
     slow_twilio.go.set()
-    first.join(timeout=30)
+    first.join()
     assert second == DeliveryOutcome.BUSY
-    assert results == [DeliveryOutcome.SENT]
+    assert first.results == [DeliveryOutcome.SENT]
     assert len(slow_twilio.messages) == 1
     assert SmsDeliveryLog.objects.filter(delivery=delivery).count() == 1
 
@@ -85,15 +70,14 @@ def test_two_workers_on_one_delivery_send_it_once(slow_twilio):
 def test_a_staff_retry_while_the_send_is_in_flight_sends_nothing_more(slow_twilio):
     delivery = factories.GiftCardDeliveryFactory()
     staff = factories.UserFactory(is_staff=True)
-    results = []
-    worker = in_thread(lambda: send_delivery(delivery.pk), results)
+    worker = in_thread(lambda: send_delivery(delivery.pk))
     assert slow_twilio.arrived.wait(timeout=20)
 
     assert retry_delivery(delivery, by=staff) is False
 
     slow_twilio.go.set()
-    worker.join(timeout=30)
-    assert results == [DeliveryOutcome.SENT]
+    worker.join()
+    assert worker.results == [DeliveryOutcome.SENT]
     assert len(slow_twilio.messages) == 1
     assert GiftCardDelivery.objects.get(pk=delivery.pk).status == DeliveryStatus.SENT
 
@@ -102,14 +86,14 @@ def test_a_staff_retry_while_the_send_is_in_flight_sends_nothing_more(slow_twili
 def test_a_sweep_while_the_send_is_in_flight_leaves_it_to_its_worker(slow_twilio, settings):
     settings.DELIVERY_STUCK_MINUTES = 0  # everything counts as stuck at once
     delivery = factories.GiftCardDeliveryFactory()
-    results = []
-    worker = in_thread(lambda: send_delivery(delivery.pk), results)
+    worker = in_thread(lambda: send_delivery(delivery.pk))
     assert slow_twilio.arrived.wait(timeout=20)
 
     assert sweep_stuck_work()["deliveries"] == 0  # the lease holds
 
     slow_twilio.go.set()
-    worker.join(timeout=30)
+    worker.join()
+    assert worker.errors == []
     assert len(slow_twilio.messages) == 1
 
 

@@ -10,7 +10,7 @@ import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 from werkzeug import Request
 
 from giftcards.models import (
@@ -34,7 +34,7 @@ from mike.rewards.claims import claim_pending_rewards
 from recipients.models import ApprovalStatus, Recipient, SmsOptInStatus
 from tests import factories
 from tests.fakes.tillo import API_KEY, SECRET, FakeTillo
-from tests.rewards.locks import another_backend_waits_for_a_lock
+from tests.rewards.concurrency import another_backend_waits_for_a_lock, in_thread
 
 VALUE = Decimal("10.00")
 
@@ -97,22 +97,6 @@ def held_tillo(httpserver, settings):
     return fake
 
 
-def in_thread(target):
-    errors = []
-
-    def run():
-        try:
-            target()
-        except Exception as exc:  # reported by the test
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, errors
-
-
 @pytest.mark.django_db
 def test_a_recipient_rejected_while_the_answer_was_lost_is_not_sent_the_settled_card(tillo):
     pool, recipient, reward = world()
@@ -140,14 +124,14 @@ def test_a_recipient_rejected_while_the_answer_was_lost_is_not_sent_the_settled_
 def test_a_reward_revoked_during_the_provider_call_keeps_the_card_paid_for(held_tillo):
     pool, recipient, reward = world()
     staff = factories.UserFactory(is_staff=True)
-    thread, errors = in_thread(lambda: claim_pending_rewards(recipient=recipient))
+    run = in_thread(lambda: claim_pending_rewards(recipient=recipient))
     assert held_tillo.arrived.wait(timeout=20)
 
     revoke_reward(reward=reward, by=staff, reason="Duplicate entry found by the client")
     held_tillo.go.set()
-    thread.join(timeout=30)
+    run.join()
 
-    assert errors == []
+    assert run.errors == []
     card = stocked(reward, pool)
     assert reward.status == RewardStatus.REVOKED
     assert held_tillo.issued[reward.provider_request_id]["code"] == card.code
@@ -159,14 +143,14 @@ def test_a_refusal_for_a_reward_revoked_meanwhile_does_not_revive_it(held_tillo)
     pool.brand.tillo_brand_code = "unknown-brand"  # the fake refuses it
     pool.brand.save()
     staff = factories.UserFactory(is_staff=True)
-    thread, errors = in_thread(lambda: claim_pending_rewards(recipient=recipient))
+    run = in_thread(lambda: claim_pending_rewards(recipient=recipient))
     assert held_tillo.arrived.wait(timeout=20)
 
     revoke_reward(reward=reward, by=staff, reason="Duplicate entry found by the client")
     held_tillo.go.set()
-    thread.join(timeout=30)
+    run.join()
 
-    assert errors == []
+    assert run.errors == []
     reward.refresh_from_db()
     assert reward.status == RewardStatus.REVOKED
     assert reward.purchase_status == PurchaseStatus.REFUSED
@@ -185,18 +169,20 @@ def test_a_purchase_locks_the_recipient_before_the_reward(tillo):
                 f"SELECT 1 FROM {Recipient._meta.db_table} WHERE id = %s FOR UPDATE",
                 [recipient.pk],
             )
-            thread, errors = in_thread(lambda: purchase_for_reward(reward=reward, pool=pool))
-            assert another_backend_waits_for_a_lock(cursor), f"the purchase did not wait: {errors}"
+            run = in_thread(lambda: purchase_for_reward(reward=reward, pool=pool))
+            assert another_backend_waits_for_a_lock(cursor), (
+                f"the purchase did not wait: {run.errors}"
+            )
             # Waiting for the recipient, the purchase holds no lock on the reward.
             cursor.execute(
                 f"SELECT 1 FROM {RecipientGiftCard._meta.db_table} WHERE id = %s FOR UPDATE NOWAIT",
                 [reward.pk],
             )
             cursor.execute("ROLLBACK")
-        thread.join(timeout=30)
+        run.join()
     finally:
         other.close()
-    assert errors == []
+    assert run.errors == []
     reward.refresh_from_db()
     assert reward.status == RewardStatus.CLAIMED
 

@@ -2,11 +2,10 @@
 have not earned, and a YES is answered with what its claim did ("on its way" only when a card
 is). And the carrier's opt-out reported on an opt-in text locks in the usual order."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from giftcards.services import add_cards_to_pool, allocate_credit
 from mike.rewards.approval import approve_recipient
@@ -20,7 +19,7 @@ from recipients.models import (
     SmsStatus,
 )
 from tests import factories
-from tests.rewards.locks import another_backend_waits_for_a_lock
+from tests.rewards.concurrency import another_backend_waits_for_a_lock, in_thread
 
 PHONE = "+15557770001"
 
@@ -127,16 +126,6 @@ def test_a_carrier_opt_out_on_an_opt_in_text_locks_the_recipient_before_the_log_
         status=SmsStatus.SENT,
     )
     other = connections.create_connection("default")
-    errors = []
-
-    def callback():
-        try:
-            apply_sms_status(message_sid=log.message_sid, status="undelivered", error_code="21610")
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
     try:
         with other.cursor() as cursor:
             cursor.execute("BEGIN")
@@ -144,19 +133,24 @@ def test_a_carrier_opt_out_on_an_opt_in_text_locks_the_recipient_before_the_log_
                 f"SELECT 1 FROM {Recipient._meta.db_table} WHERE id = %s FOR UPDATE",
                 [recipient.pk],
             )
-            thread = threading.Thread(target=callback)
-            thread.start()
-            assert another_backend_waits_for_a_lock(cursor), f"the callback did not wait: {errors}"
+            run = in_thread(
+                lambda: apply_sms_status(
+                    message_sid=log.message_sid, status="undelivered", error_code="21610"
+                )
+            )
+            assert another_backend_waits_for_a_lock(cursor), (
+                f"the callback did not wait: {run.errors}"
+            )
             # While it waits for the recipient, it holds no lock on the log row.
             cursor.execute(
                 f"SELECT 1 FROM {SmsOptInLog._meta.db_table} WHERE id = %s FOR UPDATE NOWAIT",
                 [log.pk],
             )
             cursor.execute("ROLLBACK")
-        thread.join(timeout=30)
+        run.join()
     finally:
         other.close()
-    assert errors == []
+    assert run.errors == []
     recipient.refresh_from_db()
     assert recipient.sms_opt_in_status == SmsOptInStatus.OPTED_OUT
 
