@@ -47,10 +47,12 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_filters",
     "django_htmx",
+    "template_partials",
     "axes",
     "mike.core",
     "mike.accounts",
     "mike.demo",
+    "mike.dashboard",
     "mike.rewards",
     "campaigns",
     "recipients",
@@ -85,6 +87,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "mike.dashboard.context_processors.dashboard",
             ],
         },
     },
@@ -112,8 +115,10 @@ AUTHENTICATION_BACKENDS = [
 # Guardian's anonymous user row is not needed: public pages reach data through codes and tokens.
 ANONYMOUS_USER_NAME = None
 GUARDIAN_RAISE_403 = False
-LOGIN_URL = "/admin/login/"
-LOGIN_REDIRECT_URL = "/admin/"
+LOGIN_URL = "/app/login/"
+LOGIN_REDIRECT_URL = "/app/"
+# Password-reset links (dashboards) work for this many seconds: three days.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

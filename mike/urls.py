@@ -21,8 +21,9 @@ urlpatterns = [
         admin.site.admin_view(AutocompleteJsonView.as_view(admin_site=admin.site)),
     ),
     path("admin/", admin.site.urls),
+    path("app/", include("mike.dashboard.urls")),
     path("redeem/", redeem, name="redeem"),
     path("hooks/twilio/voice/", include("calls.urls")),
     path("hooks/twilio/sms/", include("recipients.urls")),
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", RedirectView.as_view(url="/app/", permanent=False)),
 ]

@@ -157,6 +157,12 @@ class Organization(BaseModel):
         default=False,
         help_text="Approve recipients as soon as a condition is met, without staff review.",
     )
+    client_approvals = models.BooleanField(
+        "client admins approve",
+        default=False,
+        help_text="Let the client's admins approve and reject their own recipients in the "
+        "dashboard; otherwise staff review them.",
+    )
     redemption_fee_percentage = models.DecimalField(
         max_digits=5, decimal_places=2, null=True, blank=True
     )
@@ -349,6 +355,7 @@ class UserTablePreference(BaseModel):
     visible_columns = models.JSONField(default=list, blank=True)
     column_order = models.JSONField(default=list, blank=True)
     column_widths = models.JSONField(default=dict, blank=True)
+    page_size = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["user", "table_name"]

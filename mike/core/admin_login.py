@@ -12,7 +12,7 @@ class StaffAuthenticationForm(AdminAuthenticationForm):
     error_messages = {
         **AdminAuthenticationForm.error_messages,
         "not_staff": "This sign-in is for Mike's platform staff. Your account is not a staff "
-        "account, so it cannot open the admin.",
+        "account: sign in to your dashboard at /app/ instead.",
     }
 
     def confirm_login_allowed(self, user):

@@ -1,0 +1,209 @@
+"""Dashboard tables: django-tables2 tables over django-filter filter sets, swapped by htmx, with the
+user's column choice and page size, and a streamed CSV export of the filtered rows.
+
+A list view is one call:
+
+    return table_page(request, table_class=RecipientTable, queryset=qs,
+                      filterset_class=RecipientFilter, template="app/recipients/list.html",
+                      export_name="recipients")
+
+The page template includes "app/_table.html" inside an element with id="table"; a filter, sort or
+page change swaps just that element (`hx-target="#table"`, `hx-push-url`), and without JavaScript
+the same links and form reload the page.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import django_tables2 as tables
+from django.core.paginator import EmptyPage, PageNotAnInteger
+from django.db import transaction
+from django.http import StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.utils.encoding import force_str
+from django_tables2.paginators import LazyPaginator
+from django_tables2.rows import BoundRow
+
+from mike.accounts.models import UserTablePreference
+
+PAGE_SIZES = (25, 50, 100, 200)
+DEFAULT_PAGE_SIZE = 25
+EXPORT_CHUNK = 2000
+
+
+class DashboardTable(tables.Table):
+    """The base of every dashboard table: the dashboard's markup, and the columns a user may not
+    hide (`Meta.always_visible`) or that never go into an export (`Meta.not_exported`)."""
+
+    class Meta:
+        template_name = "app/_table_body.html"
+        attrs = {"class": "data-table"}
+        # Pages counted lazily: "next" is known from one extra row, never from COUNT(*) over a
+        # large client's rows (the cost of a page must not grow with the table).
+        paginator_class = LazyPaginator
+        empty_text = "Nothing here yet."
+
+    always_visible: tuple[str, ...] = ()
+    not_exported: tuple[str, ...] = ("actions", "select")
+
+    @classmethod
+    def preference_name(cls) -> str:
+        return cls.__name__
+
+    @classmethod
+    def optional_columns(cls) -> list[tuple[str, str]]:
+        """(name, header) of the columns a user may switch off."""
+        found = []
+        for name, column in cls.base_columns.items():
+            if name in cls.always_visible or name in cls.not_exported:
+                continue
+            header = column.verbose_name or name.replace("_", " ").capitalize()
+            found.append((name, force_str(header)))
+        return found
+
+
+def preference_for(user, table_class) -> UserTablePreference | None:
+    return UserTablePreference.objects.filter(
+        user=user, table_name=table_class.preference_name()
+    ).first()
+
+
+def save_preference(*, user, table_class, visible_columns: list[str], page_size: int):
+    """Store a user's columns and page size for a table; unknown columns are dropped."""
+    known = {name for name, _ in table_class.optional_columns()}
+    if page_size not in PAGE_SIZES:
+        page_size = DEFAULT_PAGE_SIZE
+    with transaction.atomic():
+        UserTablePreference.objects.update_or_create(
+            user=user,
+            table_name=table_class.preference_name(),
+            defaults={
+                "visible_columns": [name for name in visible_columns if name in known],
+                "page_size": page_size,
+            },
+        )
+
+
+def hidden_columns(preference, table_class) -> list[str]:
+    if preference is None or not preference.visible_columns:
+        return []
+    shown = set(preference.visible_columns)
+    return [name for name, _ in table_class.optional_columns() if name not in shown]
+
+
+# --- CSV export -----------------------------------------------------------------------------------
+
+# A cell a spreadsheet would read as a formula (OWASP "CSV injection"): = + - @, and the tab and
+# carriage return some spreadsheets strip first. A plain number such as -12.50 is left as it is.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+
+
+def csv_safe(value) -> str:
+    text = "" if value is None else force_str(value)
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for csv.writer in a streamed response."""
+
+    def write(self, value):
+        return value
+
+
+def stream_csv(table, queryset, *, filename: str) -> StreamingHttpResponse:
+    """The rows of `queryset` as CSV, with the table's visible columns (as it renders their values,
+    `value_FOO` where defined), streamed in chunks so memory stays flat at any row count."""
+    columns = [
+        column
+        for column in table.columns
+        if column.name not in table.not_exported and column.visible
+    ]
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield "\ufeff"  # a BOM, so spreadsheet programs read the file as UTF-8
+        yield writer.writerow([csv_safe(column.header) for column in columns])
+        # iterator() with a chunk size keeps prefetch_related working without caching the rows.
+        for record in queryset.iterator(chunk_size=EXPORT_CHUNK):
+            row = BoundRow(record, table=table)
+            yield writer.writerow([csv_safe(row.get_cell_value(column.name)) for column in columns])
+
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}-{stamp}.csv"'
+    return response
+
+
+# --- The list page --------------------------------------------------------------------------------
+
+
+def table_page(
+    request,
+    *,
+    table_class: type[DashboardTable],
+    queryset,
+    template: str,
+    filterset_class=None,
+    context: dict | None = None,
+    export_name: str | None = None,
+    table_kwargs: dict | None = None,
+):
+    """Render a list page: filter, sort, page and (with ?export=csv) export `queryset`.
+
+    An htmx request aimed at the table gets only "app/_table.html"; every answer varies on
+    HX-Request so a cached fragment is never shown as the page.
+    """
+    filterset = None
+    if filterset_class is not None:
+        filterset = filterset_class(request.GET or None, queryset=queryset, request=request)
+        queryset = filterset.qs if filterset.is_bound and filterset.is_valid() else queryset
+    preference = preference_for(request.user, table_class)
+    table = table_class(
+        queryset,
+        request=request,
+        exclude=hidden_columns(preference, table_class),
+        **(table_kwargs or {}),
+    )
+    if export_name and request.GET.get("export") == "csv":
+        # Sorting as the page shows it; no pagination.
+        tables.RequestConfig(request, paginate=False).configure(table)
+        return stream_csv(table, table.data.data, filename=export_name)
+    page_size = preference.page_size if preference and preference.page_size else DEFAULT_PAGE_SIZE
+    # Sorting from the request; the page size only from the user's settings (a ?per_page= in the
+    # address would let anyone ask for every row at once).
+    tables.RequestConfig(request, paginate=False).configure(table)
+    try:
+        page = max(1, int(request.GET.get(table.prefixed_page_field, 1)))
+    except ValueError:
+        page = 1
+    try:
+        table.paginate(page=page, per_page=page_size)
+    except (EmptyPage, PageNotAnInteger):
+        table.paginate(page=1, per_page=page_size)
+    ctx = {
+        "table": table,
+        "filter": filterset,
+        "export_name": export_name,
+        "table_prefs": {
+            "name": table_class.preference_name(),
+            "columns": table_class.optional_columns(),
+            "hidden": set(hidden_columns(preference, table_class)),
+            "page_size": page_size,
+            "page_sizes": PAGE_SIZES,
+        },
+        **(context or {}),
+    }
+    htmx = getattr(request, "htmx", None)
+    if htmx and htmx.target == "table":
+        response = render(request, "app/_table.html", ctx)
+    else:
+        response = render(request, template, ctx)
+    patch_vary_headers(response, ["HX-Request"])
+    return response

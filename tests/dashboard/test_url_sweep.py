@@ -1,0 +1,120 @@
+"""Every URL under /app/, walked as the wrong people, so a new page cannot forget its scoping.
+
+For each pattern in the dashboard's URLconf, with client A's objects in its arguments:
+- staff open it (so the objects are real: a 404 below means "not yours", not "not there");
+- anonymous visitors are sent to sign in (the public sign-in and invitation pages aside);
+- a client admin of client B gets 404, reading or writing;
+- a client *user* of client A, who may read but not change, gets 403, 404 or 405 from a POST
+  (the header's switcher, table settings and sign-out aside).
+
+A pattern whose argument the sweep does not know fails here: add a client A object for it to
+`sweep_objects` below (named by the argument, e.g. `campaign_id`).
+"""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+# Pages anyone may open.
+PUBLIC = {
+    "login",
+    "logout",
+    "password_reset",
+    "password_reset_done",
+    "password_reset_confirm",
+    "password_reset_complete",
+    "accept_invitation",
+}
+# POSTs a read-only user may make: about their own session and screen, not the client's data.
+SELF_SERVICE = {"switch_client", "table_prefs", "logout", "login", "choose_client"}
+# Pages that answer a GET with a redirect by design (a section's entry point).
+REDIRECTS = {"calls"}
+
+
+def dashboard_patterns():
+    """(url name, pattern, converter kwargs) of every named pattern under the dashboard."""
+    resolver = get_resolver()
+    found = []
+
+    def walk(patterns, namespace):
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                ns = entry.namespace or namespace
+                walk(entry.url_patterns, ns)
+            elif isinstance(entry, URLPattern) and namespace == "dashboard" and entry.name:
+                found.append((entry.name, entry))
+
+    walk(resolver.url_patterns, None)
+    return found
+
+
+PATTERNS = dashboard_patterns()
+
+
+@pytest.fixture
+def sweep_objects(tenants, people):
+    """One object of client A per URL argument name."""
+    from tests import factories
+
+    campaign = factories.CampaignFactory(client=tenants.client_a)
+    return {
+        "name": "RecipientTable",
+        "campaign_id": campaign.pk,
+    }
+
+
+def url_for(name, pattern, objects):
+    kwargs = {}
+    for arg in pattern.pattern.converters:
+        assert arg in objects, (
+            f"The sweep does not know the URL argument {arg!r} of dashboard:{name}; add a client "
+            "A object for it to sweep_objects in tests/dashboard/test_url_sweep.py."
+        )
+        kwargs[arg] = objects[arg]
+    return reverse(f"dashboard:{name}", kwargs=kwargs)
+
+
+def test_the_sweep_sees_the_dashboard():
+    names = {name for name, _ in PATTERNS}
+    assert {"home", "login", "switch_client"} <= names
+
+
+@pytest.mark.parametrize(("name", "pattern"), PATTERNS, ids=[n for n, _ in PATTERNS])
+def test_staff_can_open_it(client, people, sweep_objects, name, pattern):
+    if name in {"logout", "password_reset_confirm"}:
+        pytest.skip("signs out / needs a token")
+    client.force_login(people.staff)
+    response = client.get(url_for(name, pattern, sweep_objects))
+    assert response.status_code in (200, 302, 405), response.status_code
+    if name not in REDIRECTS and response.status_code == 302:
+        assert "/login/" not in response["Location"]
+
+
+@pytest.mark.parametrize(("name", "pattern"), PATTERNS, ids=[n for n, _ in PATTERNS])
+def test_anonymous_is_sent_to_sign_in(client, sweep_objects, name, pattern):
+    if name in PUBLIC:
+        return
+    url = url_for(name, pattern, sweep_objects)
+    for response in (client.get(url), client.post(url)):
+        assert response.status_code in (302, 405)
+        if response.status_code == 302:
+            assert response["Location"].startswith("/app/login/?next=")
+
+
+@pytest.mark.parametrize(("name", "pattern"), PATTERNS, ids=[n for n, _ in PATTERNS])
+def test_another_clients_admin_gets_404(client, people, tenants, sweep_objects, name, pattern):
+    if name in PUBLIC or not pattern.pattern.converters or name == "table_prefs":
+        return
+    url = url_for(name, pattern, sweep_objects)
+    client.force_login(people.other_client_admin)
+    assert client.get(url).status_code in (404, 405)
+    assert client.post(url).status_code in (404, 405)
+
+
+@pytest.mark.parametrize(("name", "pattern"), PATTERNS, ids=[n for n, _ in PATTERNS])
+def test_a_read_only_user_cannot_change_anything(client, people, sweep_objects, name, pattern):
+    if name in PUBLIC or name in SELF_SERVICE:
+        return
+    url = url_for(name, pattern, sweep_objects)
+    client.force_login(people.client_user)
+    response = client.post(url, {})
+    assert response.status_code in (403, 404, 405), (name, response.status_code)
