@@ -100,6 +100,11 @@ class MoveCreditForm(forms.Form):
         self.clients = {str(c.pk): c for c in clients}
         self.balances = balances
         self.fields["client"].choices = [(str(c.pk), c.name) for c in clients]
+        agencies = {c.parent_id: c.parent for c in clients}
+        self.fields["amount"].help_text = "; ".join(
+            f"{agency.name} holds {money(balances.get(pk, ZERO))}"
+            for pk, agency in agencies.items()
+        )
 
     def clean(self):
         data = super().clean()

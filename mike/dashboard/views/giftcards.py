@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from campaigns.models import Campaign
@@ -122,14 +123,14 @@ class PoolTable(DashboardTable):
 
     def render_stock(self, record):
         if not record.is_active:
-            return format_html('<span class="badge">Inactive</span>')
+            return mark_safe('<span class="badge">Inactive</span>')
         if record.available_cards == 0:
-            return format_html('<span class="badge bad">Empty</span>')
+            return mark_safe('<span class="badge bad">Empty</span>')
         if record.is_low_stock:
             return format_html(
                 '<span class="badge warn">Low · alert at {}</span>', record.low_stock_threshold
             )
-        return format_html('<span class="badge ok">In stock</span>')
+        return mark_safe('<span class="badge ok">In stock</span>')
 
     def value_stock(self, record):
         if not record.is_active:
@@ -208,7 +209,9 @@ class CardTable(DashboardTable):
     delivered_at = tables.DateTimeColumn(
         verbose_name="Delivered", format="M j, Y H:i", attrs={"td": {"class": "when"}}, default=""
     )
-    created_at = tables.DateTimeColumn(verbose_name="Added", format="M j, Y")
+    created_at = tables.DateTimeColumn(
+        verbose_name="Added", format="M j, Y", attrs={"td": {"class": "when"}}
+    )
     actions = tables.TemplateColumn(
         template_name="app/giftcards/_card_actions.html", verbose_name="", orderable=False
     )
@@ -340,9 +343,13 @@ class BuyForm(forms.Form):
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-@dashboard_view(section="giftcards", manage=True)
+@dashboard_view(section="giftcards")
 def buy_cards(request):
     client = request.scope.client
+    if client is None and request.method != "POST":
+        # Cards are bought for one client: pick it first, then come back here.
+        return redirect(f"{reverse('dashboard:choose_client')}?next={request.path}")
+    request.scope.require_manage(client)
     account = credit_account_for(client)
     if request.method == "POST":
         form = BuyForm(request.POST, balance=account.balance)
