@@ -234,7 +234,9 @@ def test_buying_moves_cards_into_the_clients_pool_and_debits_its_credit(
     login_as, people, tenants, master_pool
 ):
     allocate_credit(tenants.client_a, Decimal("100.00"))
-    response = login_as(people.client_admin).post(BUY, {"offer": master_pool.pk, "quantity": "3"})
+    response = login_as(people.client_admin).post(
+        BUY, {"offer": master_pool.pk, "quantity": "3", "token": "t1"}
+    )
     sale = GiftCardSale.objects.get()
     assert response.status_code == 302
     assert response["Location"] == pool_url(sale.pool)
@@ -257,7 +259,9 @@ def test_buying_beyond_the_balance_is_refused_with_the_reason(
     login_as, people, tenants, master_pool
 ):
     allocate_credit(tenants.client_a, Decimal("10.00"))
-    response = login_as(people.client_admin).post(BUY, {"offer": master_pool.pk, "quantity": "3"})
+    response = login_as(people.client_admin).post(
+        BUY, {"offer": master_pool.pk, "quantity": "3", "token": "t1"}
+    )
     assert response.status_code == 200
     assert "less than the $75.00 this needs" in response.content.decode()
     assert not GiftCardSale.objects.exists()
@@ -268,7 +272,9 @@ def test_buying_beyond_the_balance_is_refused_with_the_reason(
 
 def test_buying_more_than_the_stock_is_a_field_error(login_as, people, tenants, master_pool):
     allocate_credit(tenants.client_a, Decimal("1000.00"))
-    response = login_as(people.client_admin).post(BUY, {"offer": master_pool.pk, "quantity": "9"})
+    response = login_as(people.client_admin).post(
+        BUY, {"offer": master_pool.pk, "quantity": "9", "token": "t1"}
+    )
     assert "Only 5 of these cards are in stock." in response.context["form"].errors["quantity"]
     assert not GiftCardSale.objects.exists()
 
@@ -286,7 +292,42 @@ def test_read_only_users_cannot_buy(login_as, people, tenants, master_pool, who)
     allocate_credit(tenants.client_a, Decimal("100.00"))
     client = login_as(getattr(people, who), tenants.client_a)
     assert client.get(BUY).status_code == 403
-    assert client.post(BUY, {"offer": master_pool.pk, "quantity": "1"}).status_code == 403
+    assert (
+        client.post(BUY, {"offer": master_pool.pk, "quantity": "1", "token": "t1"}).status_code
+        == 403
+    )
+    assert not GiftCardSale.objects.exists()
+
+
+def test_a_second_submit_of_the_same_form_buys_nothing_more(login_as, people, tenants, master_pool):
+    allocate_credit(tenants.client_a, Decimal("100.00"))
+    client = login_as(people.client_admin)
+    form = {"offer": master_pool.pk, "quantity": "1", "token": "same-form"}
+    client.post(BUY, form)
+    again = client.post(BUY, form, follow=True)
+    assert "already made" in again.content.decode()
+    assert GiftCardSale.objects.count() == 1
+    assert credit_account_for(tenants.client_a).balance == Decimal("75.00")
+    client.post(BUY, {**form, "token": "next-form"})
+    assert GiftCardSale.objects.count() == 2
+
+
+def test_a_refused_purchase_may_be_sent_again(login_as, people, tenants, master_pool):
+    client = login_as(people.client_admin)
+    form = {"offer": master_pool.pk, "quantity": "1", "token": "same-form"}
+    assert "less than" in client.post(BUY, form).content.decode()
+    allocate_credit(tenants.client_a, Decimal("100.00"))
+    assert client.post(BUY, form).status_code == 302
+    assert GiftCardSale.objects.count() == 1
+
+
+def test_a_form_without_its_token_buys_nothing_and_gets_a_fresh_one(
+    login_as, people, tenants, master_pool
+):
+    allocate_credit(tenants.client_a, Decimal("100.00"))
+    response = login_as(people.client_admin).post(BUY, {"offer": master_pool.pk, "quantity": "1"})
+    assert "out of date" in response.content.decode()
+    assert response.context["token"]
     assert not GiftCardSale.objects.exists()
 
 

@@ -93,7 +93,7 @@ class DeliveryTable(DashboardTable):
         return format_html(
             '<form method="post" action="{url}"><input type="hidden" name="csrfmiddlewaretoken" '
             'value="{token}"><input type="hidden" name="next" value="{next}">'
-            '<button type="submit" class="small" hx-disabled-elt="this">Resend</button></form>',
+            '<button type="submit" class="small">Resend</button></form>',
             url=url,
             token=get_token(self.request),
             next=self.request.get_full_path(),

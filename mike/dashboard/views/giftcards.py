@@ -2,6 +2,7 @@
 those allowed, each reveal audited), buying cards from a master pool against the client's
 credit, and the rewards list with revocation."""
 
+import uuid
 from contextlib import contextmanager
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -9,6 +10,7 @@ import django_filters
 import django_tables2 as tables
 from django import forms
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -299,6 +301,8 @@ def reveal_code(request, card_id):
 
 # --- Buying from a master pool -------------------------------------------------------------------
 
+SALE_TOKEN_SECONDS = 24 * 3600
+
 
 class OfferChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, pool):
@@ -345,15 +349,25 @@ class BuyForm(forms.Form):
 @require_http_methods(["GET", "HEAD", "POST"])
 @dashboard_view(section="giftcards")
 def buy_cards(request):
+    """Buy cards for the selected client. Each form shown carries a one-time token: a second
+    submit of the same form (a double click, a resent POST) finds it spent and buys nothing."""
     client = request.scope.client
     if client is None and request.method != "POST":
         # Cards are bought for one client: pick it first, then come back here.
         return redirect(f"{reverse('dashboard:choose_client')}?next={request.path}")
     request.scope.require_manage(client)
     account = credit_account_for(client)
+    data = request.POST if request.method == "POST" else request.GET
+    token = data.get("token", "")[:64]
     if request.method == "POST":
         form = BuyForm(request.POST, balance=account.balance)
-        if form.is_valid():
+        if form.is_valid() and not token:
+            form.add_error(None, "This form was out of date: check the cost and buy again.")
+        elif form.is_valid():
+            spent = f"giftcard-sale:{request.user.pk}:{token}"
+            if not cache.add(spent, True, timeout=SALE_TOKEN_SECONDS):
+                messages.info(request, "That purchase was already made; nothing more was bought.")
+                return redirect("dashboard:giftcards")
             try:
                 sale = sell_cards(
                     source_pool=form.cleaned_data["offer"],
@@ -362,6 +376,7 @@ def buy_cards(request):
                     by=request.user,
                 )
             except (SaleRefused, InsufficientCredit) as exc:
+                cache.delete(spent)  # nothing was bought: the same form may be sent again
                 form.add_error(None, str(exc))
             else:
                 messages.success(
@@ -375,7 +390,12 @@ def buy_cards(request):
     return render(
         request,
         "app/giftcards/buy.html",
-        {"form": form, "account": account, "offers": list(form.fields["offer"].queryset)},
+        {
+            "form": form,
+            "account": account,
+            "offers": list(form.fields["offer"].queryset),
+            "token": token or uuid.uuid4().hex,
+        },
     )
 
 
