@@ -45,6 +45,7 @@ class LedgerTable(DashboardTable):
 
     class Meta(DashboardTable.Meta):
         empty_text = "No credit has moved yet."
+        sequence = ("created_at", "amount", "balance_after", "transaction_type", "...")
         order_by = "-created_at"
 
     always_visible = ("created_at", "amount")

@@ -48,6 +48,7 @@ class DeliveryTable(DashboardTable):
 
     class Meta(DashboardTable.Meta):
         empty_text = "No deliveries yet."
+        sequence = ("recipient", "status", "actions", "failure_reason", "...")
 
     always_visible = ("recipient", "status")
 
@@ -91,7 +92,7 @@ class DeliveryTable(DashboardTable):
             return ""
         url = reverse("dashboard:delivery_resend", kwargs={"delivery_id": record.pk})
         return format_html(
-            '<form method="post" action="{url}"><input type="hidden" name="csrfmiddlewaretoken" '
+            '<form class="row-actions" method="post" action="{url}"><input type="hidden" name="csrfmiddlewaretoken" '
             'value="{token}"><input type="hidden" name="next" value="{next}">'
             '<button type="submit" class="small">Resend</button></form>',
             url=url,

@@ -117,6 +117,8 @@ class PoolTable(DashboardTable):
 
     class Meta(DashboardTable.Meta):
         empty_text = "No gift card pools yet."
+        # What matters most first, so a phone shows it without scrolling sideways.
+        sequence = ("pool_name", "available_cards", "stock", "brand", "card_value", "...")
 
     always_visible = ("pool_name",)
 
@@ -422,6 +424,7 @@ class RewardTable(DashboardTable):
 
     class Meta(DashboardTable.Meta):
         empty_text = "No rewards yet."
+        sequence = ("recipient", "status", "card_value", "brand", "...")
 
     always_visible = ("recipient",)
 
