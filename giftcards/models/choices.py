@@ -168,6 +168,9 @@ class GiftCardAuditAction(models.TextChoices):
     CLAIM_REFUSED_FOR_CREDIT = "claim_refused_insufficient_credit", "Claim refused for credit"
     REWARD_REJECTED = "reward_rejected", "Reward rejected"
     REWARD_REVOKED = "reward_revoked", "Reward revoked"
+    CARD_CODE_REVEALED = "card_code_revealed", "Card code revealed"
+    CARDS_SOLD = "cards_sold", "Cards bought from a master pool"
+    LOW_BALANCE_THRESHOLD_SET = "low_balance_threshold_set", "Low-balance threshold set"
 
 
 class CreditEntityType(models.TextChoices):

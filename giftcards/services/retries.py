@@ -13,6 +13,7 @@ from ..models import (
     CardDeliveryMethod,
     DeliveryStatus,
     GiftCardDelivery,
+    RecipientGiftCard,
     RewardStatus,
 )
 from .delivery import WORKER_LOST_ERROR, holding, record_failure, takeable
@@ -33,9 +34,10 @@ def retry_delivery(delivery: GiftCardDelivery, *, by=None) -> bool:
     """Staff retry of a delivery that failed: a fresh set of attempts, `queued` again (the caller
     queues the task after commit: mike.rewards.delivery.retry_delivery). Only a failure that is
     over can be retried: a delivery queued or being sent belongs to the attempt under way, and
-    one sent is done (False, nothing changes)."""
+    one sent is done, and a revoked or rejected reward's card is not the recipient's any more
+    (False, nothing changes; `retry_refusal` says why)."""
     locked = GiftCardDelivery.objects.select_for_update().get(pk=delivery.pk)
-    if locked.status not in RETRYABLE_STATUSES:
+    if retry_refusal(locked) is not None:
         return False
     now = timezone.now()
     GiftCardDelivery.objects.filter(pk=locked.pk).update(
@@ -47,6 +49,24 @@ def retry_delivery(delivery: GiftCardDelivery, *, by=None) -> bool:
         updated_at=now,
     )
     return True
+
+
+def retry_refusal(delivery: GiftCardDelivery) -> str | None:
+    """Why a staff retry of `delivery` (as loaded) would send nothing, in words for the person who
+    asked; None when it may be retried. A delivery of a revoked or rejected reward is never
+    resent: its card is no longer the recipient's."""
+    reward_status = (
+        RecipientGiftCard.objects.filter(pk=delivery.reward_id)
+        .values_list("status", flat=True)
+        .first()
+    )
+    if reward_status in (RewardStatus.REVOKED, RewardStatus.REJECTED):
+        return "The reward was revoked or rejected; its card is not sent again."
+    if delivery.status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING):
+        return "This delivery is already queued or being sent; it was not sent twice."
+    if delivery.status not in RETRYABLE_STATUSES:
+        return "This delivery was sent already; there is nothing to resend."
+    return None
 
 
 def deliveries_to_requeue(now=None) -> list:

@@ -25,7 +25,12 @@ def _managers(scope) -> bool:
     return not scope.is_agent_only and scope.can_manage_any
 
 
-ITEMS = (NavItem("Home", "dashboard:home", "home"),)
+ITEMS = (
+    NavItem("Home", "dashboard:home", "home"),
+    NavItem("Gift cards", "dashboard:giftcards", "giftcards", "Rewards"),
+    NavItem("Deliveries", "dashboard:deliveries", "deliveries", "Rewards"),
+    NavItem("Credit", "dashboard:credit", "credit", "Rewards"),
+)
 
 
 def navigation(scope, current_section: str | None):

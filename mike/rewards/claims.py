@@ -162,3 +162,17 @@ def allocate_credit(organization, amount, *, created_by=None, description: str =
                 lambda: claim_waiting_for_credit(client_id=organization.pk), robust=True
             )
     return entry
+
+
+def transfer_credit(*, agency, client, amount, by=None, description: str = ""):
+    """Move credit from an agency to one of its clients (giftcards.services.credit.transfer_credit)
+    and claim, after commit, the client's rewards that waited for credit. Returns the client's
+    ledger row."""
+    from giftcards.services.credit import transfer_credit as post_transfer
+
+    with transaction.atomic():
+        _, entry = post_transfer(
+            agency=agency, client=client, amount=amount, by=by, description=description
+        )
+        transaction.on_commit(lambda: claim_waiting_for_credit(client_id=client.pk), robust=True)
+    return entry

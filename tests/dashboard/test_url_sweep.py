@@ -56,9 +56,17 @@ def sweep_objects(tenants, people):
     from tests import factories
 
     campaign = factories.CampaignFactory(client=tenants.client_a)
+    card = factories.GiftCardFactory(pool__client=tenants.client_a)
+    delivery = factories.GiftCardDeliveryFactory(
+        reward__condition__campaign__client=tenants.client_a
+    )
     return {
         "name": "RecipientTable",
         "campaign_id": campaign.pk,
+        "pool_id": card.pool_id,
+        "card_id": card.pk,
+        "reward_id": delivery.reward_id,
+        "delivery_id": delivery.pk,
     }
 
 

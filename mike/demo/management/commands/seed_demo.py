@@ -17,16 +17,36 @@ from django.utils import timezone
 
 from calls.models import TrackedNumberStatus, TrackedPhoneNumber
 from campaigns.models import Campaign, CampaignCondition, CampaignStatus, MailingMethod, TriggerType
-from giftcards.models import CreditTransaction, GiftCardBrand, GiftCardPool, PurchaseMethod
-from giftcards.services import add_cards_to_pool, allocate_credit, credit_account_for
+from giftcards.models import (
+    AssignmentSource,
+    CreditTransaction,
+    GiftCardBrand,
+    GiftCardPool,
+    PurchaseMethod,
+    RecipientGiftCard,
+)
+from giftcards.services import (
+    add_cards_to_pool,
+    allocate_credit,
+    claim_reward_card,
+    credit_account_for,
+)
+from giftcards.services import delivery as deliveries
 from mike.accounts.models import Industry, Organization, OrganizationKind, Role, User
 from mike.accounts.services import ensure_role_group, ensure_role_groups, grant_role
+from mike.core import sms
 from recipients.models import ApprovalStatus, Audience, AudienceSource, AudienceStatus, Recipient
 
 DEMO_PASSWORD = "mike-demo-2026"  # noqa: S105 - printed on purpose: demo data only
 RECIPIENTS_PER_AUDIENCE = 25
 CARDS_PER_POOL = 20
 CREDIT_PER_CLIENT = Decimal("1000.00")
+AGENCY_CREDIT = Decimal("5000.00")
+# Cards the platform sells to clients: (brand code, value, cards in stock).
+MASTER_POOLS = (("starbucks", Decimal("10"), 40), ("amazon", Decimal("25"), 30))
+# The first client's rewards: how many of its first recipients got a card, and how many of
+# those were delivered, failed for good, or are still queued.
+DEMO_DELIVERED, DEMO_FAILED, DEMO_QUEUED = 4, 2, 1
 
 FIRST_NAMES = ["Ava", "Ben", "Cora", "Dev", "Elena", "Farid", "Grace", "Hugo", "Iris", "Jon"]
 LAST_NAMES = ["Nguyen", "Patel", "Garcia", "Smith", "Okafor", "Kim", "Rossi", "Cohen", "Silva"]
@@ -167,6 +187,7 @@ class Command(BaseCommand):
                 grant_role(user=user, role=role, organization=client, by=admin)
                 logins.append((email, f"{Role(role).label}, {client.name}"))
             self.campaign(spec, client, admin)
+        self.giftcard_activity(agency, admin)
         return logins
 
     def user(self, email, full_name, *, superuser=False) -> User:
@@ -279,3 +300,79 @@ class Command(BaseCommand):
             )
         Recipient.objects.bulk_create(rows)
         Audience.objects.filter(pk=audience.pk).update(total_count=len(rows), valid_count=len(rows))
+
+    def giftcard_activity(self, agency: Organization, admin: User) -> None:
+        """What the gift card, delivery and credit pages show: credit the agency can hand its
+        clients, master pools for sale, a pool running low, and the first client's rewards,
+        delivered, failed and queued (through the claim and delivery services)."""
+        ensure_role_group(Role.PLATFORM_ADMIN).permissions.add(
+            Permission.objects.get(content_type__app_label="giftcards", codename="view_card_code")
+        )
+        if not CreditTransaction.objects.filter(account=credit_account_for(agency)).exists():
+            allocate_credit(agency, AGENCY_CREDIT, description="Demo agency credit")
+        for brand_code, value, count in MASTER_POOLS:
+            brand = GiftCardBrand.objects.get(brand_code=brand_code)
+            pool, created = GiftCardPool.objects.get_or_create(
+                is_master_pool=True,
+                brand=brand,
+                card_value=value,
+                defaults={
+                    "pool_name": f"Mike stock {brand.brand_name} ${value:.0f}",
+                    "client": None,
+                    "available_for_purchase": True,
+                    "sale_price_per_card": value,
+                    "cost_per_card": (value * Decimal("0.95")).quantize(Decimal("0.01")),
+                },
+            )
+            if created:
+                codes = [
+                    f"DEMO-MSTR-{brand_code[:3].upper()}{value:.0f}-{n:04d}" for n in range(count)
+                ]
+                add_cards_to_pool(pool, codes, uploaded_by=admin)
+        first = Organization.objects.get(slug=CLIENTS[0].slug)
+        low, created = GiftCardPool.objects.get_or_create(
+            client=first,
+            brand=GiftCardBrand.objects.get(brand_code="walmart"),
+            card_value=Decimal("50"),
+            defaults={"pool_name": f"{first.name} Walmart $50", "low_stock_threshold": 5},
+        )
+        if created:
+            add_cards_to_pool(
+                low, [f"DEMO-SUMM-WAL50-{n:04d}" for n in range(3)], uploaded_by=admin
+            )
+        campaign = Campaign.objects.get(client=first, name=CLIENTS[0].campaign)
+        if RecipientGiftCard.objects.filter(campaign=campaign).exists():
+            return
+        condition = campaign.conditions.get(condition_number=1)
+        recipients = list(
+            campaign.audience.recipients.order_by("phone")[
+                : DEMO_DELIVERED + DEMO_FAILED + DEMO_QUEUED
+            ]
+        )
+        provider = sms.SmsProvider.of(sms.backend_name())
+        for n, recipient in enumerate(recipients):
+            card, delivery = claim_reward_card(
+                recipient=recipient,
+                condition=condition,
+                assignment_source=AssignmentSource.CALL_CENTER,
+                call_session=None,
+            )
+            if n >= DEMO_DELIVERED + DEMO_FAILED:
+                continue  # left queued, as a claim leaves it
+            taken = deliveries.begin_delivery(delivery.pk)
+            if n < DEMO_DELIVERED:
+                sent = sms.SentSms(
+                    to=delivery.delivery_address,
+                    body="",
+                    sid=f"SMDEMO{n:026d}",
+                    status="sent",
+                    provider=provider,
+                )
+                deliveries.record_sent(taken, card, sent)
+            else:
+                deliveries.record_failure(
+                    taken,
+                    card,
+                    "The carrier filtered the message (30007); check the number and resend.",
+                    retryable=False,
+                )
