@@ -25,7 +25,12 @@ def _managers(scope) -> bool:
     return not scope.is_agent_only and scope.can_manage_any
 
 
-ITEMS = (NavItem("Home", "dashboard:home", "home"),)
+ITEMS = (
+    NavItem("Home", "dashboard:home", "home"),
+    NavItem("Recipients", "dashboard:recipients", "recipients", "Campaigns"),
+    NavItem("Approvals", "dashboard:approvals", "approvals", "Campaigns"),
+    NavItem("Calls", "dashboard:calls_log", "calls", "Campaigns", shown=_agents_too),
+)
 
 
 def navigation(scope, current_section: str | None):

@@ -56,9 +56,13 @@ def sweep_objects(tenants, people):
     from tests import factories
 
     campaign = factories.CampaignFactory(client=tenants.client_a)
+    recipient = factories.RecipientFactory(campaign=campaign)
+    call = factories.CallSessionFactory(campaign=campaign, recipient=recipient)
     return {
         "name": "RecipientTable",
         "campaign_id": campaign.pk,
+        "recipient_id": recipient.pk,
+        "call_id": call.pk,
     }
 
 
