@@ -192,7 +192,9 @@ def recipient_timeline(recipient) -> list[TimelineEntry]:
             TimelineEntry(
                 at=text.created_at,
                 kind="text_in" if incoming else "text_out",
-                title="Text received" if incoming else f"Opt-in text {text.get_status_display()}",
+                title="Text received"
+                if incoming
+                else f"Opt-in text {text.get_status_display().lower()}",
                 detail=text.message_text
                 + (f" · {text.error_message}" if text.error_message else ""),
                 tone="info" if incoming else _tone(text.status),

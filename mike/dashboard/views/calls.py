@@ -14,6 +14,7 @@ from django.conf import settings
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_safe
 
 from calls import selectors
@@ -23,7 +24,7 @@ from mike.core.phones import format_national
 
 from ..access import dashboard_view
 from ..tables import DashboardTable, table_page
-from .recipients import local_time, mask_phone
+from .recipients import local_time, mask_phone, short_time
 
 CALL_TONES = {
     CallStatus.COMPLETED: "ok",
@@ -114,27 +115,39 @@ class CallTable(DashboardTable):
     when = tables.Column("When", accessor="created_at", attrs={"td": {"class": "nowrap"}})
     caller = tables.Column("Caller", accessor="caller_phone", orderable=False)
     tracked_number = tables.Column(
-        "Tracked number", accessor="tracked_number__phone_number", orderable=False
+        "Tracked number",
+        accessor="tracked_number__phone_number",
+        orderable=False,
+        attrs={"th": {"class": "people-th-wrap"}},
     )
-    campaign = tables.Column("Campaign", accessor="campaign__name", order_by="campaign__name")
-    recipient = tables.Column("Recipient", accessor="recipient", orderable=False)
-    call_status = tables.Column("Status")
-    call_duration_seconds = tables.Column("Duration", attrs={"td": {"class": "num"}})
+    campaign = tables.Column(
+        "Campaign",
+        accessor="campaign__name",
+        order_by="campaign__name",
+        attrs={"td": {"class": "people-wide"}},
+    )
+    recipient = tables.Column("Recipient", accessor="recipient", orderable=False, empty_values=())
+    call_status = tables.Column("Status", attrs={"td": {"class": "nowrap"}})
+    call_duration_seconds = tables.Column(
+        "Duration", attrs={"td": {"class": "num"}, "th": {"class": "num"}}
+    )
     disposition = tables.Column("Disposition")
     conditions_met_count = tables.Column(
-        "Conditions met", attrs={"td": {"class": "num"}, "th": {"class": "num"}}
+        "Conditions met",
+        attrs={"td": {"class": "num"}, "th": {"class": "num people-th-wrap"}},
     )
 
     always_visible = ("when",)
 
     class Meta(DashboardTable.Meta):
+        attrs = {"class": "data-table people-table"}
         empty_text = "No calls match."
 
     def render_when(self, record):
         return format_html(
             '<a href="{}">{}</a>',
             reverse("dashboard:call", args=[record.pk]),
-            local_time(record.call_started_at or record.created_at, record.client),
+            short_time(record.call_started_at or record.created_at, record.client),
         )
 
     def value_when(self, record):
@@ -162,12 +175,16 @@ class CallTable(DashboardTable):
 
     def render_recipient(self, record):
         recipient = record.recipient
+        if recipient is None:
+            return mark_safe('<span class="muted nowrap">Not matched</span>')
         name = recipient.full_name or "(no name)"
         # Agents work in the call pages only: the recipient's page is not theirs to open.
         if self.request.scope.is_agent_only:
             return name
         return format_html(
-            '<a href="{}">{}</a>', reverse("dashboard:recipient", args=[recipient.pk]), name
+            '<a class="nowrap" href="{}">{}</a>',
+            reverse("dashboard:recipient", args=[recipient.pk]),
+            name,
         )
 
     def value_recipient(self, record):

@@ -59,6 +59,20 @@ def local_time(value, client) -> str:
     return dateformat.format(timezone.localtime(value, zone), "M j, Y H:i")
 
 
+def short_time(value, client) -> str:
+    """`value` in the client's time zone for a table cell: `Dec 2, 14:05` this year, `Dec 2, 2025`
+    before (a list's times are recent; the year only tells old rows apart)."""
+    if value is None:
+        return ""
+    try:
+        zone = ZoneInfo(client.timezone) if client is not None else None
+    except (KeyError, ValueError):
+        zone = None
+    local = timezone.localtime(value, zone)
+    same_year = local.year == timezone.localtime(timezone.now(), zone).year
+    return dateformat.format(local, "M j, H:i" if same_year else "M j, Y")
+
+
 APPROVAL_TONES = {
     ApprovalStatus.APPROVED: "ok",
     ApprovalStatus.REDEEMED: "ok",
@@ -72,6 +86,13 @@ OPT_IN_TONES = {
     SmsOptInStatus.PENDING: "warn",
     SmsOptInStatus.INVALID_RESPONSE: "warn",
 }
+# The reward column's words (the export keeps the full labels).
+REWARD_SHORT = {
+    RewardStatus.PENDING: "Waiting",
+    RewardStatus.AWAITING_STOCK: "Awaiting stock",
+    RewardStatus.AWAITING_CREDIT: "Awaiting credit",
+    RewardStatus.PURCHASE_PENDING: "Buying",
+}
 REWARD_TONES = {
     RewardStatus.DELIVERED: "ok",
     RewardStatus.CLAIMED: "ok",
@@ -83,7 +104,9 @@ REWARD_TONES = {
 }
 
 
-def badge(label, tone="") -> str:
+def badge(label, tone="", title="") -> str:
+    if title:
+        return format_html('<span class="badge {}" title="{}">{}</span>', tone, title, label)
     return format_html('<span class="badge {}">{}</span>', tone, label)
 
 
@@ -142,15 +165,21 @@ class RecipientTable(DashboardTable):
     )
     phone = tables.Column("Phone", orderable=False)
     code = tables.Column("Code", accessor="redemption_code", orderable=False)
-    campaign = tables.Column("Campaign", accessor="campaign__name", order_by="campaign__name")
-    approval_status = tables.Column("Approval")
-    sms_opt_in_status = tables.Column("Opt-in")
-    reward_status = tables.Column("Reward", default="")
+    campaign = tables.Column(
+        "Campaign",
+        accessor="campaign__name",
+        order_by="campaign__name",
+        attrs={"td": {"class": "people-wide"}},
+    )
+    approval_status = tables.Column("Approval", attrs={"td": {"class": "nowrap"}})
+    sms_opt_in_status = tables.Column("Opt-in", attrs={"td": {"class": "nowrap"}})
+    reward_status = tables.Column("Reward", attrs={"td": {"class": "nowrap"}})
     last_activity = tables.Column("Last activity", attrs={"td": {"class": "nowrap"}})
 
     always_visible = ("name",)
 
     class Meta(DashboardTable.Meta):
+        attrs = {"class": "data-table people-table"}
         empty_text = "No recipients match."
 
     @property
@@ -159,7 +188,7 @@ class RecipientTable(DashboardTable):
 
     def render_name(self, record):
         return format_html(
-            '<a href="{}">{}</a>',
+            '<a class="nowrap" href="{}">{}</a>',
             reverse("dashboard:recipient", args=[record.pk]),
             record.full_name or "(no name)",
         )
@@ -204,17 +233,16 @@ class RecipientTable(DashboardTable):
         return record.get_sms_opt_in_status_display()
 
     def render_reward_status(self, record):
-        if not record.reward_status:
-            return format_html('<span class="muted">None yet</span>')
+        status = RewardStatus(record.reward_status)
         return badge(
-            RewardStatus(record.reward_status).label, REWARD_TONES.get(record.reward_status, "")
+            REWARD_SHORT.get(status, status.label), REWARD_TONES.get(status, ""), status.label
         )
 
     def value_reward_status(self, record):
         return RewardStatus(record.reward_status).label if record.reward_status else ""
 
     def render_last_activity(self, record):
-        return local_time(record.last_activity, record.audience.client)
+        return short_time(record.last_activity, record.audience.client)
 
     def value_last_activity(self, record):
         return local_time(record.last_activity, record.audience.client)
@@ -313,8 +341,18 @@ class ApprovalTable(DashboardTable):
     )
     phone = tables.Column("Phone", orderable=False)
     code = tables.Column("Code", accessor="redemption_code", orderable=False)
-    campaign = tables.Column("Campaign", accessor="campaign__name", order_by="campaign__name")
-    condition = tables.Column("Condition met", accessor="first_met_name", orderable=False)
+    campaign = tables.Column(
+        "Campaign",
+        accessor="campaign__name",
+        order_by="campaign__name",
+        attrs={"td": {"class": "people-wide"}},
+    )
+    condition = tables.Column(
+        "Condition met",
+        accessor="first_met_name",
+        orderable=False,
+        attrs={"td": {"class": "people-wide"}},
+    )
     waiting_since = tables.Column(
         "Waiting since", accessor="first_met_at", attrs={"td": {"class": "nowrap"}}
     )
@@ -322,6 +360,7 @@ class ApprovalTable(DashboardTable):
     always_visible = ("name",)
 
     class Meta(DashboardTable.Meta):
+        attrs = {"class": "data-table people-table"}
         empty_text = "Nobody is waiting for approval."
 
     def __init__(self, *args, approvable=None, can_select=False, checked=(), **kwargs):
@@ -336,7 +375,7 @@ class ApprovalTable(DashboardTable):
 
     def render_select(self, record):
         if not self._selectable(record):
-            return format_html('<span class="muted small">Staff</span>')
+            return mark_safe('<span class="muted small">Staff</span>')
         return format_html(
             '<input type="checkbox" name="recipients" value="{}" aria-label="Select {}"{}>',
             record.pk,
@@ -346,7 +385,7 @@ class ApprovalTable(DashboardTable):
 
     def render_name(self, record):
         return format_html(
-            '<a href="{}">{}</a>',
+            '<a class="nowrap" href="{}">{}</a>',
             reverse("dashboard:recipient", args=[record.pk]),
             record.full_name or "(no name)",
         )
@@ -377,7 +416,7 @@ class ApprovalTable(DashboardTable):
         return record.campaign.name if record.campaign else ""
 
     def render_waiting_since(self, record):
-        return local_time(record.first_met_at, record.audience.client)
+        return short_time(record.first_met_at, record.audience.client)
 
     def value_waiting_since(self, record):
         return local_time(record.first_met_at, record.audience.client)
