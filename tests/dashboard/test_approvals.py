@@ -97,6 +97,7 @@ def test_read_only_users_see_the_queue_without_checkboxes(
     waiting(condition)
     body = login_as(people.client_user).get(LIST).content.decode()
     assert 'name="recipients"' not in body
+    assert "Your admins approve or reject these recipients" in body
 
 
 def test_staff_always_get_checkboxes(login_as, people, condition):

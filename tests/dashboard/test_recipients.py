@@ -372,3 +372,22 @@ def test_a_recipient_of_an_audience_without_campaign_shows(login_as, people, ten
     recipient = factories.RecipientFactory(audience=audience, first_name="Nobody")
     response = login_as(people.client_admin).get(detail_url(recipient))
     assert response.status_code == 200
+
+
+def test_the_client_column_shows_with_all_clients_only(login_as, people, ava, tenants):
+    other = factories.RecipientFactory(campaign=factories.CampaignFactory(client=tenants.client_a2))
+    client = login_as(people.agency_admin, "all")
+    rows = read_csv(client.get(LIST, {"export": "csv"}))
+    assert {row["Client"] for row in rows} == {"Client A", "Client A2"}
+    assert other.pk in [row.record.pk for row in client.get(LIST).context["table"].paginated_rows]
+    rows = read_csv(login_as(people.agency_admin, tenants.client_a).get(LIST, {"export": "csv"}))
+    assert "Client" not in rows[0]
+
+
+def test_a_user_who_hid_the_client_column_still_gets_the_page(login_as, people, ava):
+    UserTablePreference.objects.create(
+        user=people.client_admin, table_name="RecipientTable", visible_columns=["phone"]
+    )
+    response = login_as(people.client_admin).get(LIST)
+    assert response.status_code == 200
+    assert [c.name for c in response.context["table"].columns] == ["name", "phone"]

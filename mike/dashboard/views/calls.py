@@ -120,6 +120,8 @@ class CallTable(DashboardTable):
         orderable=False,
         attrs={"th": {"class": "people-th-wrap"}},
     )
+    # Shown with "all clients" selected only.
+    client = tables.Column("Client", accessor="client__name", orderable=False)
     campaign = tables.Column(
         "Campaign",
         accessor="campaign__name",
@@ -142,6 +144,12 @@ class CallTable(DashboardTable):
     class Meta(DashboardTable.Meta):
         attrs = {"class": "data-table people-table"}
         empty_text = "No calls match."
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # One client selected: the column would say the same on every row.
+        if self.request.scope.client is not None and "client" in self.columns:
+            self.columns.hide("client")
 
     def render_when(self, record):
         return format_html(

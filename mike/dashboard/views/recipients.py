@@ -158,33 +158,35 @@ class RecipientFilter(django_filters.FilterSet):
         return queryset.filter(reward_status=value)
 
 
-class RecipientTable(DashboardTable):
+class PersonTable(DashboardTable):
+    """The columns every list of recipients starts with: the name (linked to their page), the
+    phone and code masked, and the campaign."""
+
     # Every row has a name cell (empty_values=()): a person with a first name only is still named.
     name = tables.Column(
         "Name", accessor="pk", order_by=("last_name", "first_name"), empty_values=()
     )
     phone = tables.Column("Phone", orderable=False)
     code = tables.Column("Code", accessor="redemption_code", orderable=False)
+    # Shown with "all clients" selected only.
+    client = tables.Column("Client", accessor="audience__client__name", orderable=False)
     campaign = tables.Column(
         "Campaign",
         accessor="campaign__name",
         order_by="campaign__name",
         attrs={"td": {"class": "people-wide"}},
     )
-    approval_status = tables.Column("Approval", attrs={"td": {"class": "nowrap"}})
-    sms_opt_in_status = tables.Column("Opt-in", attrs={"td": {"class": "nowrap"}})
-    reward_status = tables.Column("Reward", attrs={"td": {"class": "nowrap"}})
-    last_activity = tables.Column("Last activity", attrs={"td": {"class": "nowrap"}})
 
     always_visible = ("name",)
 
     class Meta(DashboardTable.Meta):
         attrs = {"class": "data-table people-table"}
-        empty_text = "No recipients match."
 
-    @property
-    def user(self):
-        return self.request.user
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # One client selected: the column would say the same on every row.
+        if self.request.scope.client is not None and "client" in self.columns:
+            self.columns.hide("client")
 
     def render_name(self, record):
         return format_html(
@@ -197,10 +199,12 @@ class RecipientTable(DashboardTable):
         return record.full_name
 
     def render_phone(self, record):
-        return format_html('<span class="nowrap">{}</span>', mask_phone(record.phone, self.user))
+        return format_html(
+            '<span class="nowrap">{}</span>', mask_phone(record.phone, self.request.user)
+        )
 
     def value_phone(self, record):
-        return mask_phone(record.phone, self.user)
+        return mask_phone(record.phone, self.request.user)
 
     def render_code(self, record):
         return format_html(
@@ -215,6 +219,16 @@ class RecipientTable(DashboardTable):
 
     def value_campaign(self, record):
         return record.campaign.name if record.campaign else ""
+
+
+class RecipientTable(PersonTable):
+    approval_status = tables.Column("Approval", attrs={"td": {"class": "nowrap"}})
+    sms_opt_in_status = tables.Column("Opt-in", attrs={"td": {"class": "nowrap"}})
+    reward_status = tables.Column("Reward", attrs={"td": {"class": "nowrap"}})
+    last_activity = tables.Column("Last activity", attrs={"td": {"class": "nowrap"}})
+
+    class Meta(PersonTable.Meta):
+        empty_text = "No recipients match."
 
     def render_approval_status(self, record):
         return badge(
@@ -329,23 +343,12 @@ class ApprovalFilter(django_filters.FilterSet):
         fields = ["campaign"]
 
 
-class ApprovalTable(DashboardTable):
+class ApprovalTable(PersonTable):
     select = tables.Column(
         mark_safe('<span class="visually-hidden">Select</span>'),
         accessor="pk",
         orderable=False,
         empty_values=(),
-    )
-    name = tables.Column(
-        "Name", accessor="pk", order_by=("last_name", "first_name"), empty_values=()
-    )
-    phone = tables.Column("Phone", orderable=False)
-    code = tables.Column("Code", accessor="redemption_code", orderable=False)
-    campaign = tables.Column(
-        "Campaign",
-        accessor="campaign__name",
-        order_by="campaign__name",
-        attrs={"td": {"class": "people-wide"}},
     )
     condition = tables.Column(
         "Condition met",
@@ -357,10 +360,8 @@ class ApprovalTable(DashboardTable):
         "Waiting since", accessor="first_met_at", attrs={"td": {"class": "nowrap"}}
     )
 
-    always_visible = ("name",)
-
-    class Meta(DashboardTable.Meta):
-        attrs = {"class": "data-table people-table"}
+    class Meta(PersonTable.Meta):
+        sequence = ("select", "...")
         empty_text = "Nobody is waiting for approval."
 
     def __init__(self, *args, approvable=None, can_select=False, checked=(), **kwargs):
@@ -375,45 +376,13 @@ class ApprovalTable(DashboardTable):
 
     def render_select(self, record):
         if not self._selectable(record):
-            return mark_safe('<span class="muted small">Staff</span>')
+            return mark_safe('<span class="muted small nowrap">Staff review</span>')
         return format_html(
             '<input type="checkbox" name="recipients" value="{}" aria-label="Select {}"{}>',
             record.pk,
             record.full_name or "recipient",
             mark_safe(" checked") if str(record.pk) in self.checked else "",
         )
-
-    def render_name(self, record):
-        return format_html(
-            '<a class="nowrap" href="{}">{}</a>',
-            reverse("dashboard:recipient", args=[record.pk]),
-            record.full_name or "(no name)",
-        )
-
-    def value_name(self, record):
-        return record.full_name
-
-    def render_phone(self, record):
-        return format_html(
-            '<span class="nowrap">{}</span>', mask_phone(record.phone, self.request.user)
-        )
-
-    def value_phone(self, record):
-        return mask_phone(record.phone, self.request.user)
-
-    def render_code(self, record):
-        return format_html(
-            '<span class="mono nowrap">{}</span>', masked_code(record.redemption_code)
-        )
-
-    def value_code(self, record):
-        return masked_code(record.redemption_code)
-
-    def render_campaign(self, record):
-        return record.campaign.name if record.campaign else "—"
-
-    def value_campaign(self, record):
-        return record.campaign.name if record.campaign else ""
 
     def render_waiting_since(self, record):
         return short_time(record.first_met_at, record.audience.client)
@@ -450,6 +419,9 @@ def _approvals_page(request, *, reject_form=None, status=200):
         },
         context={
             "can_select": can_select,
+            # Who decides when this user cannot: the client's admins where the platform lets
+            # them, staff elsewhere.
+            "admins_decide": scope.client is not None and scope.client.client_approvals,
             "reject_form": reject_form or RejectForm(),
             # Where the decision returns to: this page as filtered (after a refused POST, the
             # page it came from).
