@@ -284,3 +284,27 @@ def test_staff_set_client_approvals_in_the_organization_admin(client, tenants):
     client.force_login(factories.UserFactory(is_staff=True, is_superuser=True))
     url = reverse("admin:accounts_organization_change", args=[tenants.client_a.pk])
     assert 'name="client_approvals"' in client.get(url).content.decode()
+
+
+def test_the_demo_gives_summit_roofings_admin_recipients_to_decide_for(client, db, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from calls.models import CallSession
+    from mike.accounts.models import User
+
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=StringIO())
+    summit = Organization.objects.get(slug="summit-roofing")
+    assert summit.client_approvals
+    assert not Organization.objects.get(slug="bayside-auto").client_approvals
+    client.force_login(User.objects.get(email="client.admin@summit-roofing.test"))
+    response = client.get(LIST)
+    assert len(listed(response)) == 3
+    assert response.content.decode().count('name="recipients"') == 3
+    assert CallSession.objects.filter(client=summit).count() == 10
+    # The recipient the play_phone docs call is left for the demo to play.
+    fresh = summit.audiences.get().recipients.get(phone="+15552010001")
+    assert not fresh.call_sessions.exists()
+    assert not fresh.conditions_met.exists()

@@ -121,7 +121,9 @@ class CallTable(DashboardTable):
         attrs={"th": {"class": "people-th-wrap"}},
     )
     # Shown with "all clients" selected only.
-    client = tables.Column("Client", accessor="client__name", orderable=False)
+    client = tables.Column(
+        "Client", accessor="client__name", orderable=False, attrs={"td": {"class": "people-wide"}}
+    )
     campaign = tables.Column(
         "Campaign",
         accessor="campaign__name",

@@ -169,7 +169,12 @@ class PersonTable(DashboardTable):
     phone = tables.Column("Phone", orderable=False)
     code = tables.Column("Code", accessor="redemption_code", orderable=False)
     # Shown with "all clients" selected only.
-    client = tables.Column("Client", accessor="audience__client__name", orderable=False)
+    client = tables.Column(
+        "Client",
+        accessor="audience__client__name",
+        orderable=False,
+        attrs={"td": {"class": "people-wide"}},
+    )
     campaign = tables.Column(
         "Campaign",
         accessor="campaign__name",

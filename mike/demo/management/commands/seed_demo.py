@@ -46,8 +46,8 @@ DEMO_PASSWORD = "mike-demo-2026"  # noqa: S105 - printed on purpose: demo data o
 RECIPIENTS_PER_AUDIENCE = 25
 CARDS_PER_POOL = 20
 CREDIT_PER_CLIENT = Decimal("1000.00")
-# The calls log and the approval queue: calls from the first recipients (their first condition
-# met by most of them, two approved) and from numbers nobody mailed.
+# The calls log and the approval queue: calls from the last recipients of each list (their first
+# condition met by most of them, two approved) and from numbers nobody mailed.
 MATCHED_CALLS = 8
 UNMATCHED_CALLS = 2
 CONDITIONS_MET = 6
@@ -324,11 +324,14 @@ class Command(BaseCommand):
             if condition.trigger_type == TriggerType.CALL_COMPLETED
             else ConditionMetSource.AGENT
         )
-        callers = list(campaign.recipients.order_by("phone")[:MATCHED_CALLS])
+        # The last recipients of the list: the first ones stay untouched for play_phone and the
+        # phone simulator (their docs call +15552010001).
+        callers = list(campaign.recipients.order_by("-phone")[:MATCHED_CALLS])
         now = timezone.now()
         for n, recipient in enumerate([*callers, *[None] * UNMATCHED_CALLS]):
             started = now - timedelta(hours=3 + n * 9, minutes=n * 7)
-            seconds = 45 + (n * 53) % 260
+            # Over a minute: long enough for a "called for a minute or more" condition.
+            seconds = 65 + (n * 53) % 240
             answered = n % 5 != 4
             call = CallSession.objects.create(
                 client=client,
@@ -357,13 +360,15 @@ class Command(BaseCommand):
                 continue
             ended = started + timedelta(seconds=seconds)
             if n < CONDITIONS_MET:
-                CallDisposition.objects.create(
+                disposition = CallDisposition.objects.create(
                     call_session=call,
                     recipient=recipient,
                     agent=agent,
                     disposition_type=DispositionType.INTERESTED,
                     notes="Booked a visit; asked for a morning slot.",
                 )
+                # Closed as the call ended, as the agent would.
+                CallDisposition.objects.filter(pk=disposition.pk).update(created_at=ended)
                 conditions.mark_condition_met(
                     recipient=recipient,
                     condition=condition,
@@ -378,7 +383,7 @@ class Command(BaseCommand):
                 if n < APPROVED:
                     approval.approve_recipient(recipient=recipient, by=admin)
             else:
-                CallDisposition.objects.create(
+                disposition = CallDisposition.objects.create(
                     call_session=call,
                     recipient=recipient,
                     agent=agent,
@@ -386,3 +391,4 @@ class Command(BaseCommand):
                     follow_up_date=timezone.localdate() + timedelta(days=2),
                     notes="Wants a call back after speaking to their partner.",
                 )
+                CallDisposition.objects.filter(pk=disposition.pk).update(created_at=ended)
