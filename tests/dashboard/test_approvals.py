@@ -308,3 +308,26 @@ def test_the_demo_gives_summit_roofings_admin_recipients_to_decide_for(client, d
     fresh = summit.audiences.get().recipients.get(phone="+15552010001")
     assert not fresh.call_sessions.exists()
     assert not fresh.conditions_met.exists()
+
+
+def test_a_decision_returns_to_the_page_as_filtered(login_as, people, condition, client_decides):
+    person = waiting(condition)
+    filtered = f"{LIST}?campaign={condition.campaign_id}"
+    response = login_as(people.client_admin).post(
+        APPROVE,
+        {"recipients": [person.pk], "next": LIST},
+        headers={"Referer": f"http://testserver{filtered}"},
+    )
+    assert response["Location"] == filtered
+
+
+def test_a_decision_never_returns_to_another_site_or_a_decision_url(
+    login_as, people, condition, client_decides
+):
+    person = waiting(condition)
+    response = login_as(people.client_admin).post(
+        APPROVE,
+        {"recipients": [person.pk], "next": "https://evil.test/"},
+        headers={"Referer": f"http://testserver{REJECT}"},
+    )
+    assert response["Location"] == LIST

@@ -5,6 +5,7 @@ platform lets them) or staff approve and reject the recipients waiting for a dec
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import django_filters
@@ -444,11 +445,19 @@ def approval_list(request):
 
 
 def _back(request) -> str:
-    target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
+    """Where a decision returns to: the page it was made on. The Referer comes first because
+    htmx filters change the page's address after the form's `next` was written; the decision
+    URLs themselves (a page re-shown after a refused POST) are never a place to return to."""
+    decisions = {reverse("dashboard:approvals_approve"), reverse("dashboard:approvals_reject")}
+    for target in (request.headers.get("Referer", ""), request.POST.get("next", "")):
+        if not target or not url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            continue
+        parts = urlsplit(target)
+        if parts.path in decisions:
+            continue
+        return parts.path + (f"?{parts.query}" if parts.query else "")
     return reverse("dashboard:approvals")
 
 
