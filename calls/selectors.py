@@ -1,11 +1,15 @@
 """Reads of the calls domain that other code shares: which condition comes before another, and
-which conditions a finished call, a disposition, a CRM event or the passing of time meets."""
+which conditions a finished call, a disposition, a CRM event or the passing of time meets; the
+calls log the dashboards list."""
 
 from datetime import timedelta
 
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
+
 from campaigns.models import CampaignCondition, TriggerType
 
-from .models import CallConditionMet, CallSession
+from .models import CallConditionMet, CallDisposition, CallSession
 
 
 def previous_condition(condition: CampaignCondition) -> CampaignCondition | None:
@@ -98,3 +102,38 @@ def due_time_delays(now):
         )
         for previous_met in due.iterator():
             yield condition, previous_met
+
+
+def with_log_facts(queryset):
+    """`queryset` of calls with what the calls log shows: its relations joined, the latest
+    disposition an agent gave (`disposition`, None without one) and how many conditions the call
+    met (`conditions_met_count`), each one subquery in the same statement (indexed on the call)."""
+    latest_disposition = CallDisposition.objects.filter(call_session=OuterRef("pk")).order_by(
+        "-created_at"
+    )
+    met = (
+        CallConditionMet.objects.filter(call_session=OuterRef("pk"))
+        .order_by()
+        .values("call_session")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return queryset.select_related("campaign", "recipient", "tracked_number", "client").annotate(
+        disposition=Subquery(latest_disposition.values("disposition_type")[:1]),
+        conditions_met_count=Coalesce(
+            Subquery(met, output_field=IntegerField()), Value(0), output_field=IntegerField()
+        ),
+    )
+
+
+def call_details(call: CallSession) -> dict:
+    """What a call's page shows besides the call: its dispositions (newest first, with the agent)
+    and the conditions it met (in order, with the condition)."""
+    return {
+        "dispositions": list(call.dispositions.select_related("agent").order_by("-created_at")),
+        "conditions_met": list(
+            call.conditions_met.select_related("condition", "met_by_agent").order_by(
+                "condition_number"
+            )
+        ),
+    }

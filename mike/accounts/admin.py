@@ -69,8 +69,16 @@ class UserAdmin(MikeModelAdmin, DjangoUserAdmin):
 
 @admin.register(Organization)
 class OrganizationAdmin(MikeModelAdmin):
-    list_display = ("name", "kind", "parent", "status", "industry", "auto_approve_recipients")
-    list_filter = ("kind", "status", "industry", "auto_approve_recipients")
+    list_display = (
+        "name",
+        "kind",
+        "parent",
+        "status",
+        "industry",
+        "auto_approve_recipients",
+        "client_approvals",
+    )
+    list_filter = ("kind", "status", "industry", "auto_approve_recipients", "client_approvals")
     search_fields = ("name", "slug", "contact_email")
     autocomplete_fields = ("parent",)
     list_select_related = ("parent",)

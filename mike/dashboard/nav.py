@@ -30,6 +30,9 @@ ITEMS = (
     NavItem("Gift cards", "dashboard:giftcards", "giftcards", "Rewards"),
     NavItem("Deliveries", "dashboard:deliveries", "deliveries", "Rewards"),
     NavItem("Credit", "dashboard:credit", "credit", "Rewards"),
+    NavItem("Recipients", "dashboard:recipients", "recipients", "Campaigns"),
+    NavItem("Approvals", "dashboard:approvals", "approvals", "Campaigns"),
+    NavItem("Calls", "dashboard:calls_log", "calls", "Campaigns", shown=_agents_too),
 )
 
 

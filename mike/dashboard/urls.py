@@ -1,6 +1,6 @@
 """The dashboards' URLs, under /app/. Each page family keeps its own `urlpatterns` beside its views."""
 
-from .views import auth, core, credit, deliveries, giftcards, home
+from .views import auth, calls, core, credit, deliveries, giftcards, home, recipients
 
 app_name = "dashboard"
 
@@ -11,4 +11,6 @@ urlpatterns = [
     *giftcards.urlpatterns,
     *deliveries.urlpatterns,
     *credit.urlpatterns,
+    *recipients.urlpatterns,
+    *calls.urlpatterns,
 ]

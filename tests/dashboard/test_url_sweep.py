@@ -60,6 +60,8 @@ def sweep_objects(tenants, people):
     delivery = factories.GiftCardDeliveryFactory(
         reward__condition__campaign__client=tenants.client_a
     )
+    recipient = factories.RecipientFactory(campaign=campaign)
+    call = factories.CallSessionFactory(campaign=campaign, recipient=recipient)
     return {
         "name": "RecipientTable",
         "campaign_id": campaign.pk,
@@ -67,6 +69,8 @@ def sweep_objects(tenants, people):
         "card_id": card.pk,
         "reward_id": delivery.reward_id,
         "delivery_id": delivery.pk,
+        "recipient_id": recipient.pk,
+        "call_id": call.pk,
     }
 
 

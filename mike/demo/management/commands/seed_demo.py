@@ -7,6 +7,7 @@ creates users with a known password.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -15,7 +16,17 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from calls.models import TrackedNumberStatus, TrackedPhoneNumber
+from calls.models import (
+    CallConditionMet,
+    CallDisposition,
+    CallSession,
+    CallStatus,
+    ConditionMetSource,
+    DispositionType,
+    MatchStatus,
+    TrackedNumberStatus,
+    TrackedPhoneNumber,
+)
 from campaigns.models import Campaign, CampaignCondition, CampaignStatus, MailingMethod, TriggerType
 from giftcards.models import (
     AssignmentSource,
@@ -35,7 +46,15 @@ from giftcards.services import delivery as deliveries
 from mike.accounts.models import Industry, Organization, OrganizationKind, Role, User
 from mike.accounts.services import ensure_role_group, ensure_role_groups, grant_role
 from mike.core import sms
-from recipients.models import ApprovalStatus, Audience, AudienceSource, AudienceStatus, Recipient
+from mike.rewards import approval, conditions
+from recipients.models import (
+    ApprovalStatus,
+    Audience,
+    AudienceSource,
+    AudienceStatus,
+    Recipient,
+    RecipientAuditLog,
+)
 
 DEMO_PASSWORD = "mike-demo-2026"  # noqa: S105 - printed on purpose: demo data only
 RECIPIENTS_PER_AUDIENCE = 25
@@ -47,6 +66,12 @@ MASTER_POOLS = (("starbucks", Decimal("10"), 40), ("amazon", Decimal("25"), 30))
 # The first client's rewards: how many of its first recipients got a card, and how many of
 # those were delivered, failed for good, or are still queued.
 DEMO_DELIVERED, DEMO_FAILED, DEMO_QUEUED = 4, 2, 1
+# The calls log and the approval queue: calls from the last recipients of each list (their first
+# condition met by most of them, two approved) and from numbers nobody mailed.
+MATCHED_CALLS = 8
+UNMATCHED_CALLS = 2
+CONDITIONS_MET = 6
+APPROVED = 2
 
 FIRST_NAMES = ["Ava", "Ben", "Cora", "Dev", "Elena", "Farid", "Grace", "Hugo", "Iris", "Jon"]
 LAST_NAMES = ["Nguyen", "Patel", "Garcia", "Smith", "Okafor", "Kim", "Rossi", "Cohen", "Silva"]
@@ -73,6 +98,8 @@ class ClientSpec:
     forward_to: str
     phone_prefix: str
     conditions: tuple[ConditionSpec, ...]
+    # The platform lets the client's admins approve their own recipients in the dashboard.
+    client_approvals: bool = False
 
 
 CLIENTS = (
@@ -84,6 +111,7 @@ CLIENTS = (
         tracked_number="+18005550101",
         forward_to="+18005550199",
         phone_prefix="+1555201",
+        client_approvals=True,
         conditions=(
             ConditionSpec(
                 1, "Booked an inspection", TriggerType.MANUAL_AGENT, "starbucks", Decimal("10")
@@ -186,7 +214,9 @@ class Command(BaseCommand):
                 user = self.user(email, f"{spec.name} {Role(role).label}")
                 grant_role(user=user, role=role, organization=client, by=admin)
                 logins.append((email, f"{Role(role).label}, {client.name}"))
-            self.campaign(spec, client, admin)
+            campaign = self.campaign(spec, client, admin)
+            agent = User.objects.filter(email=f"call.center.agent@{spec.slug}.test").first()
+            self.calls(spec, client, campaign, agent, admin)
         self.giftcard_activity(agency, admin)
         return logins
 
@@ -206,6 +236,7 @@ class Command(BaseCommand):
                 "parent": agency,
                 "industry": spec.industry,
                 "contact_email": f"office@{spec.slug}.test",
+                "client_approvals": spec.client_approvals,
             },
         )
         account = credit_account_for(client)
@@ -376,3 +407,85 @@ class Command(BaseCommand):
                     "The carrier filtered the message (30007); check the number and resend.",
                     retryable=False,
                 )
+
+    def calls(self, spec: ClientSpec, client, campaign: Campaign, agent, admin) -> None:
+        """Calls of the last days to the campaign's number: most from recipients, who met the
+        first condition through the reward pipeline (as an agent marking it would), two approved
+        (their opt-in text follows), the rest waiting in the approval queue."""
+        if CallSession.objects.filter(client=client).exists():
+            return
+        tracked = TrackedPhoneNumber.objects.get(phone_number=spec.tracked_number)
+        condition = campaign.conditions.get(condition_number=1)
+        source = (
+            ConditionMetSource.CALL_COMPLETED
+            if condition.trigger_type == TriggerType.CALL_COMPLETED
+            else ConditionMetSource.AGENT
+        )
+        # The last recipients of the list: the first ones stay untouched for play_phone and the
+        # phone simulator (their docs call +15552010001).
+        callers = list(campaign.recipients.order_by("-phone")[:MATCHED_CALLS])
+        now = timezone.now()
+        for n, recipient in enumerate([*callers, *[None] * UNMATCHED_CALLS]):
+            started = now - timedelta(hours=3 + n * 9, minutes=n * 7)
+            # Over a minute: long enough for a "called for a minute or more" condition.
+            seconds = 65 + (n * 53) % 240
+            answered = n % 5 != 4
+            call = CallSession.objects.create(
+                client=client,
+                campaign=campaign,
+                recipient=recipient,
+                tracked_number=tracked,
+                agent=agent if recipient and answered else None,
+                caller_phone=recipient.phone if recipient else f"+1555900{n:04d}",
+                twilio_call_sid=f"CAdemo{spec.slug.replace('-', '')[:10]}{n:04d}",
+                call_status=CallStatus.COMPLETED if answered else CallStatus.NO_ANSWER,
+                match_status=MatchStatus.MATCHED if recipient else MatchStatus.UNMATCHED,
+                forward_to_number=tracked.forward_to_number,
+                call_started_at=started,
+                call_answered_at=started + timedelta(seconds=6) if answered else None,
+                call_ended_at=started + timedelta(seconds=seconds),
+                call_duration_seconds=seconds if answered else 0,
+                recording_url=(
+                    f"https://api.twilio.com/2010-04-01/Accounts/ACdemo/Recordings/REdemo{n:04d}.mp3"
+                    if answered
+                    else ""
+                ),
+                recording_duration=seconds - 6 if answered else None,
+            )
+            CallSession.objects.filter(pk=call.pk).update(created_at=started)
+            if recipient is None or not answered:
+                continue
+            ended = started + timedelta(seconds=seconds)
+            if n < CONDITIONS_MET:
+                disposition = CallDisposition.objects.create(
+                    call_session=call,
+                    recipient=recipient,
+                    agent=agent,
+                    disposition_type=DispositionType.INTERESTED,
+                    notes="Booked a visit; asked for a morning slot.",
+                )
+                # Closed as the call ended, as the agent would.
+                CallDisposition.objects.filter(pk=disposition.pk).update(created_at=ended)
+                conditions.mark_condition_met(
+                    recipient=recipient,
+                    condition=condition,
+                    source=source,
+                    call_session=call,
+                    agent=agent,
+                )
+                # As if met when the call ended, not when the demo was loaded.
+                CallConditionMet.objects.filter(recipient=recipient).update(met_at=ended)
+                RecipientAuditLog.objects.filter(recipient=recipient).update(created_at=ended)
+                recipient.rewards.update(created_at=ended)
+                if n < APPROVED:
+                    approval.approve_recipient(recipient=recipient, by=admin)
+            else:
+                disposition = CallDisposition.objects.create(
+                    call_session=call,
+                    recipient=recipient,
+                    agent=agent,
+                    disposition_type=DispositionType.CALLBACK_REQUESTED,
+                    follow_up_date=timezone.localdate() + timedelta(days=2),
+                    notes="Wants a call back after speaking to their partner.",
+                )
+                CallDisposition.objects.filter(pk=disposition.pk).update(created_at=ended)
