@@ -25,7 +25,11 @@ def _managers(scope) -> bool:
     return not scope.is_agent_only and scope.can_manage_any
 
 
-ITEMS = (NavItem("Home", "dashboard:home", "home"),)
+ITEMS = (
+    NavItem("Home", "dashboard:home", "home"),
+    NavItem("Team", "dashboard:team", "team", "Account"),
+    NavItem("Settings", "dashboard:settings", "settings", "Account", shown=_managers),
+)
 
 
 def navigation(scope, current_section: str | None):

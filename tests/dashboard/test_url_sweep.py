@@ -53,12 +53,23 @@ PATTERNS = dashboard_patterns()
 @pytest.fixture
 def sweep_objects(tenants, people):
     """One object of client A per URL argument name."""
+    from mike.accounts.invitations import invite
+    from mike.accounts.models import Membership
     from tests import factories
 
     campaign = factories.CampaignFactory(client=tenants.client_a)
+    invitation, token = invite(
+        email="new.person@a.test",
+        organization=tenants.client_a,
+        role="client_user",
+        by=people.client_admin,
+    )
     return {
         "name": "RecipientTable",
         "campaign_id": campaign.pk,
+        "member_id": Membership.objects.get(user=people.client_user).pk,
+        "invitation_id": invitation.pk,
+        "token": token,
     }
 
 
