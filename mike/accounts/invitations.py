@@ -213,7 +213,7 @@ def accept_invitation(
     """
     found = invitation_for_token(token)
     invitation = (
-        Invitation.objects.select_for_update()
+        Invitation.objects.select_for_update(of=("self",))
         .select_related("organization", "invited_by")
         .get(pk=found.pk)
     )

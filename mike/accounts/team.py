@@ -70,7 +70,7 @@ def check_may_give(actor: User, organization: Organization, role: str) -> None:
 
 def _lock_membership(membership: Membership) -> Membership:
     found = (
-        Membership.objects.select_for_update()
+        Membership.objects.select_for_update(of=("self",))
         .select_related("user", "organization")
         .filter(pk=membership.pk)
         .first()
@@ -138,7 +138,7 @@ def deactivate_member(*, user: User, organization: Organization, by: User) -> Re
         raise TeamError("You cannot remove yourself; ask another admin.")
     user = User.objects.select_for_update().get(pk=user.pk)
     here = list(
-        Membership.objects.select_for_update()
+        Membership.objects.select_for_update(of=("self",))
         .filter(user=user, organization=organization)
         .select_related("organization")
     )
