@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
-from django.utils.html import escape
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_http_methods, require_safe
 
 from giftcards.models import GiftCardPool
@@ -115,10 +115,17 @@ class SettingsForm(forms.Form):
                 }
             )
         # The help is shown as HTML (the password rules' lists are): `{custom.<field>}` must
-        # stay text.
-        self.fields["sms_reward_template"].help_text += " " + escape(
-            texts.help_text(texts.REWARD_VARIABLES)
-        )
+        # stay text, so each name is escaped into its own <code>.
+        for name, variables in (
+            ("sms_reward_template", texts.REWARD_VARIABLES),
+            ("sms_opt_in_template", texts.OPT_IN_VARIABLES),
+        ):
+            listed = [*(f"{{{variable}}}" for variable in variables), "{custom.<field>}"]
+            self.fields[name].help_text = format_html(
+                "{} Variables: {}.",
+                self.fields[name].help_text,
+                format_html_join(", ", "<code>{}</code>", ((v,) for v in listed)),
+            )
         stock = self.fields["low_stock_threshold"]
         if not thresholds["pools"]:
             stock.disabled = True

@@ -19,7 +19,8 @@ from calls.models import TrackedNumberStatus, TrackedPhoneNumber
 from campaigns.models import Campaign, CampaignCondition, CampaignStatus, MailingMethod, TriggerType
 from giftcards.models import CreditTransaction, GiftCardBrand, GiftCardPool, PurchaseMethod
 from giftcards.services import add_cards_to_pool, allocate_credit, credit_account_for
-from mike.accounts.models import Industry, Organization, OrganizationKind, Role, User
+from mike.accounts.invitations import invite
+from mike.accounts.models import Industry, Invitation, Organization, OrganizationKind, Role, User
 from mike.accounts.services import ensure_role_group, ensure_role_groups, grant_role
 from recipients.models import ApprovalStatus, Audience, AudienceSource, AudienceStatus, Recipient
 
@@ -167,7 +168,14 @@ class Command(BaseCommand):
                 grant_role(user=user, role=role, organization=client, by=admin)
                 logins.append((email, f"{Role(role).label}, {client.name}"))
             self.campaign(spec, client, admin)
+            if index == 0:
+                self.invitation(client, admin, f"new.hire@{spec.slug}.test")
         return logins
+
+    def invitation(self, client: Organization, by: User, email: str) -> None:
+        """A pending invitation, so the team page shows one (its link is in the printed email)."""
+        if not Invitation.objects.filter(email=email, organization=client).exists():
+            invite(email=email, organization=client, role=Role.CLIENT_USER, by=by)
 
     def user(self, email, full_name, *, superuser=False) -> User:
         user = User.objects.filter(email=email).first()
