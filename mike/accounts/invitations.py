@@ -15,7 +15,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -138,7 +138,15 @@ def invite(
     invitation.invited_by = by
     invitation.sent_at = now
     invitation.expires_at = now + timedelta(days=INVITATION_DAYS)
-    invitation.save()
+    try:
+        # Two admins inviting the same person at once both find no row to resend; the database
+        # keeps one pending invitation per person and role, and the second is told.
+        with transaction.atomic():
+            invitation.save()
+    except IntegrityError:
+        raise InvitationError(
+            f"An invitation to {email} was sent a moment ago; it is on the team page."
+        ) from None
     transaction.on_commit(lambda: _send(invitation, token))
     return invitation, token
 

@@ -386,3 +386,15 @@ def test_a_removed_person_invited_again_starts_clean(people, tenants):
     user.refresh_from_db()
     assert user.is_active and user.check_password(PASSWORD)
     assert has_role(user, Role.CLIENT_USER, tenants.client_a)
+
+
+def test_a_second_pending_row_for_the_same_person_and_role_is_refused(people, tenants):
+    # What two simultaneous invites would each try to write: the second is told, not a 500.
+    factories.InvitationFactory(
+        email="new.person@example.com", organization=tenants.client_a, role=Role.CLIENT_USER
+    )
+    with mock.patch.object(Invitation.objects, "select_for_update") as lookup:
+        lookup.return_value.filter.return_value.order_by.return_value.first.return_value = None
+        with pytest.raises(InvitationError, match="a moment ago"):
+            _invite(people.client_admin, tenants.client_a, Role.CLIENT_USER)
+    assert Invitation.objects.count() == 1
