@@ -128,7 +128,7 @@ def _actor_reaches(actor: User, membership: Membership) -> bool:
 def deactivate_member(*, user: User, organization: Organization, by: User) -> Removal:
     """Take every role `user` holds at `organization` away, and deactivate the account when
     nothing else is left that the actor cannot see: another organization's role out of the actor's
-    reach, or staff rights (then only the roles here go). An account deactivated here holds no
+    reach, or staff rights (then only the roles here go; staff are never deactivated here). An account deactivated here holds no
     role at all afterwards, so a later invitation starts it clean.
 
     Refuses (TeamError) the actor themselves, a user with no role here, and roles the actor may
@@ -151,7 +151,8 @@ def deactivate_member(*, user: User, organization: Organization, by: User) -> Re
         .exclude(organization=organization)
         .select_related("organization")
     )
-    hidden = (_is_staff(user) and not _is_staff(by)) or any(
+    # Staff rights are not a team's to take: a staff member leaves the team, the account stays.
+    hidden = _is_staff(user) or any(
         membership.organization is None or not _actor_reaches(by, membership)
         for membership in elsewhere
     )

@@ -398,3 +398,14 @@ def test_a_second_pending_row_for_the_same_person_and_role_is_refused(people, te
         with pytest.raises(InvitationError, match="a moment ago"):
             _invite(people.client_admin, tenants.client_a, Role.CLIENT_USER)
     assert Invitation.objects.count() == 1
+
+
+def test_removing_a_staff_member_from_a_team_keeps_their_account(people, tenants):
+    grant_role(user=people.staff, role=Role.CLIENT_ADMIN, organization=tenants.client_a)
+    removal = deactivate_member(
+        user=people.staff, organization=tenants.client_a, by=people.agency_admin
+    )
+    people.staff.refresh_from_db()
+    assert not removal.deactivated
+    assert people.staff.is_active
+    assert not has_role(people.staff, Role.CLIENT_ADMIN, tenants.client_a)
