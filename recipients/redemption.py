@@ -284,5 +284,6 @@ def redeem(request):
         "call_number": format_national(call),
         "call_link": call,
         "client_name": recipient.audience.client.name,
+        "client_logo_url": recipient.audience.client.logo_url,
     }
     return render(request, "public/redeem.html", context)

@@ -1,8 +1,12 @@
+from datetime import timedelta
+
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from mike.accounts.models import (
     ApiKey,
+    Invitation,
     Membership,
     Organization,
     OrganizationKind,
@@ -81,3 +85,17 @@ class UserTablePreferenceFactory(DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     table_name = factory.Sequence(lambda n: f"table_{n}")
     visible_columns = factory.LazyFunction(lambda: ["name", "status"])
+
+
+class InvitationFactory(DjangoModelFactory):
+    """A pending invitation to a client; its link's token is unknown (tests that accept one use
+    mike.accounts.invitations.invite, which returns it)."""
+
+    class Meta:
+        model = Invitation
+
+    email = factory.Sequence(lambda n: f"invitee{n}@example.com")
+    organization = factory.SubFactory(ClientFactory)
+    role = Role.CLIENT_USER
+    token_hash = factory.Sequence(lambda n: f"{n:064x}")
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))

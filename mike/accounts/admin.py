@@ -5,10 +5,10 @@ from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.contrib.auth.forms import UserCreationForm as DjangoUserCreationForm
 from django.core.exceptions import ValidationError
 
-from mike.core.admin import MikeModelAdmin, MikeTabularInline
+from mike.core.admin import MikeModelAdmin, MikeTabularInline, ReadOnlyAdminMixin
 
-from . import services
-from .models import ApiKey, Membership, Organization, User, UserTablePreference
+from . import invitations, services
+from .models import ApiKey, Invitation, Membership, Organization, User, UserTablePreference
 
 
 class UserCreationForm(DjangoUserCreationForm):
@@ -185,3 +185,36 @@ class UserTablePreferenceAdmin(MikeModelAdmin):
     autocomplete_fields = ("user",)
     list_select_related = ("user",)
     readonly_fields = ("created_at", "updated_at")
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
+    """Invitations are sent from the dashboard's team page (which applies the role order); here
+    staff see them and may withdraw pending ones."""
+
+    list_display = (
+        "email",
+        "role",
+        "organization",
+        "status",
+        "invited_by",
+        "sent_at",
+        "expires_at",
+    )
+    list_filter = ("status", "role")
+    search_fields = ("email", "organization__name")
+    list_select_related = ("organization", "invited_by")
+    exclude = ("token_hash",)
+    actions = ["revoke_invitations"]
+
+    @admin.action(description="Revoke selected invitations")
+    def revoke_invitations(self, request, queryset):
+        revoked = 0
+        for invitation in queryset.select_related("organization"):
+            try:
+                invitations.revoke_invitation(invitation=invitation, by=request.user)
+            except invitations.InvitationError as refusal:
+                messages.warning(request, str(refusal))
+            else:
+                revoked += 1
+        messages.success(request, f"Revoked {revoked} invitation(s).")

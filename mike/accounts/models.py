@@ -365,3 +365,103 @@ class UserTablePreference(BaseModel):
 
     def __str__(self):
         return f"{self.user} — {self.table_name}"
+
+
+class InvitationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
+
+
+class InvitationQuerySet(TenantQuerySet):
+    def for_user(self, user):
+        """Invitations to the clients a user reaches, and to the agencies they belong to (an
+        agency's own invitations have no client, so the tenant lookup alone would hide them)."""
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_superuser or user.is_staff:
+            return self.all()
+        from mike.accounts.services import accessible_client_ids
+
+        agencies = Membership.objects.filter(user=user, role__in=AGENCY_ROLES).values(
+            "organization_id"
+        )
+        return self.filter(
+            Q(organization__in=accessible_client_ids(user)) | Q(organization__in=agencies)
+        )
+
+    def usable(self):
+        """Pending and not yet past their time: the only invitations a link may accept."""
+        return self.filter(status=InvitationStatus.PENDING, expires_at__gt=timezone.now())
+
+
+class Invitation(BaseModel):
+    """An invitation by email to take a role at an agency or a client. Only a SHA-256 hash of the
+    link's token is stored: the token is 256 random bits, so a fast hash is as safe as a slow one,
+    and a leaked table gives no working link. Written only by `mike.accounts.invitations`."""
+
+    email = models.EmailField()
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    status = models.CharField(
+        max_length=10, choices=InvitationStatus.choices, default=InvitationStatus.PENDING
+    )
+    sent_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+    client_lookup = "organization"
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [
+            choices_constraint("status", InvitationStatus, name="invitation_status_valid"),
+            models.CheckConstraint(
+                condition=Q(role__in=sorted(AGENCY_ROLES | CLIENT_ROLES)),
+                name="invitation_role_valid",
+            ),
+            # A resend refreshes the pending row; two pending rows for one person and role would
+            # leave an old link alive.
+            models.UniqueConstraint(
+                models.functions.Lower("email"),
+                "organization",
+                "role",
+                condition=Q(status=InvitationStatus.PENDING),
+                name="invitation_one_pending_per_role",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=InvitationStatus.ACCEPTED) | Q(accepted_at__isnull=False),
+                name="invitation_accepted_has_time",
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "status"])]
+
+    def __str__(self):
+        return f"{self.email} — {self.get_role_display()} @ {self.organization}"
+
+    @property
+    def is_past_expiry(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+    @property
+    def current_status(self) -> str:
+        """The status as of now: a pending invitation past its time is expired, whether or not
+        a write has marked it yet."""
+        if self.status == InvitationStatus.PENDING and self.is_past_expiry:
+            return InvitationStatus.EXPIRED
+        return self.status
+
+    def get_current_status_display(self) -> str:
+        return InvitationStatus(self.current_status).label

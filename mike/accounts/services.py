@@ -253,3 +253,42 @@ def revoke_api_key(*, api_key: ApiKey) -> ApiKey:
     ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     api_key.refresh_from_db(fields=["revoked_at"])
     return api_key
+
+
+# --- Client settings ------------------------------------------------------------------------------
+
+CLIENT_SETTINGS_FIELDS = frozenset(
+    {"name", "logo_url", "sms_reward_template", "sms_opt_in_template", "auto_approve_recipients"}
+)
+
+
+class ClientSettingsError(DomainError, ValidationError):
+    """The settings cannot be saved as asked (a field not open to the client's admins, or an
+    actor who may not change the client)."""
+
+
+@transaction.atomic
+def update_client_settings(*, organization: Organization, by: User, **changes) -> Organization:
+    """Change the client's own settings (name, logo, default texts, auto-approve) from the
+    dashboard. The row is locked, the whole model validated (`full_clean`: the texts' variables and
+    opt-in rules, the logo's URL), then only the given fields are written. Raises
+    ClientSettingsError for an unknown field or an actor without the right to manage the client,
+    and ValidationError (by field) for invalid values. Saving the same values changes nothing."""
+    unknown = set(changes) - CLIENT_SETTINGS_FIELDS
+    if unknown:
+        raise ClientSettingsError(
+            f"These settings cannot be changed here: {', '.join(sorted(unknown))}."
+        )
+    if organization.kind != OrganizationKind.CLIENT:
+        raise ClientSettingsError("Only a client has these settings.")
+    if not user_can_access_client(by, organization, MANAGE):
+        raise ClientSettingsError("Your role may not change this client's settings.")
+    locked = Organization.objects.select_for_update().get(pk=organization.pk)
+    changed = [field for field, value in changes.items() if getattr(locked, field) != value]
+    if not changed:
+        return locked
+    for field in changed:
+        setattr(locked, field, changes[field])
+    locked.full_clean()
+    locked.save(update_fields=[*changed, "updated_at"])
+    return locked

@@ -33,6 +33,8 @@ ITEMS = (
     NavItem("Recipients", "dashboard:recipients", "recipients", "Campaigns"),
     NavItem("Approvals", "dashboard:approvals", "approvals", "Campaigns"),
     NavItem("Calls", "dashboard:calls_log", "calls", "Campaigns", shown=_agents_too),
+    NavItem("Team", "dashboard:team", "team", "Account"),
+    NavItem("Settings", "dashboard:settings", "settings", "Account", shown=_managers),
 )
 
 

@@ -1,6 +1,17 @@
 """The dashboards' URLs, under /app/. Each page family keeps its own `urlpatterns` beside its views."""
 
-from .views import auth, calls, core, credit, deliveries, giftcards, home, recipients
+from .views import (
+    auth,
+    calls,
+    core,
+    credit,
+    deliveries,
+    giftcards,
+    home,
+    recipients,
+    settings,
+    team,
+)
 
 app_name = "dashboard"
 
@@ -13,4 +24,6 @@ urlpatterns = [
     *credit.urlpatterns,
     *recipients.urlpatterns,
     *calls.urlpatterns,
+    *team.urlpatterns,
+    *settings.urlpatterns,
 ]

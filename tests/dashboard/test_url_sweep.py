@@ -53,6 +53,8 @@ PATTERNS = dashboard_patterns()
 @pytest.fixture
 def sweep_objects(tenants, people):
     """One object of client A per URL argument name."""
+    from mike.accounts.invitations import invite
+    from mike.accounts.models import Membership
     from tests import factories
 
     campaign = factories.CampaignFactory(client=tenants.client_a)
@@ -62,6 +64,12 @@ def sweep_objects(tenants, people):
     )
     recipient = factories.RecipientFactory(campaign=campaign)
     call = factories.CallSessionFactory(campaign=campaign, recipient=recipient)
+    invitation, token = invite(
+        email="new.person@a.test",
+        organization=tenants.client_a,
+        role="client_user",
+        by=people.client_admin,
+    )
     return {
         "name": "RecipientTable",
         "campaign_id": campaign.pk,
@@ -71,6 +79,9 @@ def sweep_objects(tenants, people):
         "delivery_id": delivery.pk,
         "recipient_id": recipient.pk,
         "call_id": call.pk,
+        "member_id": Membership.objects.get(user=people.client_user).pk,
+        "invitation_id": invitation.pk,
+        "token": token,
     }
 
 

@@ -43,7 +43,8 @@ from giftcards.services import (
     credit_account_for,
 )
 from giftcards.services import delivery as deliveries
-from mike.accounts.models import Industry, Organization, OrganizationKind, Role, User
+from mike.accounts.invitations import invite
+from mike.accounts.models import Industry, Invitation, Organization, OrganizationKind, Role, User
 from mike.accounts.services import ensure_role_group, ensure_role_groups, grant_role
 from mike.core import sms
 from mike.rewards import approval, conditions
@@ -217,8 +218,15 @@ class Command(BaseCommand):
             campaign = self.campaign(spec, client, admin)
             agent = User.objects.filter(email=f"call.center.agent@{spec.slug}.test").first()
             self.calls(spec, client, campaign, agent, admin)
+            if index == 0:
+                self.invitation(client, admin, f"new.hire@{spec.slug}.test")
         self.giftcard_activity(agency, admin)
         return logins
+
+    def invitation(self, client: Organization, by: User, email: str) -> None:
+        """A pending invitation, so the team page shows one (its link is in the printed email)."""
+        if not Invitation.objects.filter(email=email, organization=client).exists():
+            invite(email=email, organization=client, role=Role.CLIENT_USER, by=by)
 
     def user(self, email, full_name, *, superuser=False) -> User:
         user = User.objects.filter(email=email).first()
