@@ -158,7 +158,7 @@ def daily_bars(days: list[date], series: list[tuple[str, str, list[int]]], *, ti
     )
 
 
-def _label_positions(count: int, most: int = 6) -> list[int]:
+def _label_positions(count: int, most: int = 5) -> list[int]:
     """Indexes of the days that get a date label: the first, the last and a few evenly between."""
     if count <= 0:
         return []

@@ -114,15 +114,26 @@ def home(request):
         ),
         "per_day": per_day_chart(numbers),
         "recent": [
-            _sentence(event) for event in selectors.recent_events(scope.filter(Event.objects))
+            _sentence(event) for event in selectors.recent_events(in_scope(Event.objects, clients))
         ],
-        "alerts": alerts(scope),
+        "alerts": alerts(scope, clients),
         "onboarding": onboarding(scope.client) if scope.client else None,
     }
+    if context["onboarding"]:
+        context["onboarding_done"] = sum(1 for step in context["onboarding"] if step["done"])
     template = "app/home.html#body" if request.htmx else "app/home.html"
     response = render(request, template, context)
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+def in_scope(queryset, clients):
+    """`queryset` (of a tenant model) cut to `clients`: the scope's own list of the user's
+    clients (for_user's reach, archived clients left out) or the selected one. The same rows as
+    `scope.filter`, which builds the user's permission subquery anew for each model (a few
+    milliseconds of Python each, five times on this page)."""
+    lookup = f"{queryset.model.client_lookup}__in"
+    return queryset.filter(**{lookup: [client.pk for client in clients]})
 
 
 def per_day_chart(numbers: selectors.Activity) -> charts.Chart:
@@ -160,13 +171,12 @@ def _sentence(event: Event) -> dict:
     recipient = event.recipient
     if recipient is not None:
         who = recipient.full_name or f"Recipient {recipient.display_code}"
-    elif event.event_type == EventType.CALLED:
-        who = "A caller who is not on a mailing list"
     else:
         who = "A recipient"
     data = event.event_data or {}
     value = data.get("card_value")
-    text = _SENTENCES.get(event.event_type, "{who}: " + event.get_event_type_display()).format(
+    sentences = _SENTENCES if recipient is not None else {**_SENTENCES, **_NOBODY}
+    text = sentences.get(event.event_type, "{who}: " + event.get_event_type_display()).format(
         who=who,
         condition=data.get("condition_number", ""),
         value=f"${value}" if value else "gift",
@@ -180,6 +190,9 @@ def _sentence(event: Event) -> dict:
         "kind": _KIND.get(event.event_type, ""),
     }
 
+
+# A call no recipient was matched to (yet): the caller is not someone to name.
+_NOBODY = {EventType.CALLED: "A call came in"}
 
 _KIND = {
     EventType.REJECTED: "bad",
@@ -195,12 +208,12 @@ _KIND = {
 # --- What needs attention ------------------------------------------------------------------------
 
 
-def alerts(scope) -> list[dict]:
+def alerts(scope, clients) -> list[dict]:
     """Low stock, low credit and failed deliveries of the clients in scope, each with a link to
     where it is dealt with. Three queries, each over the few rows that are in trouble."""
     found = []
     low_pools = list(
-        scope.filter(GiftCardPool.objects)
+        in_scope(GiftCardPool.objects, clients)
         .active()
         .filter(is_master_pool=False)
         .low_stock()
@@ -225,7 +238,7 @@ def alerts(scope) -> list[dict]:
             }
         )
     for account in (
-        scope.filter(CreditAccount.objects).filter(LOW_BALANCE).select_related("organization")
+        in_scope(CreditAccount.objects, clients).filter(LOW_BALANCE).select_related("organization")
     ):
         found.append(
             {
@@ -237,7 +250,9 @@ def alerts(scope) -> list[dict]:
             }
         )
     failed = (
-        scope.filter(GiftCardDelivery.objects).filter(status__in=FAILED_DELIVERY_STATUSES).count()
+        in_scope(GiftCardDelivery.objects, clients)
+        .filter(status__in=FAILED_DELIVERY_STATUSES)
+        .count()
     )
     if failed:
         found.append(
