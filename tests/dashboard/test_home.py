@@ -327,3 +327,24 @@ def test_the_checklist_links_to_where_each_step_is_done(tenants, people, login_a
 
 def test_all_clients_shows_no_checklist(tenants, people, login_as):
     assert login_as(people.agency_admin, "all").get(HOME).context["onboarding"] is None
+
+
+# --- The campaign overview tab --------------------------------------------------------------------
+
+
+def test_the_overview_tab_shows_the_campaigns_funnel_and_days(tenants, people, rf):
+    from mike.dashboard.views.campaign_overview import overview_tab
+
+    campaign = known_dataset(tenants.client_a)
+    other = factories.CampaignFactory(client=tenants.client_a)
+    events(other, EventType.CALLED, 50)
+    request = rf.get(f"/app/campaigns/{campaign.pk}/")
+    request.user = people.client_admin
+    html = overview_tab(request, campaign)
+    assert html.count('role="img"') == 2
+    assert "Funnel as a table" in html and "Calls and rewards per day as a table" in html
+    # Since the campaign began (mailed three days ago): its 6 calls of yesterday, not the other
+    # campaign's 50 (nor the older ones the dataset dates before the campaign existed).
+    assert '<th scope="row">Called</th><td class="num">6</td>' in html
+    assert '<th scope="row">Mailed</th><td class="num">100</td>' in html
+    assert "$30.00" in html and campaign.get_status_display() in html
