@@ -116,7 +116,7 @@ def home(request):
         "recent": [
             _sentence(event) for event in selectors.recent_events(in_scope(Event.objects, clients))
         ],
-        "alerts": alerts(scope, clients),
+        "alerts": alerts(clients),
         "onboarding": onboarding(scope.client) if scope.client else None,
     }
     if context["onboarding"]:
@@ -130,8 +130,9 @@ def home(request):
 def in_scope(queryset, clients):
     """`queryset` (of a tenant model) cut to `clients`: the scope's own list of the user's
     clients (for_user's reach, archived clients left out) or the selected one. The same rows as
-    `scope.filter`, which builds the user's permission subquery anew for each model (a few
-    milliseconds of Python each, five times on this page)."""
+    `scope.filter`, which builds the user's permission subquery anew for each model: a few
+    milliseconds of Python each time, four times on this page (four fifths of its time in the
+    benchmark before this)."""
     lookup = f"{queryset.model.client_lookup}__in"
     return queryset.filter(**{lookup: [client.pk for client in clients]})
 
@@ -208,7 +209,7 @@ _KIND = {
 # --- What needs attention ------------------------------------------------------------------------
 
 
-def alerts(scope, clients) -> list[dict]:
+def alerts(clients) -> list[dict]:
     """Low stock, low credit and failed deliveries of the clients in scope, each with a link to
     where it is dealt with. Three queries, each over the few rows that are in trouble."""
     found = []
