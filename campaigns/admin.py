@@ -8,6 +8,8 @@ from .models import (
     AceFormSubmission,
     Campaign,
     CampaignCondition,
+    DailyCount,
+    DailyCountCoverage,
     Event,
     LandingPage,
     MailTemplate,
@@ -182,3 +184,22 @@ class EventAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_select_related = ("client", "campaign", "recipient")
     readonly_fields = TIMESTAMPS
     date_hierarchy = "occurred_at"
+
+
+@admin.register(DailyCount)
+class DailyCountAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
+    """The dashboards' rollup of events: kept by campaigns.daily_counts, read here only (a wrong
+    row is fixed by `manage.py rebuild_daily_counts`, not by hand)."""
+
+    list_display = ("day", "metric", "count", "amount", "client", "campaign")
+    list_filter = ("metric", "day")
+    search_fields = ("client__name", "campaign__name")
+    list_select_related = ("client", "campaign")
+    date_hierarchy = "day"
+
+
+@admin.register(DailyCountCoverage)
+class DailyCountCoverageAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
+    list_display = ("client", "through_day", "updated_at")
+    search_fields = ("client__name",)
+    list_select_related = ("client",)

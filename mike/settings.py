@@ -179,6 +179,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "giftcards.tasks.send_stock_alerts",
         "schedule": 15 * 60,
     },
+    # The dashboards' daily rollup of events (campaigns.daily_counts): days that are over.
+    "roll-up-daily-counts": {
+        "task": "campaigns.tasks.roll_up_daily_counts",
+        "schedule": 60 * 60,
+    },
 }
 
 # Card deliveries: attempts before a delivery shows as failed in the admin, and how long a

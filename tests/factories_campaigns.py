@@ -1,3 +1,4 @@
+import datetime
 from decimal import Decimal
 
 import factory
@@ -11,6 +12,8 @@ from campaigns.models import (
     Campaign,
     CampaignCondition,
     CampaignStatus,
+    DailyCount,
+    DailyCountCoverage,
     Event,
     EventSource,
     EventType,
@@ -26,6 +29,8 @@ __all__ = [
     "AceFormSubmissionFactory",
     "CampaignConditionFactory",
     "CampaignFactory",
+    "DailyCountCoverageFactory",
+    "DailyCountFactory",
     "EventFactory",
     "LandingPageFactory",
     "MailTemplateFactory",
@@ -128,3 +133,25 @@ class EventFactory(DjangoModelFactory):
     recipient = None
     event_type = EventType.MAILED
     source = EventSource.SYSTEM
+
+
+class DailyCountFactory(DjangoModelFactory):
+    """A day's count of one event type for a campaign (each of a new campaign, so unique)."""
+
+    class Meta:
+        model = DailyCount
+
+    campaign = factory.SubFactory(CampaignFactory)
+    client = factory.SelfAttribute("campaign.client")
+    day = factory.LazyFunction(lambda: datetime.date.today() - datetime.timedelta(days=2))
+    metric = EventType.CALLED
+    count = 3
+    amount = Decimal("0.00")
+
+
+class DailyCountCoverageFactory(DjangoModelFactory):
+    class Meta:
+        model = DailyCountCoverage
+
+    client = factory.SubFactory("tests.factories.ClientFactory")
+    through_day = factory.LazyFunction(lambda: datetime.date.today() - datetime.timedelta(days=1))

@@ -11,6 +11,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
+from campaigns.daily_counts import roll_up_daily_counts as roll_up
 from giftcards.alerts import send_staff_alerts
 from giftcards.models import GiftCardDelivery
 from giftcards.services.delivery import DeliveryOutcome
@@ -93,3 +94,11 @@ def apply_time_delay_conditions() -> int:
     """Meet every time-delay condition whose delay has passed. Idempotent: a re-run (or two beats
     at once) meets nothing twice; returns how many conditions this run met."""
     return apply_time_delays()
+
+
+@shared_task(name="campaigns.tasks.roll_up_daily_counts")
+def roll_up_daily_counts() -> int:
+    """Roll the days that are over into the dashboards' daily counts (campaigns.daily_counts).
+    Beat runs it hourly. Idempotent (a day is rolled up once); a missed run only means the
+    dashboards count a few more days from the events themselves."""
+    return roll_up()

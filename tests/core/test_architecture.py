@@ -141,6 +141,7 @@ def test_every_task_keeps_the_name_queued_messages_and_beat_use():
         "giftcards.tasks.send_stock_alerts",
         "recipients.tasks.send_opt_in_sms",
         "calls.tasks.apply_time_delay_conditions",
+        "campaigns.tasks.roll_up_daily_counts",
     }
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert scheduled <= names

@@ -6,8 +6,9 @@ running it again changes nothing. It refuses to run with DEBUG off unless told t
 creates users with a known password.
 """
 
+import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -27,7 +28,17 @@ from calls.models import (
     TrackedNumberStatus,
     TrackedPhoneNumber,
 )
-from campaigns.models import Campaign, CampaignCondition, CampaignStatus, MailingMethod, TriggerType
+from campaigns.daily_counts import rebuild_daily_counts, zone
+from campaigns.models import (
+    Campaign,
+    CampaignCondition,
+    CampaignStatus,
+    Event,
+    EventSource,
+    EventType,
+    MailingMethod,
+    TriggerType,
+)
 from giftcards.models import (
     AssignmentSource,
     CreditTransaction,
@@ -58,7 +69,11 @@ from recipients.models import (
 )
 
 DEMO_PASSWORD = "mike-demo-2026"  # noqa: S105 - printed on purpose: demo data only
-RECIPIENTS_PER_AUDIENCE = 25
+RECIPIENTS_PER_AUDIENCE = 400
+# The demo's campaigns were mailed this many days ago, and their past month of calls, rewards
+# and deliveries is in the event stream (the dashboards' charts): HISTORY_CALLS calls each.
+MAILED_DAYS_AGO = 28
+HISTORY_CALLS = 90
 CARDS_PER_POOL = 20
 CREDIT_PER_CLIENT = Decimal("1000.00")
 AGENCY_CREDIT = Decimal("5000.00")
@@ -218,6 +233,7 @@ class Command(BaseCommand):
             campaign = self.campaign(spec, client, admin)
             agent = User.objects.filter(email=f"call.center.agent@{spec.slug}.test").first()
             self.calls(spec, client, campaign, agent, admin)
+            self.history(spec, client, campaign)
             if index == 0:
                 self.invitation(client, admin, f"new.hire@{spec.slug}.test")
         self.giftcard_activity(agency, admin)
@@ -264,7 +280,7 @@ class Command(BaseCommand):
             defaults={
                 "audience": audience,
                 "status": CampaignStatus.MAILED,
-                "mail_date": timezone.localdate(),
+                "mail_date": timezone.localdate() - timedelta(days=MAILED_DAYS_AGO),
                 "mailing_method": MailingMethod.PLATFORM_HANDLED,
                 "created_by": admin,
             },
@@ -497,3 +513,63 @@ class Command(BaseCommand):
                     notes="Wants a call back after speaking to their partner.",
                 )
                 CallDisposition.objects.filter(pk=disposition.pk).update(created_at=ended)
+
+    def history(self, spec: ClientSpec, client: Organization, campaign: Campaign) -> None:
+        """The campaign's past month as funnel events (calls, matches, conditions met,
+        approvals, opt-ins, rewards, deliveries, redemptions), so the dashboards open on a
+        month of activity. Events only, with no recipient: the demo's recipients stay pending
+        for the walk through the flow, and cards stay in stock. Written once (a marker in the
+        events' data), then the client's daily rollup is rebuilt for those past days."""
+        if Event.objects.filter(campaign=campaign, event_data__demo_history=True).exists():
+            return
+        rng = random.Random(spec.slug)  # the same month on every machine
+        tz = zone(client.timezone)
+        now = timezone.now()
+        today = now.astimezone(tz).date()
+        mailed = today - timedelta(days=MAILED_DAYS_AGO)
+        value = str(campaign.conditions.order_by("condition_number").first().card_value)
+        events = []
+
+        def add(event_type, at, source=EventSource.CALL, **data):
+            if at <= now:
+                events.append(
+                    Event(
+                        client=client,
+                        campaign=campaign,
+                        event_type=event_type,
+                        occurred_at=at,
+                        source=source,
+                        event_data={"demo_history": True, **data},
+                    )
+                )
+            return at
+
+        for _ in range(HISTORY_CALLS):
+            # Calls come in a few days after the mail lands, most in the second week.
+            days_after = min(int(rng.gammavariate(2.2, 4.5)) + 2, MAILED_DAYS_AGO)
+            called = datetime.combine(
+                mailed + timedelta(days=days_after),
+                time(rng.randint(8, 18), rng.randint(0, 59)),
+                tzinfo=tz,
+            )
+            at = add(EventType.CALLED, called)
+            steps = (
+                (0.86, EventType.MATCHED, 0, EventSource.CALL, {}),
+                (0.8, EventType.CONDITION_MET, 4, EventSource.CALL, {"condition_number": 1}),
+                (0.9, EventType.APPROVED, 90, EventSource.ADMIN, {}),
+                (0.85, EventType.OPTED_IN, 30, EventSource.SMS, {}),
+                (0.97, EventType.CLAIMED, 0, EventSource.SMS, {"card_value": value}),
+                (0.96, EventType.DELIVERED, 1, EventSource.SMS, {}),
+                (0.6, EventType.REDEEMED, 600, EventSource.PURL, {}),
+            )
+            for chance, event_type, minutes, source, data in steps:
+                if rng.random() > chance:
+                    break
+                at = add(
+                    event_type,
+                    at + timedelta(minutes=rng.randint(minutes, minutes * 3 + 1)),
+                    source,
+                    **data,
+                )
+        Event.objects.bulk_create(events, batch_size=500)
+        rebuild_daily_counts(client_ids=[client.pk])
