@@ -25,7 +25,10 @@ def _managers(scope) -> bool:
     return not scope.is_agent_only and scope.can_manage_any
 
 
-ITEMS = (NavItem("Home", "dashboard:home", "home"),)
+ITEMS = (
+    NavItem("Home", "dashboard:home", "home"),
+    NavItem("Campaigns", "dashboard:campaigns", "campaigns", "Campaigns"),
+)
 
 
 def navigation(scope, current_section: str | None):

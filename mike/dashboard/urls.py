@@ -1,6 +1,6 @@
 """The dashboards' URLs, under /app/. Each page family keeps its own `urlpatterns` beside its views."""
 
-from .views import auth, core, home
+from .views import auth, campaigns, core, home
 
 app_name = "dashboard"
 
@@ -8,4 +8,5 @@ urlpatterns = [
     *auth.urlpatterns,
     *core.urlpatterns,
     *home.urlpatterns,
+    *campaigns.urlpatterns,
 ]

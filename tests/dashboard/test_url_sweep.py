@@ -59,6 +59,8 @@ def sweep_objects(tenants, people):
     return {
         "name": "RecipientTable",
         "campaign_id": campaign.pk,
+        "tab": "conditions",
+        "step": "details",
     }
 
 
