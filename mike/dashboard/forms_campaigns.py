@@ -6,6 +6,7 @@ from decimal import Decimal
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.utils.html import escape
 
 from calls.models import TrackedNumberStatus, TrackedPhoneNumber
 from campaigns.models import AceForm, MailingMethod, TriggerType
@@ -98,9 +99,12 @@ class ConditionForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
         validators=[texts.validate_reward_template],
-        help_text="Blank uses the client's reward text, then Mike's. Variables: "
-        + ", ".join(f"{{{name}}}" for name in texts.REWARD_VARIABLES)
-        + ", {custom.<field>}.",
+        # Escaped: help texts are shown as HTML, and "<field>" would vanish as a tag.
+        help_text=escape(
+            "Blank uses the client's reward text, then Mike's. Variables: "
+            + ", ".join(f"{{{name}}}" for name in texts.REWARD_VARIABLES)
+            + ", {custom.<field>}."
+        ),
     )
 
     def __init__(self, *args, client, **kwargs):

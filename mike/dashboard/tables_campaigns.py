@@ -37,10 +37,12 @@ class NumberColumn(tables.Column):
 
 
 class CampaignTable(DashboardTable):
-    name = tables.Column(verbose_name="Campaign", linkify=False)
+    name = tables.Column(verbose_name="Campaign", attrs={"td": {"class": "campaign-name"}})
     client = tables.Column(verbose_name="Client", accessor="client__name", order_by="client__name")
     status = tables.Column(verbose_name="Status")
-    mail_date = tables.DateColumn(verbose_name="Mail date", format="M j, Y")
+    mail_date = tables.DateColumn(
+        verbose_name="Mail date", format="M j, Y", attrs={"td": {"class": "nowrap"}}
+    )
     audience_size = NumberColumn(verbose_name="Audience")
     calls_count = NumberColumn(verbose_name="Calls")
     conditions_met_count = NumberColumn(verbose_name="Conditions met")
@@ -66,6 +68,7 @@ class CampaignTable(DashboardTable):
             "spend",
         )
         empty_text = "No campaigns match."
+        attrs = {"class": "data-table campaign-table"}
         order_by = ("-mail_date",)
 
     def __init__(self, *args, show_client: bool = True, **kwargs):
@@ -77,6 +80,9 @@ class CampaignTable(DashboardTable):
     def render_name(self, record):
         url = reverse("dashboard:campaign", args=[record.pk])
         return format_html('<a href="{}"><strong>{}</strong></a>', url, record.name)
+
+    def value_name(self, record):
+        return record.name
 
     def render_status(self, record):
         return status_badge(record)

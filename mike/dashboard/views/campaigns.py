@@ -290,7 +290,15 @@ def _step_conditions(request, campaign):
             messages.error(request, str(error))
         else:
             return redirect(_next_step_url(campaign, "conditions"))
-    rows = [(form, _row_preview(campaign.client, form)) for form in formset.forms]
+    rows = [
+        {
+            "form": form,
+            "preview": _row_preview(campaign.client, form),
+            # An extra row nobody filled in folds away under "Add condition n".
+            "is_blank": not form.initial and not (form.is_bound and form.has_changed()),
+        }
+        for form in formset.forms
+    ]
     return {
         "formset": formset,
         "rows": rows,
