@@ -183,6 +183,7 @@ class TrackedNumberForm(forms.Form):
         required=False,
         empty_label="No tracked number yet",
         widget=forms.RadioSelect,
+        blank=True,
         label="Tracked number",
         help_text="The number printed on the mail. Calls to it are matched to this campaign's "
         "recipients and forwarded to your call centre.",

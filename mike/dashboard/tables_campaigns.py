@@ -79,7 +79,9 @@ class CampaignTable(DashboardTable):
 
     def render_name(self, record):
         url = reverse("dashboard:campaign", args=[record.pk])
-        return format_html('<a href="{}"><strong>{}</strong></a>', url, record.name)
+        return format_html(
+            '<a class="campaign-link" href="{}"><strong>{}</strong></a>', url, record.name
+        )
 
     def value_name(self, record):
         return record.name

@@ -294,10 +294,13 @@ def _step_conditions(request, campaign):
         {
             "form": form,
             "preview": _row_preview(campaign.client, form),
-            # An extra row nobody filled in folds away under "Add condition n".
-            "is_blank": not form.initial and not (form.is_bound and form.has_changed()),
+            # An extra row nobody filled in folds away under "Add condition n" (the first
+            # stays open: a campaign has at least one).
+            "is_blank": index > 0
+            and not form.initial
+            and not (form.is_bound and form.has_changed()),
         }
-        for form in formset.forms
+        for index, form in enumerate(formset.forms)
     ]
     return {
         "formset": formset,
