@@ -86,6 +86,9 @@ class CampaignTable(DashboardTable):
     def value_name(self, record):
         return record.name
 
+    def value_mail_date(self, record):
+        return record.mail_date.isoformat() if record.mail_date else ""
+
     def render_status(self, record):
         return status_badge(record)
 

@@ -115,6 +115,13 @@ def test_the_list_figures(login_as, people, campaign):
     assert line["Response rate"] == "1.00"
     assert line["Spend"] == "50.00"
     assert line["Status"] == "Draft"
+    assert line["Mail date"] == "2027-03-01"
+
+
+def test_the_export_leaves_unknown_figures_blank(login_as, people, tenants):
+    factories.CampaignFactory(client=tenants.client_a, audience=None, mail_date=None)
+    (line,) = read_csv(login_as(people.client_user).get(f"{LIST}?export=csv"))
+    assert (line["Mail date"], line["Audience"], line["Response rate"]) == ("", "0", "")
 
 
 def test_the_list_filters_by_name_status_and_mail_date(login_as, people, tenants, campaign):
