@@ -32,6 +32,7 @@ from .models import (
     ConditionMetSource,
     DispositionType,
     MatchStatus,
+    TrackedNumberStatus,
     TrackedPhoneNumber,
 )
 
@@ -361,3 +362,86 @@ def record_disposition(
                 metadata={"disposition": disposition_type},
             )
     return disposition
+
+
+# --- Tracked numbers -----------------------------------------------------------------------------
+
+
+class TrackedNumberUnavailable(DomainError):
+    """A tracked number cannot be put on (or taken off) a campaign; `str()` says why."""
+
+    def __init__(self, number: TrackedPhoneNumber, reason: str):
+        self.number = number
+        super().__init__(f"{number.phone_number} {reason}")
+
+
+def assign_tracked_number(
+    *, number: TrackedPhoneNumber, campaign, by, release_others: bool = False
+) -> TrackedPhoneNumber:
+    """Put `number` on `campaign`: calls to it are then matched to the campaign's recipients.
+
+    The number must be the campaign's client's, not decommissioned and not live on another
+    campaign; a completed or cancelled campaign takes no number. With `release_others`, the
+    campaign's other numbers go back to available in the same transaction (the mail prints
+    one). Locks the number rows, lowest id first. Idempotent: assigning the number the campaign
+    already has changes nothing."""
+    with transaction.atomic():
+        ids = {number.pk}
+        if release_others:
+            ids |= set(
+                TrackedPhoneNumber.objects.filter(campaign_id=campaign.pk).values_list(
+                    "pk", flat=True
+                )
+            )
+        locked = {
+            row.pk: row
+            for row in TrackedPhoneNumber.objects.select_for_update()
+            .filter(pk__in=ids)
+            .order_by("pk")
+        }
+        row = locked[number.pk]
+        if row.client_id != campaign.client_id:
+            raise TrackedNumberUnavailable(row, "belongs to another client.")
+        if row.status == TrackedNumberStatus.DECOMMISSIONED:
+            raise TrackedNumberUnavailable(row, "is decommissioned.")
+        if row.campaign_id is not None and row.campaign_id != campaign.pk:
+            raise TrackedNumberUnavailable(row, "is already printed on another campaign.")
+        if campaign.is_closed:
+            raise TrackedNumberUnavailable(
+                row, f"cannot go on a {campaign.get_status_display().lower()} campaign."
+            )
+        for other in locked.values():
+            if other.pk != row.pk:
+                _release(other)
+        if row.campaign_id != campaign.pk or row.status != TrackedNumberStatus.ASSIGNED:
+            row.campaign = campaign
+            row.status = TrackedNumberStatus.ASSIGNED
+            row.assigned_at = timezone.now()
+            row.save(update_fields=["campaign", "status", "assigned_at", "updated_at"])
+        logger.info(
+            "Tracked number %s assigned to campaign %s by user %s",
+            row.pk,
+            campaign.pk,
+            getattr(by, "pk", None),
+        )
+    return row
+
+
+def _release(row: TrackedPhoneNumber) -> None:
+    row.campaign = None
+    if row.status == TrackedNumberStatus.ASSIGNED:
+        row.status = TrackedNumberStatus.AVAILABLE
+    row.assigned_at = None
+    row.save(update_fields=["campaign", "status", "assigned_at", "updated_at"])
+
+
+def unassign_tracked_number(*, number: TrackedPhoneNumber, by) -> TrackedPhoneNumber:
+    """Take `number` off its campaign, back to available. Calls to it are then unmatched.
+    Locks the number. Idempotent: a number on no campaign is left as it is (a decommissioned
+    one stays decommissioned)."""
+    with transaction.atomic():
+        row = TrackedPhoneNumber.objects.select_for_update().get(pk=number.pk)
+        if row.campaign_id is not None:
+            _release(row)
+            logger.info("Tracked number %s released by user %s", row.pk, getattr(by, "pk", None))
+    return row

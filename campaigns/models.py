@@ -197,11 +197,38 @@ class LandingPage(BaseModel):
 
 
 class CampaignStatus(models.TextChoices):
+    """The seed's `campaign_status` (draft → proofed → in production → mailed → completed), with
+    the two side exits a running campaign needs: paused (mailed, but calls and rewards on hold)
+    and cancelled (stopped before it was mailed)."""
+
     DRAFT = "draft", "Draft"
     PROOFED = "proofed", "Proofed"
     IN_PRODUCTION = "in_production", "In production"
     MAILED = "mailed", "Mailed"
     COMPLETED = "completed", "Completed"
+    PAUSED = "paused", "Paused"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# Where a campaign may go from each status (campaigns.services.change_campaign_status). The seed's
+# statuses only move forward; a proof may be sent back to draft to be corrected. Once mailed the
+# pieces are out, so a campaign can no longer be cancelled, only paused or completed. Completed and
+# cancelled are final.
+CAMPAIGN_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    CampaignStatus.DRAFT: (CampaignStatus.PROOFED, CampaignStatus.CANCELLED),
+    CampaignStatus.PROOFED: (
+        CampaignStatus.IN_PRODUCTION,
+        CampaignStatus.DRAFT,
+        CampaignStatus.CANCELLED,
+    ),
+    CampaignStatus.IN_PRODUCTION: (CampaignStatus.MAILED, CampaignStatus.CANCELLED),
+    CampaignStatus.MAILED: (CampaignStatus.COMPLETED, CampaignStatus.PAUSED),
+    CampaignStatus.PAUSED: (CampaignStatus.MAILED, CampaignStatus.COMPLETED),
+    CampaignStatus.COMPLETED: (),
+    CampaignStatus.CANCELLED: (),
+}
+# Statuses whose campaign can no longer be edited (details, conditions, tracked number).
+CLOSED_CAMPAIGN_STATUSES = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
 
 
 class MailingMethod(models.TextChoices):
@@ -334,6 +361,14 @@ class Campaign(BaseModel):
 
     def __str__(self):
         return self.name
+
+    @property
+    def next_statuses(self) -> tuple[str, ...]:
+        return CAMPAIGN_TRANSITIONS.get(self.status, ())
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in CLOSED_CAMPAIGN_STATUSES
 
     def clean(self):
         errors = {}
@@ -636,6 +671,8 @@ class EventType(models.TextChoices):
     DELIVERY_FAILED = "delivery_failed", "Delivery failed"
     PURCHASE_PENDING = "purchase_pending", "Card purchase pending"
     CARD_REVOKED = "card_revoked", "Card revoked"
+    CAMPAIGN_CREATED = "campaign_created", "Campaign created"
+    CAMPAIGN_STATUS_CHANGED = "campaign_status_changed", "Campaign status changed"
 
 
 class EventSource(models.TextChoices):

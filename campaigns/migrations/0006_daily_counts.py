@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0003_dashboard_preferences"),
-        ("campaigns", "0004_sms_template_validators"),
+        ("campaigns", "0005_campaign_status_paused_cancelled"),
     ]
 
     operations = [

@@ -27,12 +27,13 @@ def _managers(scope) -> bool:
 
 ITEMS = (
     NavItem("Home", "dashboard:home", "home"),
-    NavItem("Gift cards", "dashboard:giftcards", "giftcards", "Rewards"),
-    NavItem("Deliveries", "dashboard:deliveries", "deliveries", "Rewards"),
-    NavItem("Credit", "dashboard:credit", "credit", "Rewards"),
+    NavItem("Campaigns", "dashboard:campaigns", "campaigns", "Campaigns"),
     NavItem("Recipients", "dashboard:recipients", "recipients", "Campaigns"),
     NavItem("Approvals", "dashboard:approvals", "approvals", "Campaigns"),
     NavItem("Calls", "dashboard:calls_log", "calls", "Campaigns", shown=_agents_too),
+    NavItem("Gift cards", "dashboard:giftcards", "giftcards", "Rewards"),
+    NavItem("Deliveries", "dashboard:deliveries", "deliveries", "Rewards"),
+    NavItem("Credit", "dashboard:credit", "credit", "Rewards"),
     NavItem("Team", "dashboard:team", "team", "Account"),
     NavItem("Settings", "dashboard:settings", "settings", "Account", shown=_managers),
 )

@@ -3,6 +3,7 @@
 from .views import (
     auth,
     calls,
+    campaigns,
     core,
     credit,
     deliveries,
@@ -19,6 +20,7 @@ urlpatterns = [
     *auth.urlpatterns,
     *core.urlpatterns,
     *home.urlpatterns,
+    *campaigns.urlpatterns,
     *giftcards.urlpatterns,
     *deliveries.urlpatterns,
     *credit.urlpatterns,

@@ -82,6 +82,8 @@ def sweep_objects(tenants, people):
         "member_id": Membership.objects.get(user=people.client_user).pk,
         "invitation_id": invitation.pk,
         "token": token,
+        "tab": "conditions",
+        "step": "details",
     }
 
 

@@ -231,6 +231,7 @@ class Command(BaseCommand):
                 grant_role(user=user, role=role, organization=client, by=admin)
                 logins.append((email, f"{Role(role).label}, {client.name}"))
             campaign = self.campaign(spec, client, admin)
+            self.more_campaigns(spec, campaign, admin)
             agent = User.objects.filter(email=f"call.center.agent@{spec.slug}.test").first()
             self.calls(spec, client, campaign, agent, admin)
             self.history(spec, client, campaign)
@@ -313,6 +314,51 @@ class Command(BaseCommand):
             },
         )
         return campaign
+
+    def more_campaigns(self, spec: ClientSpec, mailed: Campaign, admin: User) -> None:
+        """Campaigns at other stages beside the mailed one (a finished run, a draft being set
+        up) and a free tracked number the draft can take, so the campaign pages show each."""
+        today = timezone.localdate()
+        for name, status, mail_date in (
+            (
+                f"{spec.campaign} (last season)",
+                CampaignStatus.COMPLETED,
+                today - timedelta(days=120),
+            ),
+            (f"{spec.campaign} follow-up", CampaignStatus.DRAFT, today + timedelta(days=30)),
+        ):
+            campaign, created = Campaign.objects.get_or_create(
+                client=mailed.client,
+                name=name,
+                defaults={
+                    "audience": mailed.audience,
+                    "status": status,
+                    "mail_date": mail_date,
+                    "mailing_method": mailed.mailing_method,
+                    "created_by": admin,
+                },
+            )
+            if created:
+                first = mailed.conditions.order_by("condition_number").first()
+                CampaignCondition.objects.create(
+                    campaign=campaign,
+                    condition_number=1,
+                    condition_name=first.condition_name,
+                    trigger_type=first.trigger_type,
+                    time_delay_hours=first.time_delay_hours,
+                    min_call_duration_seconds=first.min_call_duration_seconds,
+                    brand=first.brand,
+                    card_value=first.card_value,
+                )
+        TrackedPhoneNumber.objects.get_or_create(
+            phone_number=spec.tracked_number[:-2] + "1" + spec.tracked_number[-1],
+            defaults={
+                "client": mailed.client,
+                "friendly_name": f"{spec.name} spare line",
+                "forward_to_number": spec.forward_to,
+                "status": TrackedNumberStatus.AVAILABLE,
+            },
+        )
 
     def pool(self, client, brand, value, admin) -> GiftCardPool:
         pool, created = GiftCardPool.objects.get_or_create(

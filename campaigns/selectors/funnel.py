@@ -16,8 +16,8 @@ from operator import or_
 
 from django.db.models import F, Q, Sum
 
-from .daily_counts import day_counts, midnight, zone
-from .models import (
+from ..daily_counts import day_counts, midnight, zone
+from ..models import (
     Campaign,
     CampaignStatus,
     DailyCount,
@@ -44,7 +44,7 @@ FUNNEL = (
 COUNTED_EVENTS = tuple(str(metric) for metric, _ in FUNNEL if metric != MAILED)
 # The event whose amount is money spent: a card claimed for a reward costs the client its value.
 SPENT_ON = EventType.CLAIMED
-MAILED_STATUSES = (CampaignStatus.MAILED, CampaignStatus.COMPLETED)
+MAILED_STATUSES = (CampaignStatus.MAILED, CampaignStatus.PAUSED, CampaignStatus.COMPLETED)
 
 
 @dataclass
