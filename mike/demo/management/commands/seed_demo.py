@@ -442,14 +442,15 @@ class Command(BaseCommand):
                 low, [f"DEMO-SUMM-WAL50-{n:04d}" for n in range(3)], uploaded_by=admin
             )
         campaign = Campaign.objects.get(client=first, name=CLIENTS[0].campaign)
-        if RecipientGiftCard.objects.filter(campaign=campaign).exists():
-            return
         condition = campaign.conditions.get(condition_number=1)
+        # The first recipients of the list (the calls and approvals are the last ones').
         recipients = list(
             campaign.audience.recipients.order_by("phone")[
                 : DEMO_DELIVERED + DEMO_FAILED + DEMO_QUEUED
             ]
         )
+        if RecipientGiftCard.objects.filter(recipient__in=recipients).exists():
+            return
         provider = sms.SmsProvider.of(sms.backend_name())
         for n, recipient in enumerate(recipients):
             card, delivery = claim_reward_card(
