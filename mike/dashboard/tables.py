@@ -202,7 +202,7 @@ def table_page(
     }
     htmx = getattr(request, "htmx", None)
     if htmx and htmx.target == "table":
-        response = render(request, "app/_table.html", ctx)
+        response = render(request, "app/_table.html", {**ctx, "table_fragment": True})
     else:
         response = render(request, template, ctx)
     patch_vary_headers(response, ["HX-Request"])

@@ -29,6 +29,7 @@ def test_login_page_renders(client, db):
         ("agency_admin", "/app/clients/"),
         ("agency_user", "/app/clients/"),
         ("staff", "/app/clients/"),
+        ("agent", "/app/calls/"),
     ],
 )
 def test_each_role_lands_on_its_page(client, people, who, lands_on):
@@ -36,7 +37,7 @@ def test_each_role_lands_on_its_page(client, people, who, lands_on):
     response = sign_in(client, user.email)
     assert response.status_code == 302
     assert response["Location"] == lands_on
-    assert client.get(response["Location"]).status_code == 200
+    assert client.get(response["Location"], follow=True).status_code == 200
 
 
 def test_client_user_has_their_client_selected(client, people, tenants):
@@ -145,3 +146,10 @@ def test_switch_from_an_object_page_goes_to_its_section_list(client, people, ten
         {"client": str(tenants.client_a.pk), "next": "/app/campaigns/0b1c/overview/"},
     )
     assert response["Location"] == "/app/campaigns/"
+
+
+def test_an_agent_is_kept_to_the_call_pages(client, people):
+    client.force_login(people.agent)
+    assert client.get("/app/recipients/")["Location"] == "/app/calls/"
+    assert client.get("/app/calls/", follow=True).redirect_chain[-1][0] == "/app/calls/log/"
+    assert client.post("/app/approvals/approve/").status_code in (403, 405)
