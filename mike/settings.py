@@ -24,11 +24,19 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=not TESTING)
+
+
+def _secret(name: str) -> str:
+    """A secret as written: django-environ reads a value starting with "$" as the name of another
+    variable, and Django's own key generator writes such keys."""
+    return os.environ.get(name, "")
+
+
 # The development keys are written here for anyone to read, so only the demo and the suite get
 # them. A server's secrets stay empty until it brings its own: the checks (mike.E003-E005) stop
 # runserver and migrate, and Django refuses to sign anything with an empty SECRET_KEY.
 _development_secrets = DEBUG or TESTING
-SECRET_KEY = env.str("SECRET_KEY", default="") or (
+SECRET_KEY = _secret("SECRET_KEY") or (
     "insecure-dev-key-change-me-" + "x" * 40 if _development_secrets else ""
 )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
@@ -258,7 +266,7 @@ def _dev_fernet_key(label: str) -> str:
 
 
 CARD_CODE_KEYS = [key.strip() for key in env.list("CARD_CODE_KEY", default=[]) if key.strip()]
-CARD_CODE_HASH_KEY = env.str("CARD_CODE_HASH_KEY", default="")
+CARD_CODE_HASH_KEY = _secret("CARD_CODE_HASH_KEY")
 if _development_secrets:
     # Derived from SECRET_KEY, so a demo database keeps decrypting its codes across restarts.
     CARD_CODE_KEYS = CARD_CODE_KEYS or [_dev_fernet_key("card-code")]

@@ -186,3 +186,13 @@ def test_each_key_that_is_no_fernet_key_is_named_by_its_place(settings):
     assert ids(problems) == ["mike.E006", "mike.E006"]
     assert "key 2 of 3" in problems[0].msg and "key 3 of 3" in problems[1].msg
     assert "short" not in problems[0].msg
+
+
+def test_a_secret_key_that_starts_with_a_dollar_is_kept_as_written(tmp_path):
+    key = "$" + get_random_secret_key()
+    env = production(tmp_path, SECRET_KEY=key)
+    result = run(
+        f"from django.conf import settings; print(settings.SECRET_KEY == {key!r})",
+        env,
+    )
+    assert "True" in result.stdout, result.stdout + result.stderr
