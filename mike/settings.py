@@ -234,6 +234,9 @@ SMS_BACKEND_CHOICES = ("twilio", "console", "locmem")
 # again before a new reward is texted (recipients.services.opt_in_is_current).
 OPT_IN_MAX_AGE_DAYS = env.int("OPT_IN_MAX_AGE_DAYS", default=180)
 
+# Imports (mike.core.imports): a bigger upload is refused before a row is read.
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_MB", default=100) * 1024 * 1024
+
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
     default="django.core.mail.backends.locmem.EmailBackend"

@@ -15,7 +15,6 @@ the same links and form reload the page.
 from __future__ import annotations
 
 import csv
-import re
 
 import django_tables2 as tables
 from django.core.paginator import EmptyPage, PageNotAnInteger
@@ -29,6 +28,7 @@ from django_tables2.paginators import LazyPaginator
 from django_tables2.rows import BoundRow
 
 from mike.accounts.models import UserTablePreference
+from mike.core.csvsafe import csv_safe  # noqa: F401  (re-exported: the dashboard and its tests use it)
 
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 25
@@ -96,18 +96,6 @@ def hidden_columns(preference, table_class) -> list[str]:
 
 
 # --- CSV export -----------------------------------------------------------------------------------
-
-# A cell a spreadsheet would read as a formula (OWASP "CSV injection"): = + - @, and the tab and
-# carriage return some spreadsheets strip first. A plain number such as -12.50 is left as it is.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
-
-
-def csv_safe(value) -> str:
-    text = "" if value is None else force_str(value)
-    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(text):
-        return "'" + text
-    return text
 
 
 class _Echo:

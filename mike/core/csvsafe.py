@@ -1,0 +1,17 @@
+"""Formula-injection escaping for every CSV Mike writes (exports and import error reports)."""
+
+import re
+
+from django.utils.encoding import force_str
+
+# A cell a spreadsheet would read as a formula (OWASP "CSV injection"): = + - @, and the tab and
+# carriage return some spreadsheets strip first. A plain number such as -12.50 is left as it is.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+
+
+def csv_safe(value) -> str:
+    text = "" if value is None else force_str(value)
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(text):
+        return "'" + text
+    return text

@@ -1,0 +1,257 @@
+"""The import engine every CSV import shares: a file as people have it, read as numbered rows.
+
+`CsvFile` checks the whole upload before a row is handed out (size, NUL bytes, encoding, a header
+and at least one data row), so a refused file raises one `ImportFileError` and changes nothing.
+Rows are then streamed: the file is read twice in fixed-size chunks (once to check it, once to
+parse it) and never held in memory, so a million-row file needs what a thousand-row one does.
+
+`ImportReport` collects what an import found (rows, imported, duplicates, row errors by line);
+`write_report` writes the row errors as CSV, escaped against formula injection.
+
+This module knows nothing of recipients or cards: the domain importers map `Row.values` to their
+models (recipients.imports, giftcards.services.imports).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+
+from mike.core.csvsafe import csv_safe
+from mike.core.errors import DomainError
+
+CHUNK = 64 * 1024
+SNIFF_BYTES = 16 * 1024
+DELIMITERS = ",;\t"
+
+# Excel on Windows saves "CSV" in the ANSI code page; anything that is not UTF-8 is read as that.
+FALLBACK_ENCODING = "cp1252"
+
+_HEADER_SEPARATORS = re.compile(r"[\s\-]+")
+
+
+class ImportFileError(DomainError, ValueError):
+    """The file as a whole cannot be imported (empty, binary, too big, undecodable …); nothing
+    was written. The message is for the person who uploaded it."""
+
+
+def normalize_header(name: str) -> str:
+    """`" First-Name "` → `first_name`: the form column names are matched in."""
+    return _HEADER_SEPARATORS.sub("_", (name or "").strip().lower())
+
+
+@dataclass(frozen=True)
+class Row:
+    """One data row: `line` is the file line it starts on (a quoted field may span lines)."""
+
+    line: int
+    values: dict[str, str]
+
+
+@dataclass
+class ImportReport:
+    """What one import found. `problems` holds (line, message) for duplicates and row errors, in
+    file order; the counts say which is which."""
+
+    rows: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    errors: int = 0
+    problems: list[tuple[int, str]] = field(default_factory=list)
+
+    def duplicate(self, line: int, message: str) -> None:
+        self.duplicates += 1
+        self.problems.append((line, message))
+
+    def error(self, line: int, message: str) -> None:
+        self.errors += 1
+        self.problems.append((line, message))
+
+    def summary(self) -> str:
+        text = (
+            f"{self.rows} rows, {self.imported} imported, {self.duplicates} duplicates, "
+            f"{self.errors} errors"
+        )
+        if self.rows and not self.imported:
+            text += ": nothing new to import"
+        return text
+
+    def as_dict(self) -> dict:
+        return {
+            "rows": self.rows,
+            "imported": self.imported,
+            "duplicates": self.duplicates,
+            "errors": self.errors,
+        }
+
+
+def write_report(report: ImportReport, path: str | os.PathLike) -> Path:
+    """Write the report's duplicates and row errors to `path` as CSV (line, error) and return it.
+    Messages quote the file's cells, so every cell is escaped against formula injection."""
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["line", "error"])
+        for line, message in sorted(report.problems, key=lambda problem: problem[0]):
+            writer.writerow([line, csv_safe(f"line {line}: {message}")])
+    return path
+
+
+def _check_bytes(raw: BinaryIO) -> str:
+    """The encoding to read `raw` with, after one pass over it in chunks: refuses NUL bytes
+    (a spreadsheet, an image, UTF-16) and bytes that are neither UTF-8 nor Windows-1252."""
+    raw.seek(0)
+    first = raw.read(3)
+    encoding = "utf-8-sig" if first == codecs.BOM_UTF8 else "utf-8"
+    for candidate in (encoding, FALLBACK_ENCODING):
+        raw.seek(0)
+        decoder = codecs.getincrementaldecoder(candidate)()
+        has_text = False
+        try:
+            while chunk := raw.read(CHUNK):
+                if b"\x00" in chunk:
+                    raise ImportFileError(
+                        "This is not a CSV file (it holds binary data). Save it as CSV "
+                        "(comma, semicolon or tab separated) and upload it again."
+                    )
+                has_text = has_text or bool(chunk.strip())
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        if not has_text:
+            raise ImportFileError("The file is empty.")
+        return candidate
+    raise ImportFileError(
+        "The file's text is neither UTF-8 nor Windows-1252. Save it as CSV UTF-8 and upload it "
+        "again."
+    )
+
+
+def _sniff_delimiter(sample: str) -> str:
+    """The delimiter among , ; TAB: csv.Sniffer's guess when the header line holds it, else the
+    one the header line holds most of (Sniffer is fooled by a sample of one column or cut off in
+    a quoted field), else a comma."""
+    # Only whole lines: a line cut off mid-field misleads the sniffer.
+    if "\n" in sample:
+        sample = sample[: sample.rindex("\n") + 1]
+    first_line = sample.splitlines()[0] if sample.strip() else ""
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        delimiter = ""
+    if delimiter and delimiter in first_line:
+        return delimiter
+    counts = {candidate: first_line.count(candidate) for candidate in DELIMITERS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+class CsvFile:
+    """A CSV upload, checked on opening and read as `Row`s.
+
+    `source` is a path or a binary file object that can seek (an uploaded file). Opening raises
+    ImportFileError for a file over settings.IMPORT_MAX_BYTES, a binary or undecodable file, an
+    empty file, a file with only a header and a header naming a column twice. `rows(report)`
+    yields the data rows, blank lines skipped; a row with fewer cells than the header (or more,
+    unless the extra ones are empty, as a trailing delimiter leaves them) is recorded as a row
+    error in the report instead.
+    """
+
+    def __init__(self, source: str | os.PathLike | BinaryIO):
+        if isinstance(source, (str, os.PathLike)):
+            self._raw = open(source, "rb")  # noqa: SIM115 (closed by close() / the with block)
+            self._owns = True
+        else:
+            self._raw = source
+            self._owns = False
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        raw = self._raw
+        raw.seek(0, io.SEEK_END)
+        size = raw.tell()
+        limit = settings.IMPORT_MAX_BYTES
+        if size > limit:
+            raise ImportFileError(
+                f"The file is {size / 1024 / 1024:.1f} MB; the limit is "
+                f"{limit / 1024 / 1024:.0f} MB. Split it and upload the parts."
+            )
+        if size == 0:
+            raise ImportFileError("The file is empty.")
+        self.encoding = _check_bytes(raw)
+        raw.seek(0)
+        sample = raw.read(SNIFF_BYTES).decode(self.encoding, errors="ignore")
+        self.delimiter = _sniff_delimiter(sample)
+
+        raw.seek(0)
+        self._text = io.TextIOWrapper(raw, encoding=self.encoding, newline="")
+        self._reader = csv.reader(self._text, delimiter=self.delimiter)
+        self._last_line = 0
+        first = next(self._numbered(), None)
+        if first is None:
+            raise ImportFileError("The file is empty.")
+        _, cells = first
+        self.header = [normalize_header(cell) for cell in cells]
+        named = [name for name in self.header if name]
+        repeated = sorted({name for name in named if named.count(name) > 1})
+        if repeated:
+            raise ImportFileError(f"The header names column '{repeated[0]}' more than once.")
+        self._first_row = next(self._numbered(), None)
+        if self._first_row is None:
+            raise ImportFileError("The file has a header but no rows.")
+
+    def _numbered(self) -> Iterator[tuple[int, list[str]]]:
+        """(starting line, cells) of each non-blank record."""
+        for cells in self._reader:
+            start, self._last_line = self._last_line + 1, self._reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            yield start, cells
+
+    def rows(self, report: ImportReport) -> Iterator[Row]:
+        width = len(self.header)
+        records = self._numbered()
+        pending = [self._first_row] if self._first_row else []
+        self._first_row = None
+        for line, cells in _chain(pending, records):
+            report.rows += 1
+            if len(cells) < width or (len(cells) > width and any(c.strip() for c in cells[width:])):
+                report.error(line, f"has {len(cells)} columns, the header has {width}")
+                continue
+            yield Row(
+                line=line,
+                values={
+                    name: cell.strip()
+                    for name, cell in zip(self.header, cells, strict=False)
+                    if name
+                },
+            )
+
+    def close(self) -> None:
+        if self._owns:
+            self._raw.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _chain(first: list, rest: Iterator) -> Iterator:
+    yield from first
+    yield from rest
