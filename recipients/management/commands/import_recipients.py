@@ -1,0 +1,29 @@
+"""`manage.py import_recipients --audience <id> FILE [--errors PATH]`."""
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from mike.core.import_command import run_import
+from recipients.models import Audience
+from recipients.services.imports import import_recipients
+
+
+class Command(BaseCommand):
+    help = "Import the recipients of a CSV file into an audience."
+
+    def add_arguments(self, parser):
+        parser.add_argument("file")
+        parser.add_argument("--audience", required=True, help="The audience's id.")
+        parser.add_argument("--errors", help="Where to write the report (default FILE.errors.csv).")
+
+    def handle(self, *args, file, audience, errors, **options):
+        try:
+            target = Audience.objects.get(pk=audience)
+        except (Audience.DoesNotExist, ValueError, ValidationError) as exc:
+            raise CommandError(f"No audience with id {audience}.") from exc
+        run_import(
+            self,
+            path=file,
+            errors=errors,
+            run=lambda progress: import_recipients(audience=target, source=file, progress=progress),
+        )
