@@ -242,8 +242,12 @@ class CsvFile:
             )
 
     def close(self) -> None:
+        text = getattr(self, "_text", None)
         if self._owns:
             self._raw.close()
+        elif text is not None:
+            # The text layer would close the caller's file when collected; hand it back open.
+            text.detach()
 
     def __enter__(self):
         return self

@@ -99,3 +99,13 @@ def test_report_is_csv_with_formula_escaping(tmp_path):
             ["5", "line 5: phone '=HYPERLINK(1)' is not a valid number"],
         ]
     assert report.summary() == "3 rows, 0 imported, 1 duplicates, 1 errors: nothing new to import"
+
+
+def test_an_uploaded_file_object_is_read_and_left_open():
+    from io import BytesIO
+
+    upload = BytesIO(b"phone\r\n555-201-0001\r\n")
+    report = ImportReport()
+    with CsvFile(upload) as file:
+        rows = list(file.rows(report))
+    assert rows[0].values == {"phone": "555-201-0001"} and not upload.closed
