@@ -1,6 +1,7 @@
 """The alert thresholds a client sets for itself: when its pools count as low on stock, and when
-its credit counts as low. Each is one UPDATE of the column alone: pools and accounts are hot rows
-(the claim writes their counters and balances), and a threshold never depends on their values."""
+its credit counts as low. The pools' is one UPDATE of the column alone: pools are hot rows (the
+claim writes their counters), and a threshold never depends on their values. The credit's is
+checked here and written by the ledger's own audited service (credit.set_low_balance_threshold)."""
 
 from decimal import Decimal, InvalidOperation
 
@@ -11,6 +12,7 @@ from mike.accounts.models import Organization
 from mike.core.errors import DomainError
 
 from ..models import CreditAccount, GiftCardPool
+from . import credit as ledger
 from .credit import CENT, credit_account_for
 
 MAX_LOW_STOCK_THRESHOLD = 100_000
@@ -40,9 +42,10 @@ def set_low_stock_threshold(*, client: Organization, threshold: int) -> int:
 
 
 @transaction.atomic
-def set_low_balance_threshold(*, organization: Organization, threshold) -> CreditAccount:
+def set_low_balance_threshold(*, organization: Organization, threshold, by=None) -> CreditAccount:
     """Set the balance at or below which the organization's credit counts as low ($0.00: no
-    alert). Makes the credit account (empty) on first use. Idempotent. Raises ThresholdInvalid."""
+    alert), with the ledger's audit row. Makes the credit account (empty) on first use.
+    Idempotent. Raises ThresholdInvalid."""
     if isinstance(threshold, float):
         raise ThresholdInvalid("Money must be a Decimal or a string, never a float.")
     try:
@@ -53,12 +56,9 @@ def set_low_balance_threshold(*, organization: Organization, threshold) -> Credi
         raise ThresholdInvalid(
             f"The low-balance threshold is between $0.00 and ${MAX_LOW_BALANCE_THRESHOLD:,}."
         )
-    account = credit_account_for(organization)
-    CreditAccount.objects.filter(pk=account.pk).exclude(low_balance_threshold=amount).update(
-        low_balance_threshold=amount
+    return ledger.set_low_balance_threshold(
+        account=credit_account_for(organization), threshold=amount, by=by
     )
-    account.low_balance_threshold = amount
-    return account
 
 
 def thresholds_of(client: Organization) -> dict:

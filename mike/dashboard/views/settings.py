@@ -169,7 +169,9 @@ def _save(request, client, form) -> None:
         if "low_stock_threshold" in form.changed_data and stock is not None:
             set_low_stock_threshold(client=client, threshold=stock)
         if "low_balance_threshold" in form.changed_data:
-            set_low_balance_threshold(organization=client, threshold=data["low_balance_threshold"])
+            set_low_balance_threshold(
+                organization=client, threshold=data["low_balance_threshold"], by=request.user
+            )
 
 
 def _sample_brand(client) -> str:
