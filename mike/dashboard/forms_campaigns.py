@@ -15,11 +15,9 @@ from giftcards.models import GiftCardBrand
 from mike.core import texts
 from recipients.models import Audience
 
+from .tables import DateInput
+
 DEFAULT_RESPONSE_RATE = Decimal("2.00")
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
 
 
 class ClientChoiceForm(forms.Form):

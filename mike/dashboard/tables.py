@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 
 import django_tables2 as tables
+from django import forms
 from django.core.paginator import EmptyPage, PageNotAnInteger
 from django.db import transaction
 from django.http import StreamingHttpResponse
@@ -31,6 +32,24 @@ from mike.accounts.models import UserTablePreference
 from mike.core.csvsafe import csv_safe
 
 PAGE_SIZES = (25, 50, 100, 200)
+
+
+class DateInput(forms.DateInput):
+    """The browser's date picker in filter forms."""
+
+    input_type = "date"
+
+
+def scoped_campaigns(request):
+    """The campaigns a filter may pick from: the user's, of the selected client (none outside a
+    dashboard request, e.g. when a filter set is built without one)."""
+    from campaigns.models import Campaign
+
+    if request is None or not hasattr(request, "scope"):
+        return Campaign.objects.none()
+    return request.scope.filter(Campaign.objects).order_by("name")
+
+
 DEFAULT_PAGE_SIZE = 25
 EXPORT_CHUNK = 2000
 

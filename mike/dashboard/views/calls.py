@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import django_filters
 import django_tables2 as tables
-from django import forms
 from django.conf import settings
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -19,11 +18,10 @@ from django.views.decorators.http import require_safe
 
 from calls import selectors
 from calls.models import CallSession, CallStatus, DispositionType
-from campaigns.models import Campaign
 from mike.core.phones import format_national
 
 from ..access import dashboard_view
-from ..tables import DashboardTable, table_page
+from ..tables import DashboardTable, DateInput, scoped_campaigns, table_page
 from .recipients import local_time, mask_phone, short_time
 
 CALL_TONES = {
@@ -44,21 +42,15 @@ def duration(seconds: int | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def _campaigns(request):
-    return request.scope.filter(Campaign.objects).order_by("name")
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-
 NO_DISPOSITION = "none"
 
 
 class CallFilter(django_filters.FilterSet):
     date_from = django_filters.DateFilter(label="From", method="filter_from", widget=DateInput)
     date_to = django_filters.DateFilter(label="To", method="filter_to", widget=DateInput)
-    campaign = django_filters.ModelChoiceFilter(queryset=_campaigns, empty_label="All campaigns")
+    campaign = django_filters.ModelChoiceFilter(
+        queryset=scoped_campaigns, empty_label="All campaigns"
+    )
     matched = django_filters.ChoiceFilter(
         label="Caller",
         choices=[("matched", "Matched to a recipient"), ("unmatched", "Not matched")],

@@ -24,8 +24,8 @@ from giftcards.services.credit import (
 from mike.rewards.claims import transfer_credit
 
 from ..access import dashboard_view
-from ..tables import DashboardTable, table_page
-from .giftcards import DateInput, client_time, money
+from ..tables import DashboardTable, DateInput, table_page
+from .giftcards import client_time, money
 
 ZERO = Decimal("0.00")
 

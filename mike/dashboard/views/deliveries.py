@@ -21,8 +21,8 @@ from giftcards.services.retries import RETRYABLE_STATUSES, retry_refusal
 from mike.rewards.delivery import retry_delivery
 
 from ..access import dashboard_view
-from ..tables import DashboardTable, table_page
-from .giftcards import DateInput, client_time, money, scoped_campaigns, status_badge
+from ..tables import DashboardTable, DateInput, scoped_campaigns, table_page
+from .giftcards import client_time, money, status_badge
 
 
 class DeliveryTable(DashboardTable):

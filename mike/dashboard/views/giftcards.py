@@ -19,7 +19,6 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from campaigns.models import Campaign
 from giftcards import selectors
 from giftcards.models import (
     GiftCard,
@@ -35,7 +34,7 @@ from giftcards.services.revocation import MIN_REASON_LENGTH, RevocationRefused, 
 from giftcards.services.sales import SaleRefused, offers, sale_price, sell_cards
 
 from ..access import dashboard_view
-from ..tables import DashboardTable, table_page
+from ..tables import DashboardTable, scoped_campaigns, table_page
 
 # --- Shared by the money pages (credit, deliveries) -----------------------------------------------
 
@@ -86,17 +85,6 @@ def client_time(scope):
         return
     with timezone.override(zone):
         yield
-
-
-def scoped_campaigns(request):
-    """The campaigns a filter may pick from: the user's, of the selected client."""
-    if request is None or not hasattr(request, "scope"):
-        return Campaign.objects.none()
-    return request.scope.filter(Campaign.objects).order_by("name")
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
 
 
 # --- Pools ---------------------------------------------------------------------------------------

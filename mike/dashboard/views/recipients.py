@@ -21,7 +21,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST, require_safe
 
-from campaigns.models import Campaign
 from giftcards.crypto import MASK
 from giftcards.models import RewardStatus
 from mike.accounts.models import Organization
@@ -34,7 +33,7 @@ from recipients.admin.display import SEE_CODES, masked_code
 from recipients.models import ApprovalStatus, Recipient, SmsOptInStatus
 
 from ..access import dashboard_view
-from ..tables import DashboardTable, table_page
+from ..tables import DashboardTable, scoped_campaigns, table_page
 
 # --- Showing people's numbers and times --------------------------------------------------------
 
@@ -118,10 +117,6 @@ class SearchInput(forms.TextInput):
     input_type = "search"
 
 
-def _campaigns(request):
-    return request.scope.filter(Campaign.objects).order_by("name")
-
-
 NO_REWARD = "none"
 
 
@@ -131,7 +126,9 @@ class RecipientFilter(django_filters.FilterSet):
         method="search",
         widget=SearchInput(attrs={"placeholder": "Name, phone or code"}),
     )
-    campaign = django_filters.ModelChoiceFilter(queryset=_campaigns, empty_label="All campaigns")
+    campaign = django_filters.ModelChoiceFilter(
+        queryset=scoped_campaigns, empty_label="All campaigns"
+    )
     approval_status = django_filters.ChoiceFilter(
         label="Approval", choices=ApprovalStatus.choices, empty_label="Any"
     )
@@ -342,7 +339,9 @@ def may_approve(scope, client) -> bool:
 
 
 class ApprovalFilter(django_filters.FilterSet):
-    campaign = django_filters.ModelChoiceFilter(queryset=_campaigns, empty_label="All campaigns")
+    campaign = django_filters.ModelChoiceFilter(
+        queryset=scoped_campaigns, empty_label="All campaigns"
+    )
 
     class Meta:
         model = Recipient
