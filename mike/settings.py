@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "mike.demo",
     "mike.dashboard",
     "mike.rewards",
+    "mike.imports",
     "campaigns",
     "recipients",
     "giftcards",
@@ -188,6 +189,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 15 * 60,
     },
     # The dashboards' daily rollup of events (campaigns.daily_counts): days that are over.
+    # Imports nobody is moving on (a worker died mid-file): resumed after their last batch.
+    "resume-stale-imports": {
+        "task": "mike.imports.tasks.resume_stale_imports",
+        "schedule": 5 * 60,
+    },
     "roll-up-daily-counts": {
         "task": "campaigns.tasks.roll_up_daily_counts",
         "schedule": 60 * 60,
@@ -236,6 +242,14 @@ OPT_IN_MAX_AGE_DAYS = env.int("OPT_IN_MAX_AGE_DAYS", default=180)
 
 # Imports (mike.core.imports): a bigger upload is refused before a row is read.
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_MB", default=100) * 1024 * 1024
+# Rows read per batch; each batch is one transaction with the job's checkpoint (mike.imports).
+IMPORT_BATCH_ROWS = env.int("IMPORT_BATCH_ROWS", default=2000)
+# A running import whose heartbeat (one per batch) is older than this is resumed by the sweep;
+# after this many failed runs it ends failed.
+IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=300)
+IMPORT_MAX_ATTEMPTS = env.int("IMPORT_MAX_ATTEMPTS", default=3)
+# An uploaded file whose columns nobody confirmed is deleted after this many hours.
+IMPORT_PENDING_HOURS = env.int("IMPORT_PENDING_HOURS", default=24)
 
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",

@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from mike.core.errors import DomainError
-from mike.core.imports import Row
+from mike.core.imports import Row, RowError
 from mike.core.phones import DEFAULT_REGION, normalize_phone
 from recipients.codes import normalize_code
 
@@ -49,10 +48,6 @@ _ZIP = re.compile(r"^(\d{5})(?:-?(\d{4}))?$")
 _CLIENT_CODE = re.compile(r"^[A-Za-z0-9_-]{3,50}$")
 # The stored code's bounds (the model's max_length and the recipient_code_normalised constraint).
 CODE_MIN, CODE_MAX = 6, 32
-
-
-class RowError(DomainError, ValueError):
-    """The row cannot be imported; the message says why (without the "line N:" prefix)."""
 
 
 @dataclass

@@ -17,6 +17,12 @@ def _clean_cache():
 
 
 @pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path_factory):
+    """Uploaded files (import jobs' files) go to a temporary folder, never the checkout's media/."""
+    settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
+
+
+@pytest.fixture(autouse=True)
 def _twilio_credentials(settings):
     """Webhooks are signed with this token in every test; outbound SMS go to the locmem outbox
     unless a test asks for the fake Twilio server."""

@@ -1,28 +1,28 @@
-"""Importing a supplier's card file into a pool: encrypted, deduplicated, counted per batch."""
+"""Importing a supplier's card file into a pool: the cards' Importer for the import engine
+(mike.imports), encrypted, deduplicated platform-wide, the pool counters moved with every batch."""
 
 import re
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from mike.core.errors import DomainError
-from mike.core.imports import CsvFile, ImportFileError, ImportReport, Row
+from mike.core.bulk import insert_rows
+from mike.core.imports import ImportReport, Row, RowError
+from mike.imports.engine import Field, Importer
+from mike.imports.models import ImportJob, ImportKind
 
-from ..crypto import code_hash
 from ..models import CardSource, GiftCard, GiftCardAuditAction, GiftCardAuditLog, GiftCardPool
 from .inventory import _new_card
 
-BATCH_SIZE = 2000
 _CENT = Decimal("0.01")
 _AMOUNT = re.compile(r"^\$?\s*(\d{1,7}(?:,\d{3})*|\d+)(\.\d{1,2})?$")
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y")
 
 
-class CardRowError(DomainError, ValueError):
-    """The row cannot be imported; the message says why (without the "line N:" prefix)."""
+# A card row's error is the engine's row error.
+CardRowError = RowError
 
 
 def _balance(raw: str, default: Decimal) -> Decimal:
@@ -68,37 +68,82 @@ def _card_of(row: Row, pool: GiftCardPool, *, uploaded_by) -> GiftCard:
     return card
 
 
-def _write_batch(
-    pool: GiftCardPool, batch: list[tuple[int, GiftCard]], report: ImportReport
-) -> None:
-    """Insert the batch's new cards and add them to the pool counters in one transaction, the
-    pool row locked (FOR UPDATE) so the counters equal the cards after every batch, whatever runs
-    beside. Codes already stored (any pool) are reported; a code stored by a concurrent import
-    between the check and the insert makes the batch be checked again."""
-    for _ in range(3):
+class CardImporter(Importer):
+    fields = (
+        Field(
+            "card_code",
+            "Card code",
+            aliases=("code", "claim_code", "gift_card_code"),
+            required=True,
+        ),
+        Field("card_number", "Card number", aliases=("number", "card_no", "serial")),
+        Field("pin", "PIN", aliases=("card_pin", "pin_code")),
+        Field("balance", "Balance (else the pool's value)", aliases=("amount", "value")),
+        Field(
+            "expiration_date",
+            "Expiration date",
+            aliases=("expiry", "expires", "expiration", "exp_date", "expiry_date"),
+        ),
+    )
+
+    def prepare(self) -> None:
+        self.pool = self.job.pool
+        self.uploaded_by = self.job.created_by
+
+    def parse(self, row: Row, mapping: dict[str, str]) -> GiftCard:
+        values = {name: row.values.get(column, "") for name, column in mapping.items()}
+        return _card_of(Row(line=row.line, values=values), self.pool, uploaded_by=self.uploaded_by)
+
+    def keys(self, card: GiftCard) -> list:
+        return [card.code_hash]
+
+    def write(self, items: list[tuple[int, GiftCard]], report: ImportReport) -> None:
+        """Insert the batch's new cards and add them to the pool counters, the pool row locked
+        (FOR UPDATE) so the counters equal the cards after every batch, whatever runs beside.
+        Codes already stored (any pool) are duplicates; one stored by a concurrent import
+        between the check and the insert rolls the batch back and the engine checks it again."""
+        GiftCardPool.objects.select_for_update().filter(pk=self.pool.pk).first()
         stored = set(
-            GiftCard.objects.filter(code_hash__in=[c.code_hash for _, c in batch]).values_list(
+            GiftCard.objects.filter(code_hash__in=[c.code_hash for _, c in items]).values_list(
                 "code_hash", flat=True
             )
         )
-        for line, card in batch:
+        cards = []
+        for line, card in items:
             if card.code_hash in stored:
                 report.duplicate(line, "card code already in the platform")
-        batch = [(line, card) for line, card in batch if card.code_hash not in stored]
-        cards = [card for _, card in batch]
-        try:
-            with transaction.atomic():
-                GiftCardPool.objects.select_for_update().filter(pk=pool.pk).first()
-                GiftCard.objects.bulk_create(cards, batch_size=BATCH_SIZE)
-                GiftCardPool.objects.filter(pk=pool.pk).update(
-                    total_cards=F("total_cards") + len(cards),
-                    available_cards=F("available_cards") + len(cards),
-                )
-        except IntegrityError:
-            continue
+            else:
+                cards.append(card)
+        insert_rows(GiftCard, cards)
+        GiftCardPool.objects.filter(pk=self.pool.pk).update(
+            total_cards=F("total_cards") + len(cards),
+            available_cards=F("available_cards") + len(cards),
+        )
         report.imported += len(cards)
-        return
-    raise ImportFileError("Cards of this file are being added by another import; try again.")
+
+    def finish(self, job: ImportJob) -> None:
+        """One `cards_added` audit row for the whole import, however it ended."""
+        GiftCardAuditLog.objects.create(
+            client_id=job.pool.client_id,
+            action=GiftCardAuditAction.CARDS_ADDED,
+            entity_type="gift_card_pool",
+            entity_id=job.pool_id,
+            user=job.created_by,
+            changes={"added": job.imported},
+            metadata={
+                "source": CardSource.CSV,
+                "import": {
+                    "rows": job.rows_done,
+                    "imported": job.imported,
+                    "duplicates": job.duplicates,
+                    "errors": job.errors,
+                },
+                "import_job": str(job.pk),
+                "file": job.file_name,
+                "status": job.status,
+                **({"failed": job.message} if job.status == "failed" else {}),
+            },
+        )
 
 
 def import_cards(
@@ -108,63 +153,20 @@ def import_cards(
     uploaded_by=None,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Import the cards of a CSV file (a path or a binary file object) into `pool`.
+    """Import the cards of a CSV file (a path or a binary file object) into `pool` in this
+    process, as an import job, and return its report.
 
     Columns: card_code (required), card_number, pin, balance (the pool's card_value when empty),
     expiration_date (YYYY-MM-DD or MM/DD/YYYY). Codes, PINs and card numbers are stored
     encrypted; a code already stored in any pool or repeated in the file (compared by the keyed
     hash, so case, spaces and dashes do not matter) is reported as a duplicate, never stored
-    twice, so importing the same file again imports nothing. Batches of BATCH_SIZE are written
-    each in its own transaction with the pool counters; one `cards_added` audit row records the
-    import, also when it stops half way. Raises ImportFileError, writing nothing, for a refused
-    file or one without a card_code column.
-    """
-    report = ImportReport()
-    seen: dict[str, int] = {}
-    batch: list[tuple[int, GiftCard]] = []
-    with CsvFile(source) as file:
-        if "card_code" not in file.header:
-            raise ImportFileError("The file has no card_code column.")
-        failure = None
-        try:
-            for row in file.rows(report):
-                if progress:
-                    progress(1)
-                code = row.values.get("card_code", "")
-                if code:
-                    digest = code_hash(code)
-                    if digest in seen:
-                        report.duplicate(row.line, f"duplicate of line {seen[digest]}")
-                        continue
-                try:
-                    card = _card_of(row, pool, uploaded_by=uploaded_by)
-                except CardRowError as exc:
-                    report.error(row.line, str(exc))
-                    continue
-                seen[card.code_hash] = row.line
-                batch.append((row.line, card))
-                if len(batch) >= BATCH_SIZE:
-                    _write_batch(pool, batch, report)
-                    batch = []
-            if batch:
-                _write_batch(pool, batch, report)
-        except Exception as exc:
-            failure = str(exc) or type(exc).__name__
-            raise
-        finally:
-            GiftCardAuditLog.objects.create(
-                client_id=pool.client_id,
-                action=GiftCardAuditAction.CARDS_ADDED,
-                entity_type="gift_card_pool",
-                entity_id=pool.pk,
-                user=uploaded_by,
-                changes={"added": report.imported},
-                metadata={
-                    "source": CardSource.CSV,
-                    "import": report.as_dict(),
-                    "file": getattr(source, "name", str(source)).rsplit("/", 1)[-1],
-                    **({"failed": failure} if failure else {}),
-                },
-            )
+    twice, so importing the same file again imports nothing. Raises ImportFileError, writing
+    nothing, for a refused file or one without a card code column."""
+    from mike.imports.services import import_file, raise_if_refused, report_of
+
+    job = import_file(
+        ImportKind.CARDS, target=pool, source=source, user=uploaded_by, progress=progress
+    )
+    raise_if_refused(job)
     pool.refresh_from_db(fields=["total_cards", "available_cards"])
-    return report
+    return report_of(job)

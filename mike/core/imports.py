@@ -44,6 +44,10 @@ class ImportFileError(DomainError, ValueError):
     was written. The message is for the person who uploaded it."""
 
 
+class RowError(DomainError, ValueError):
+    """One row cannot be imported; the message says why (without the "line N:" prefix)."""
+
+
 def normalize_header(name: str) -> str:
     """`" First-Name "` → `first_name`: the form column names are matched in."""
     return _HEADER_SEPARATORS.sub("_", (name or "").strip().lower())
@@ -59,22 +63,39 @@ class Row:
 
 @dataclass
 class ImportReport:
-    """What one import found. `problems` holds (line, message) for duplicates and row errors, in
-    file order; the counts say which is which."""
+    """What one import (or one batch of it) found. `entries` holds (line, message, kind) for
+    duplicates ("duplicate") and row errors ("error"); `problems` the (line, message) pairs."""
 
     rows: int = 0
     imported: int = 0
     duplicates: int = 0
     errors: int = 0
-    problems: list[tuple[int, str]] = field(default_factory=list)
+    entries: list[tuple[int, str, str]] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[tuple[int, str]]:
+        return [(line, message) for line, message, _ in self.entries]
 
     def duplicate(self, line: int, message: str) -> None:
         self.duplicates += 1
-        self.problems.append((line, message))
+        self.entries.append((line, message, "duplicate"))
 
     def error(self, line: int, message: str) -> None:
         self.errors += 1
-        self.problems.append((line, message))
+        self.entries.append((line, message, "error"))
+
+    def clear(self) -> None:
+        self.rows = self.imported = self.duplicates = self.errors = 0
+        self.entries = []
+
+    def copy(self) -> ImportReport:
+        return ImportReport(
+            rows=self.rows,
+            imported=self.imported,
+            duplicates=self.duplicates,
+            errors=self.errors,
+            entries=list(self.entries),
+        )
 
     def summary(self) -> str:
         text = (
@@ -167,7 +188,9 @@ class CsvFile:
     error in the report instead.
     """
 
-    def __init__(self, source: str | os.PathLike | BinaryIO):
+    def __init__(self, source: str | os.PathLike | BinaryIO, *, count_rows: bool = False):
+        self._count = count_rows
+        self.row_count: int | None = None
         if isinstance(source, (str, os.PathLike)):
             self._raw = open(source, "rb")  # noqa: SIM115 (closed by close() / the with block)
             self._owns = True
@@ -196,6 +219,8 @@ class CsvFile:
         raw.seek(0)
         sample = raw.read(SNIFF_BYTES).decode(self.encoding, errors="ignore")
         self.delimiter = _sniff_delimiter(sample)
+        if self._count:
+            self.row_count = self._count_records()
 
         raw.seek(0)
         self._text = io.TextIOWrapper(raw, encoding=self.encoding, newline="")
@@ -214,6 +239,25 @@ class CsvFile:
         if self._first_row is None:
             raise ImportFileError("The file has a header but no rows.")
 
+    def _count_records(self) -> int:
+        """The data rows (non-blank records after the header), in one more streamed pass."""
+        self._raw.seek(0)
+        text = io.TextIOWrapper(self._raw, encoding=self.encoding, newline="")
+        try:
+            records = sum(
+                1
+                for cells in csv.reader(text, delimiter=self.delimiter)
+                if any(cell.strip() for cell in cells)
+            )
+        finally:
+            text.detach()
+        return max(0, records - 1)
+
+    @property
+    def last_line(self) -> int:
+        """The last file line read so far (a quoted field may have spanned several)."""
+        return self._last_line
+
     def _numbered(self) -> Iterator[tuple[int, list[str]]]:
         """(starting line, cells) of each non-blank record."""
         for cells in self._reader:
@@ -222,12 +266,16 @@ class CsvFile:
                 continue
             yield start, cells
 
-    def rows(self, report: ImportReport) -> Iterator[Row]:
+    def rows(self, report: ImportReport, *, after_line: int = 0) -> Iterator[Row]:
+        """The data rows, counted in `report`; those starting on or before `after_line` (settled
+        by an earlier run of the same import) are skipped and not counted."""
         width = len(self.header)
         records = self._numbered()
         pending = [self._first_row] if self._first_row else []
         self._first_row = None
         for line, cells in _chain(pending, records):
+            if line <= after_line:
+                continue
             report.rows += 1
             if len(cells) < width or (len(cells) > width and any(c.strip() for c in cells[width:])):
                 report.error(line, f"has {len(cells)} columns, the header has {width}")

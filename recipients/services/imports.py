@@ -1,19 +1,39 @@
-"""Importing an audience file: recipients written in batches, duplicates and bad rows reported."""
+"""Importing an audience file: the recipients' Importer for the import engine (mike.imports).
+
+The engine reads the file, finds the duplicates within a batch and commits each batch with the
+job's checkpoint; this module says how a row becomes a recipient (recipients.imports) and writes a
+batch: recipients already in the audience are duplicates, a file code another recipient holds is
+a row error, and the others get their codes and tokens and are inserted in one statement."""
 
 import secrets
 from collections.abc import Callable
 
-from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 
-from mike.core.imports import CsvFile, ImportReport
+from mike.core.bulk import insert_rows
+from mike.core.imports import ImportReport, Row
 from mike.core.phones import DEFAULT_REGION
+from mike.imports.engine import Field, Importer
+from mike.imports.models import ImportJob, ImportKind
 from recipients.codes import CODE_LENGTH, CROCKFORD_ALPHABET, generate_recipient_token
-from recipients.imports import ParsedRecipient, RowError, column_map, parse_recipient
+from recipients.imports import ALIASES, ParsedRecipient, parse_recipient
 from recipients.models import Audience, AudienceStatus, Recipient, ValidationStatus
 
-BATCH_SIZE = 2000
-_MAX_BATCH_ATTEMPTS = 3
+LABELS = {
+    "first_name": "First name",
+    "last_name": "Last name",
+    "full_name": "Full name (split into first and last)",
+    "phone": "Phone",
+    "email": "Email",
+    "company": "Company",
+    "address1": "Address line 1",
+    "address2": "Address line 2",
+    "city": "City",
+    "state": "State",
+    "zip": "ZIP code",
+    "external_id": "External id",
+    "redemption_code": "Redemption code (else one is generated)",
+}
 
 
 def _random_code() -> str:
@@ -65,114 +85,94 @@ def _codes_taken(codes: list[str]) -> set[str]:
     )
 
 
-def _write_batch(audience: Audience, batch: list[ParsedRecipient], report: ImportReport) -> None:
-    """Insert the batch's new recipients in one transaction (so a crash keeps whole batches).
+class RecipientImporter(Importer):
+    fields = tuple(Field(name, LABELS[name], aliases=aliases) for name, aliases in ALIASES.items())
+    keeps_other_columns = True
 
-    The recipients already in the audience are reported as duplicates; a file code another
-    recipient holds is a row error. Generated codes are drawn for the whole batch and checked in
-    one query (generate_redemption_code would query once per row); the unique constraints stay
-    the guarantee, and a batch that loses a race to a concurrent import is checked and drawn
-    again."""
-    in_audience = _existing_keys(audience, batch)
-    fresh = []
-    for parsed in batch:
-        hit = next((key for key in parsed.identity_keys() if key in in_audience), None)
-        if hit:
-            report.duplicate(parsed.line, f"already in the audience ({hit[0]} {hit[1]})")
-        else:
-            fresh.append(parsed)
+    def prepare(self) -> None:
+        self.audience = self.job.audience
+        self.region = DEFAULT_REGION
 
-    for attempt in range(_MAX_BATCH_ATTEMPTS):
+    def parse(self, row: Row, mapping: dict[str, str]) -> ParsedRecipient:
+        return parse_recipient(row, mapping, self.region)
+
+    def keys(self, item: ParsedRecipient) -> list:
+        keys = item.identity_keys()
+        if item.code:
+            keys.append(("code", item.code))
+        return keys
+
+    def write(self, items: list[tuple[int, ParsedRecipient]], report: ImportReport) -> None:
+        """Insert the batch's new recipients (the engine holds the transaction and retries the
+        batch when a concurrent import takes a code between the check and the insert).
+        Generated codes are drawn for the whole batch and checked in one query
+        (generate_redemption_code would query once per row); the unique constraints stay the
+        guarantee."""
+        batch = [parsed for _, parsed in items]
+        in_audience = _existing_keys(self.audience, batch)
+        fresh = []
+        for parsed in batch:
+            hit = next((key for key in parsed.identity_keys() if key in in_audience), None)
+            if hit:
+                report.duplicate(parsed.line, f"already in the audience ({hit[0]} {hit[1]})")
+            else:
+                fresh.append(parsed)
         taken = _codes_taken([p.code for p in fresh if p.code])
-        rows, kept = [], []
+        kept = []
         for parsed in fresh:
             if parsed.code in taken:
                 report.error(parsed.line, f"redemption code '{parsed.code}' is already in use")
-                continue
-            kept.append(parsed)
-        fresh = kept
-        generated = iter(_draw_codes(sum(1 for p in fresh if not p.code)))
-        for parsed in fresh:
-            rows.append(
-                Recipient(
-                    audience=audience,
-                    redemption_code=parsed.code or next(generated),
-                    token=generate_recipient_token(),
-                    custom_fields=parsed.custom_fields,
-                    validation_status=ValidationStatus.VALID,
-                    **parsed.fields,
-                )
+            else:
+                kept.append(parsed)
+        generated = iter(_draw_codes(sum(1 for p in kept if not p.code)))
+        rows = [
+            Recipient(
+                audience=self.audience,
+                redemption_code=parsed.code or next(generated),
+                token=generate_recipient_token(),
+                custom_fields=parsed.custom_fields,
+                validation_status=ValidationStatus.VALID,
+                **parsed.fields,
             )
-        try:
-            with transaction.atomic():
-                Recipient.objects.bulk_create(rows, batch_size=BATCH_SIZE)
-        except IntegrityError:
-            if attempt == _MAX_BATCH_ATTEMPTS - 1:
-                raise
-            continue
+            for parsed in kept
+        ]
+        insert_rows(Recipient, rows)
         report.imported += len(rows)
-        return
+
+    def finish(self, job: ImportJob) -> None:
+        """The audience's counters: its recipients now, and the rows this import could not take."""
+        audience = job.audience
+        counts = Recipient.objects.filter(audience=audience).aggregate(
+            total=Count("pk"),
+            valid=Count("pk", filter=Q(validation_status=ValidationStatus.VALID)),
+        )
+        Audience.objects.filter(pk=audience.pk).update(
+            total_count=counts["total"],
+            valid_count=counts["valid"],
+            invalid_count=job.errors,
+            status=AudienceStatus.READY,
+        )
 
 
 def import_recipients(
     *,
     audience: Audience,
     source,
-    region: str = DEFAULT_REGION,
+    user=None,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Import the recipients of a CSV file (a path or a binary file object) into `audience`.
+    """Import the recipients of a CSV file (a path or a binary file object) into `audience` in
+    this process, as an import job with the columns guessed from the header, and return its
+    report. Raises ImportFileError, writing nothing, when the file as a whole is refused.
 
-    Raises ImportFileError before writing anything when the file as a whole is refused. Otherwise
-    every row is imported or reported: a row error, a duplicate of an earlier line (same phone,
-    email or external id) or of a recipient already in the audience. Importing the same file
-    again imports nothing. Rows are written in batches of BATCH_SIZE, each in its own transaction;
-    the audience's counters are recounted from its recipients at the end. `progress` is called
-    with the number of rows read since its last call.
-    """
-    report = ImportReport()
-    seen: dict[tuple[str, str], int] = {}
-    seen_codes: dict[str, int] = {}
-    batch: list[ParsedRecipient] = []
-    with CsvFile(source) as file:
-        mapping = column_map(file.header)
-        for row in file.rows(report):
-            if progress:
-                progress(1)
-            try:
-                parsed = parse_recipient(row, mapping, region)
-            except RowError as exc:
-                report.error(row.line, str(exc))
-                continue
-            earlier = next((seen[key] for key in parsed.identity_keys() if key in seen), None)
-            if earlier is None and parsed.code:
-                earlier = seen_codes.get(parsed.code)
-            if earlier is not None:
-                report.duplicate(row.line, f"duplicate of line {earlier}")
-                continue
-            for key in parsed.identity_keys():
-                seen[key] = row.line
-            if parsed.code:
-                seen_codes[parsed.code] = row.line
-            batch.append(parsed)
-            if len(batch) >= BATCH_SIZE:
-                _write_batch(audience, batch, report)
-                batch = []
-        if batch:
-            _write_batch(audience, batch, report)
-    _recount(audience, report)
-    return report
+    Every row is imported or reported: a row error, a duplicate of an earlier line of its batch
+    (same phone, email, external id or code) or of a recipient already in the audience (a row of
+    an earlier batch is by then one). Importing the same file again imports nothing."""
+    from mike.imports.services import import_file, raise_if_refused, report_of
 
-
-def _recount(audience: Audience, report: ImportReport) -> None:
-    """The audience's counters: its recipients now, and the rows this import could not take."""
-    counts = Recipient.objects.filter(audience=audience).aggregate(
-        total=Count("pk"), valid=Count("pk", filter=Q(validation_status=ValidationStatus.VALID))
+    job = import_file(
+        ImportKind.RECIPIENTS, target=audience, source=source, user=user, progress=progress
     )
-    Audience.objects.filter(pk=audience.pk).update(
-        total_count=counts["total"],
-        valid_count=counts["valid"],
-        invalid_count=report.errors,
-        status=AudienceStatus.READY,
-    )
+    raise_if_refused(job)
     audience.refresh_from_db(fields=["total_count", "valid_count", "invalid_count", "status"])
+    return report_of(job)

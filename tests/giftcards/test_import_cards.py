@@ -91,26 +91,18 @@ def test_reimport_imports_nothing_and_codes_are_unique_across_pools(tmp_path):
     assert GiftCardAuditLog.objects.filter(entity_id=other.pk).count() == 1
 
 
-def test_cards_added_one_by_one_are_duplicates_too_and_counters_follow_each_batch(
-    tmp_path, monkeypatch
-):
-    monkeypatch.setattr("giftcards.services.imports.BATCH_SIZE", 4)
+def test_cards_added_one_by_one_are_duplicates_too_across_batches(tmp_path, settings):
+    settings.IMPORT_BATCH_ROWS = 4
     pool = GiftCardPoolFactory()
     add_cards_to_pool(pool, ["CODE-0003"])
-    lines = ["card_code"] + [f"CODE-{n:04d}" for n in range(10)]
-    seen_counts = []
-    original = GiftCard.objects.bulk_create
-
-    def spy(cards, **kwargs):
-        pool.refresh_from_db()
-        seen_counts.append(pool.total_cards == GiftCard.objects.filter(pool=pool).count())
-        return original(cards, **kwargs)
-
-    monkeypatch.setattr(GiftCard.objects, "bulk_create", spy)
+    lines = ["card_code"] + [f"CODE-{n:04d}" for n in range(10)] + ["code-0001"]
     report = import_cards(pool=pool, source=_write(tmp_path, "\n".join(lines)))
-    assert (report.imported, report.duplicates) == (9, 1)
-    assert report.problems == [(5, "card code already in the platform")]
-    assert seen_counts == [True, True, True]
+    assert (report.rows, report.imported, report.duplicates) == (11, 9, 2)
+    # Line 12 repeats line 3 of an earlier batch: by then that card is in the platform.
+    assert report.problems == [
+        (5, "card code already in the platform"),
+        (12, "card code already in the platform"),
+    ]
     _assert_counters_match(pool)
     assert pool.total_cards == 10
 
@@ -121,7 +113,7 @@ def test_cards_added_one_by_one_are_duplicates_too_and_counters_follow_each_batc
         (b"", "empty"),
         (b"card_code,pin\r\n", "no rows"),
         (b"\x89PNG\r\n\x1a\n\x00\x00", "binary"),
-        (b"code,pin\r\nAAAA,1\r\n", "no card_code column"),
+        (b"voucher,pin\r\nAAAA,1\r\n", "no card_code column"),
     ],
 )
 def test_refused_files_change_nothing(tmp_path, content, message):
@@ -142,7 +134,10 @@ def test_command_prints_counts_and_writes_the_report(tmp_path):
     assert "9 rows, 3 imported, 1 duplicates, 5 errors" in out.getvalue()
     with (tmp_path / "cards.csv.errors.csv").open(newline="") as file:
         rows = list(csv.reader(file))
-    assert rows[:2] == [["line", "error"], ["4", "line 4: duplicate of line 2"]]
+    assert rows[:2] == [
+        ["line", "kind", "error"],
+        ["4", "duplicate", "line 4: duplicate of line 2"],
+    ]
     assert len(rows) == 7
 
     report = tmp_path / "again.csv"

@@ -119,8 +119,8 @@ def test_already_in_the_audience_by_email(tmp_path):
     assert report.problems == [(2, "already in the audience (email x@example.com)")]
 
 
-def test_batches_of_more_than_one_batch(tmp_path, monkeypatch):
-    monkeypatch.setattr("recipients.services.imports.BATCH_SIZE", 7)
+def test_batches_of_more_than_one_batch(tmp_path, settings):
+    settings.IMPORT_BATCH_ROWS = 7
     audience = AudienceFactory()
     lines = ["phone"] + [f"555201{n:04d}" for n in range(30)] + ["5552010003"]
     report = import_recipients(audience=audience, source=_write(tmp_path, "\n".join(lines)))
@@ -161,8 +161,8 @@ def test_command_prints_counts_and_writes_the_report_beside_the_file(tmp_path):
     report = tmp_path / "audience.csv.errors.csv"
     with report.open(newline="") as file:
         rows = list(csv.reader(file))
-    assert rows[0] == ["line", "error"] and len(rows) == 8
-    assert rows[1] == ["8", "line 8: phone '12345' is not a valid number"]
+    assert rows[0] == ["line", "kind", "error"] and len(rows) == 8
+    assert rows[1] == ["8", "error", "line 8: phone '12345' is not a valid number"]
 
     elsewhere = tmp_path / "out" / "report.csv"
     elsewhere.parent.mkdir()

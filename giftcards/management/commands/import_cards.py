@@ -4,12 +4,16 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from giftcards.models import GiftCardPool
-from giftcards.services.imports import import_cards
-from mike.core.import_command import run_import
+from mike.imports.command import run_import
+from mike.imports.models import ImportKind
+from mike.imports.services import import_file
 
 
 class Command(BaseCommand):
-    help = "Import the gift cards of a CSV file into a pool."
+    help = (
+        "Import the gift cards of a CSV file into a pool, as an import job (resume a stopped "
+        "one with `manage.py resume_import JOB`)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("file")
@@ -25,5 +29,7 @@ class Command(BaseCommand):
             self,
             path=file,
             errors=errors,
-            run=lambda progress: import_cards(pool=target, source=file, progress=progress),
+            run=lambda progress: import_file(
+                ImportKind.CARDS, target=target, source=file, progress=progress
+            ),
         )

@@ -3,13 +3,17 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from mike.core.import_command import run_import
+from mike.imports.command import run_import
+from mike.imports.models import ImportKind
+from mike.imports.services import import_file
 from recipients.models import Audience
-from recipients.services.imports import import_recipients
 
 
 class Command(BaseCommand):
-    help = "Import the recipients of a CSV file into an audience."
+    help = (
+        "Import the recipients of a CSV file into an audience, as an import job (resume a "
+        "stopped one with `manage.py resume_import JOB`)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("file")
@@ -25,5 +29,7 @@ class Command(BaseCommand):
             self,
             path=file,
             errors=errors,
-            run=lambda progress: import_recipients(audience=target, source=file, progress=progress),
+            run=lambda progress: import_file(
+                ImportKind.RECIPIENTS, target=target, source=file, progress=progress
+            ),
         )

@@ -1,0 +1,33 @@
+"""`manage.py resume_import JOB [--errors PATH]`: run a stopped import job in the foreground."""
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from mike.imports.command import run_import
+from mike.imports.models import ImportJob
+from mike.imports.services import run_in_foreground
+
+
+class Command(BaseCommand):
+    help = (
+        "Resume an import job that stopped (its process was killed, its worker died) after its "
+        "last committed batch; a finished job only prints its counts."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("job", help="The import job's id.")
+        parser.add_argument("--errors", help="Where to write the report (default NAME.errors.csv).")
+
+    def handle(self, *args, job, errors, **options):
+        try:
+            found = ImportJob.objects.get(pk=job)
+        except (ImportJob.DoesNotExist, ValueError, ValidationError) as exc:
+            raise CommandError(f"No import job with id {job}.") from exc
+        if found.status == "pending":
+            raise CommandError("This job is waiting for its columns to be confirmed.")
+        run_import(
+            self,
+            path=None,
+            errors=errors,
+            run=lambda progress: run_in_foreground(found, progress=progress),
+        )
