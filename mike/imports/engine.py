@@ -130,16 +130,18 @@ def stale_before():
     return timezone.now() - timedelta(seconds=settings.IMPORT_STALE_SECONDS)
 
 
-def take_job(job_id) -> ImportJob | None:
+def take_job(job_id, *, force: bool = False) -> ImportJob | None:
     """Move the job to running for this runner, or None when it is not there to take: finished,
-    or running with a fresh heartbeat (another runner has it)."""
+    or running with a fresh heartbeat (another runner has it), unless `force` (an operator who
+    knows its process is gone). A runner it replaces stops at its next batch (Superseded)."""
     now = timezone.now()
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.finished:
             return None
         if (
-            job.status == ImportStatus.RUNNING
+            not force
+            and job.status == ImportStatus.RUNNING
             and job.heartbeat_at
             and job.heartbeat_at >= stale_before()
         ):
@@ -276,12 +278,14 @@ class _Cancelled(DomainError):
     """The job was asked to stop; raised inside a batch's transaction so the batch rolls back."""
 
 
-def run_job(job_id, *, progress: Callable[..., None] | None = None) -> ImportJob | None:
+def run_job(
+    job_id, *, progress: Callable[..., None] | None = None, force: bool = False
+) -> ImportJob | None:
     """Run (or resume) the job; None when it is not there to take (finished, or another runner
     holds it). A refused file ends the job `failed` with the reason and changes nothing; an
     unexpected error leaves it to be resumed (by the sweep, mike.imports.tasks) until
     IMPORT_MAX_ATTEMPTS runs have failed, then ends it failed."""
-    job = take_job(job_id)
+    job = take_job(job_id, force=force)
     if job is None:
         return None
     runner = _Run(job, progress)

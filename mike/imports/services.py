@@ -160,10 +160,20 @@ def cancel_job(job: ImportJob) -> ImportJob:
     return current
 
 
-def run_in_foreground(job: ImportJob, *, progress=None) -> ImportJob:
-    """Run a queued (or stopped) job in this process: the commands' path."""
-    result = run_job(job.pk, progress=progress)
-    return result or ImportJob.objects.get(pk=job.pk)
+def run_in_foreground(job: ImportJob, *, progress=None, force: bool = False) -> ImportJob:
+    """Run a queued (or stopped) job in this process: the commands' path. Raises ImportRefused
+    when another runner holds the job (its heartbeat is fresh) and not `force`."""
+    result = run_job(job.pk, progress=progress, force=force)
+    if result is None:
+        current = ImportJob.objects.get(pk=job.pk)
+        if current.status == ImportStatus.RUNNING:
+            raise ImportRefused(
+                "This import is running elsewhere (its last batch was written "
+                f"{(timezone.now() - current.heartbeat_at).seconds} s ago). If its process is "
+                f"gone, wait {settings.IMPORT_STALE_SECONDS} s or resume it with --force."
+            )
+        return current
+    return result
 
 
 def report_of(job: ImportJob) -> ImportReport:

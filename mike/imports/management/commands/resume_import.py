@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from mike.imports.command import run_import
 from mike.imports.models import ImportJob
-from mike.imports.services import run_in_foreground
+from mike.imports.services import ImportRefused, run_in_foreground
 
 
 class Command(BaseCommand):
@@ -17,8 +17,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("job", help="The import job's id.")
         parser.add_argument("--errors", help="Where to write the report (default NAME.errors.csv).")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Take the job even if its heartbeat is fresh (its process is known to be gone).",
+        )
 
-    def handle(self, *args, job, errors, **options):
+    def handle(self, *args, job, errors, force, **options):
         try:
             found = ImportJob.objects.get(pk=job)
         except (ImportJob.DoesNotExist, ValueError, ValidationError) as exc:
@@ -29,5 +34,11 @@ class Command(BaseCommand):
             self,
             path=None,
             errors=errors,
-            run=lambda progress: run_in_foreground(found, progress=progress),
+            run=lambda progress: self._run(found, progress, force),
         )
+
+    def _run(self, job, progress, force):
+        try:
+            return run_in_foreground(job, progress=progress, force=force)
+        except ImportRefused as exc:
+            raise CommandError(str(exc)) from exc
