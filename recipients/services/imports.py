@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Callable
 
 from django.db.models import Count, Q
+from django.db.models.fields.json import KT
 
 from mike.core.bulk import insert_rows
 from mike.core.imports import ImportReport, Row
@@ -60,7 +61,7 @@ def _existing_keys(audience: Audience, batch: list[ParsedRecipient]) -> set[tupl
     emails = [p.fields["email"] for p in batch if p.fields["email"]]
     external_ids = [p.external_id for p in batch if p.external_id]
     found = set()
-    existing = Recipient.objects.filter(audience=audience)
+    existing = Recipient.objects.filter(audience=audience).order_by()
     found |= {
         ("phone", v) for v in existing.filter(phone__in=phones).values_list("phone", flat=True)
     }
@@ -68,11 +69,12 @@ def _existing_keys(audience: Audience, batch: list[ParsedRecipient]) -> set[tupl
         ("email", v) for v in existing.filter(email__in=emails).values_list("email", flat=True)
     }
     if external_ids:
+        # As text (->>), the expression recipient_audience_extid_idx indexes.
         found |= {
             ("external_id", v)
-            for v in existing.filter(custom_fields__external_id__in=external_ids).values_list(
-                "custom_fields__external_id", flat=True
-            )
+            for v in existing.annotate(external_id=KT("custom_fields__external_id"))
+            .filter(external_id__in=external_ids)
+            .values_list("external_id", flat=True)
         }
     return found
 

@@ -182,3 +182,15 @@ def test_command_prints_counts_and_writes_the_report_beside_the_file(tmp_path):
 def test_command_refuses_an_unknown_audience(tmp_path):
     with pytest.raises(CommandError, match="No audience"):
         call_command("import_recipients", str(_write(tmp_path, MESSY)), audience="nope")
+
+
+def test_already_in_the_audience_by_external_id(tmp_path):
+    audience = AudienceFactory()
+    RecipientFactory(audience=audience, custom_fields={"external_id": "C-9"})
+    RecipientFactory(custom_fields={"external_id": "C-8"})  # another audience's: no duplicate
+    report = import_recipients(
+        audience=audience,
+        source=_write(tmp_path, "customer_id,phone\nC-9,5552019001\nC-8,5552019002\n"),
+    )
+    assert (report.imported, report.duplicates) == (1, 1)
+    assert report.problems == [(2, "already in the audience (external_id C-9)")]
