@@ -241,7 +241,9 @@ def mark_redeemed(*, recipient: Recipient, ip: str, user_agent: str) -> bool:
 def redeem(request):
     """GET shows the form; POST looks the code up. Card codes are shown only here, never cached."""
     if request.method != "POST":
-        return render(request, "public/redeem.html", {"form": RedeemForm(), "state": None})
+        # The link printed on a mailer carries its code: filled in here, looked up on submit.
+        form = RedeemForm(initial={"code": request.GET.get("code", "")[:40]})
+        return render(request, "public/redeem.html", {"form": form, "state": None})
     # Every try is a miss until the code is found: the unit is taken before the lookup.
     reservation = ratelimit.reserve(
         group=RATE_GROUP, key=ratelimit.client_key(request), rate=settings.REDEEM_RATE

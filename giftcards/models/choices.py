@@ -169,6 +169,7 @@ class GiftCardAuditAction(models.TextChoices):
     REWARD_REJECTED = "reward_rejected", "Reward rejected"
     REWARD_REVOKED = "reward_revoked", "Reward revoked"
     CARD_CODE_REVEALED = "card_code_revealed", "Card code revealed"
+    CARD_CODES_EXPORTED = "card_codes_exported", "Card codes exported"
     CARDS_SOLD = "cards_sold", "Cards bought from a master pool"
     LOW_BALANCE_THRESHOLD_SET = "low_balance_threshold_set", "Low-balance threshold set"
 

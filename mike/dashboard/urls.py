@@ -7,6 +7,7 @@ from .views import (
     core,
     credit,
     deliveries,
+    exports,
     giftcards,
     home,
     recipients,
@@ -26,6 +27,7 @@ urlpatterns = [
     *credit.urlpatterns,
     *recipients.urlpatterns,
     *calls.urlpatterns,
+    *exports.urlpatterns,
     *team.urlpatterns,
     *settings.urlpatterns,
 ]

@@ -1,7 +1,8 @@
 """Gift cards: the client's pools and their stock, a pool's cards (masked; a full code only for
-those allowed, each reveal audited), buying cards from a master pool against the client's
+those allowed, each reveal and each full-code export audited), buying cards from a master pool against the client's
 credit, and the rewards list with revocation."""
 
+import csv
 import uuid
 from contextlib import contextmanager
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,11 +13,14 @@ from django import forms
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from giftcards import selectors
@@ -29,9 +33,16 @@ from giftcards.models import (
     RewardStatus,
 )
 from giftcards.services import InsufficientCredit, credit_account_for
-from giftcards.services.codes import CodeRevealRefused, can_reveal_codes, reveal_card_code
+from giftcards.services.codes import (
+    CARD_EXPORT_COLUMNS,
+    CodeRevealRefused,
+    can_reveal_codes,
+    export_card_codes,
+    reveal_card_code,
+)
 from giftcards.services.revocation import MIN_REASON_LENGTH, RevocationRefused, revoke_reward
 from giftcards.services.sales import SaleRefused, offers, sale_price, sell_cards
+from mike.core.csvsafe import csv_safe
 
 from ..access import dashboard_view
 from ..tables import DashboardTable, scoped_campaigns, table_page
@@ -256,8 +267,9 @@ def _pool_or_404(request, pool_id) -> GiftCardPool:
 def pool_detail(request, pool_id):
     scope = request.scope
     pool = _pool_or_404(request, pool_id)
+    can_reveal = can_reveal_codes(request.user)
     with client_time(scope):
-        return table_page(
+        response = table_page(
             request,
             table_class=CardTable,
             queryset=selectors.pool_cards(pool),
@@ -266,11 +278,65 @@ def pool_detail(request, pool_id):
             export_name="giftcard-cards",
             context={
                 "pool": pool,
-                "can_reveal": can_reveal_codes(request.user),
+                "can_reveal": can_reveal,
                 "can_manage": scope.can_manage(pool.client),
                 "revocable": REVOCABLE,
             },
         )
+    if can_reveal and request.htmx and request.htmx.target == "table" and not response.streaming:
+        # The full-code export carries the table's filters: a table swapped by htmx swaps the
+        # form too (out of band), as it does the export link.
+        response.content += render_to_string(
+            "app/giftcards/_full_export.html", {"pool": pool, "oob": True}, request=request
+        ).encode()
+    return response
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for csv.writer in a streamed response."""
+
+    def write(self, value):
+        return value
+
+
+@require_POST
+@dashboard_view(section="giftcards")
+def export_codes(request, pool_id):
+    """The pool's cards, as the page's filters (status, last four) choose them, with their full
+    code, card number and PIN: for those who may see codes, each export audited (one row naming
+    who, the pool, the filters and the count). A POST, so no page elsewhere can start it."""
+    pool = _pool_or_404(request, pool_id)
+    if not can_reveal_codes(request.user):
+        raise PermissionDenied("Only staff allowed to see gift card codes may export them.")
+    filters = {name: request.POST.get(name, "") for name in CardFilter.base_filters}
+    filterset = CardFilter(filters, queryset=selectors.pool_cards(pool), request=request)
+    if not filterset.is_valid():
+        messages.error(request, "Those filters are not valid; nothing was exported.")
+        return redirect("dashboard:giftcard_pool", pool_id=pool.pk)
+    try:
+        export = export_card_codes(
+            pool=pool,
+            by=request.user,
+            cards=filterset.qs.order_by("-created_at", "-pk"),
+            filters=filters,
+        )
+    except CodeRevealRefused as exc:
+        raise PermissionDenied(str(exc)) from exc
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield "\ufeff"  # a BOM, so spreadsheet programs read the file as UTF-8
+        yield writer.writerow(CARD_EXPORT_COLUMNS)
+        for row in export.rows:
+            yield writer.writerow([csv_safe(value) for value in row])
+
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    name = slugify(pool.pool_name) or "pool"
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="giftcard-codes-{name}-{stamp}.csv"'
+    # Bearer money: neither the browser nor a proxy may keep a copy.
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_POST
@@ -522,5 +588,8 @@ urlpatterns = [
     path("giftcards/rewards/", rewards, name="giftcard_rewards"),
     path("giftcards/rewards/<uuid:reward_id>/revoke/", revoke, name="giftcard_revoke"),
     path("giftcards/pools/<uuid:pool_id>/", pool_detail, name="giftcard_pool"),
+    path(
+        "giftcards/pools/<uuid:pool_id>/codes.csv", export_codes, name="giftcard_pool_export_codes"
+    ),
     path("giftcards/cards/<uuid:card_id>/reveal/", reveal_code, name="giftcard_reveal"),
 ]
