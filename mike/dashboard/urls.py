@@ -1,6 +1,7 @@
 """The dashboards' URLs, under /app/. Each page family keeps its own `urlpatterns` beside its views."""
 
 from .views import (
+    audiences,
     auth,
     calls,
     campaigns,
@@ -9,6 +10,7 @@ from .views import (
     deliveries,
     giftcards,
     home,
+    imports,
     recipients,
     settings,
     team,
@@ -25,6 +27,8 @@ urlpatterns = [
     *deliveries.urlpatterns,
     *credit.urlpatterns,
     *recipients.urlpatterns,
+    *audiences.urlpatterns,
+    *imports.urlpatterns,
     *calls.urlpatterns,
     *team.urlpatterns,
     *settings.urlpatterns,
