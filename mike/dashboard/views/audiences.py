@@ -165,7 +165,7 @@ def audience_new(request):
         clients = _manageable_clients(scope)
         if not clients:
             raise PermissionDenied("Your role may look at audiences but not create them.")
-    form = AudienceForm(request.POST or None, clients=clients)
+    form = AudienceForm(request.POST if request.method == "POST" else None, clients=clients)
     if request.method == "POST" and form.is_valid():
         try:
             audience = create_audience(

@@ -132,6 +132,8 @@ def _kind_of(job: ImportJob) -> ImportTarget:
 class UploadForm(forms.Form):
     file = forms.FileField(
         label="CSV file",
+        # An empty file is the engine's to refuse, with the message every import gives.
+        allow_empty_file=True,
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,.tsv,text/csv"}),
         error_messages={"required": "Choose the CSV file to import."},
         help_text="UTF-8 or Windows-1252; comma, semicolon or tab separated; one header row.",
@@ -145,8 +147,9 @@ def upload(request, *, kind: str, **ids):
     request.nav_section = entry.section
     target = entry.find(request, ids[entry.url_arg])
     request.scope.require_manage(target.client)
-    form = UploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    posted = request.method == "POST"
+    form = UploadForm(request.POST if posted else None, request.FILES if posted else None)
+    if posted and form.is_valid():
         uploaded = form.cleaned_data["file"]
         try:
             job = services.create_job(
@@ -260,7 +263,9 @@ def columns(request, job_id):
     except ImportFileError as refusal:
         rows = []
         messages.error(request, str(refusal))
-    form = ColumnsForm(request.POST or None, job=job, samples=_samples(rows))
+    form = ColumnsForm(
+        request.POST if request.method == "POST" else None, job=job, samples=_samples(rows)
+    )
     if request.method == "POST" and form.is_valid():
         try:
             started = services.start_job(job, mapping=form.mapping)
@@ -271,7 +276,8 @@ def columns(request, job_id):
             return redirect("dashboard:import_job", job_id=job.pk)
         else:
             if started.status == ImportStatus.DONE:
-                messages.success(request, f"{started.file_name} is imported.")
+                summary = services.report_of(started).summary()
+                messages.success(request, f"{started.file_name} is imported: {summary}.")
             else:
                 messages.success(request, f"{started.file_name} is being imported.")
             return redirect("dashboard:import_job", job_id=job.pk)
