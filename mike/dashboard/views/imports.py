@@ -380,7 +380,11 @@ def job_report(request, job_id):
 
 
 class JobTable(DashboardTable):
-    file_name = tables.Column("File", linkify=("dashboard:import_job", {"job_id": tables.A("pk")}))
+    file_name = tables.Column(
+        "File",
+        linkify=("dashboard:import_job", {"job_id": tables.A("pk")}),
+        attrs={"td": {"class": "name-cell"}},
+    )
     kind = tables.Column("Kind")
     target = tables.Column("Into", accessor="pk", orderable=False)
     client = tables.Column("Client", accessor="client__name", order_by="client__name")
