@@ -386,7 +386,9 @@ class JobTable(DashboardTable):
         attrs={"td": {"class": "name-cell"}},
     )
     kind = tables.Column("Kind")
-    target = tables.Column("Into", accessor="pk", orderable=False)
+    target = tables.Column(
+        "Into", accessor="pk", orderable=False, attrs={"td": {"class": "target-cell"}}
+    )
     client = tables.Column("Client", accessor="client__name", order_by="client__name")
     status = tables.Column("Status")
     rows_total = tables.Column("Rows", attrs={"th": {"class": "num"}, "td": {"class": "num"}})
@@ -394,7 +396,10 @@ class JobTable(DashboardTable):
     duplicates = tables.Column("Duplicates", attrs={"th": {"class": "num"}, "td": {"class": "num"}})
     errors = tables.Column("Errors", attrs={"th": {"class": "num"}, "td": {"class": "num"}})
     created_by = tables.Column(
-        "By", accessor="created_by__full_name", order_by="created_by__full_name", default=""
+        "By",
+        accessor="created_by__full_name",
+        order_by="created_by__full_name",
+        default="",
     )
     created_at = tables.DateTimeColumn(
         verbose_name="When", format="M j, Y H:i", attrs={"td": {"class": "when"}}
@@ -404,6 +409,21 @@ class JobTable(DashboardTable):
         empty_text = "No imports yet."
         order_by = ("-created_at",)
         attrs = {"class": "data-table imports-table"}
+        # What a person looks for first (which file, how it went, when), so a phone shows it
+        # without scrolling sideways.
+        sequence = (
+            "file_name",
+            "status",
+            "created_at",
+            "rows_total",
+            "imported",
+            "duplicates",
+            "errors",
+            "target",
+            "client",
+            "kind",
+            "created_by",
+        )
 
     always_visible = ("file_name",)
 
