@@ -75,18 +75,21 @@ class UploadForm(forms.Form):
         self.kinds = kinds
         self.fields["kind"].choices = [(kind, entry.label) for kind, entry in kinds.items()]
         # One chooser per target the kinds name, each the admin's autocomplete over that model.
-        names = []
+        used_by: dict[str, list[str]] = {}
         for entry in kinds.values():
-            names += [entry.target] + ([entry.contact_list] if entry.contact_list else [])
-        for name in dict.fromkeys(names):
+            for name in (entry.target, entry.contact_list):
+                if name:
+                    used_by.setdefault(name, []).append(entry.label)
+        for name, labels in used_by.items():
             model_field = ImportJob._meta.get_field(name)
             self.fields[name] = forms.ModelChoiceField(
                 label=model_field.verbose_name.capitalize(),
                 queryset=model_field.related_model._default_manager.all(),
                 required=False,
                 widget=AutocompleteSelect(model_field, admin_site),
+                help_text="For " + " and ".join(label[0].lower() + label[1:] for label in labels),
             )
-        self.order_fields(["kind", *dict.fromkeys(names), "file"])
+        self.order_fields(["kind", *used_by, "file"])
 
     def clean(self):
         data = super().clean()
@@ -169,7 +172,7 @@ class ImportJobAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
         "target_name",
         "client",
         "status",
-        "progress",
+        "rows",
         "imported",
         "duplicates",
         "errors",
@@ -189,7 +192,7 @@ class ImportJobAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
             {"fields": ("rows_total", "rows_done", "imported", "duplicates", "errors")},
         ),
         ("Into", {"fields": ("client", "audience", "pool", "contact_list")}),
-        ("The file", {"fields": ("file", "file_size", "header", "mapping")}),
+        ("The file", {"fields": ("stored_file", "file_size", "header", "mapping")}),
         (
             "Run",
             {
@@ -219,6 +222,11 @@ class ImportJobAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     def target_name(self, job):
         return str(job.target) if job.target is not None else ""
 
+    @admin.display(description="Rows")
+    def rows(self, job):
+        total = "?" if job.rows_total is None else f"{job.rows_total:,}"
+        return f"{job.rows_done:,} of {total} ({job.percent} %)"
+
     @admin.display(description="Progress")
     def progress(self, job):
         total = "?" if job.rows_total is None else f"{job.rows_total:,}"
@@ -229,6 +237,11 @@ class ImportJobAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
             f"{job.rows_done:,}",
             total,
         )
+
+    @admin.display(description="Stored as")
+    def stored_file(self, job):
+        # The name only: uploaded files hold clients' people and cards, and are never served.
+        return job.file.name
 
     @admin.display(description="Report")
     def report(self, job):
@@ -300,8 +313,8 @@ class ImportJobAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
             else:
                 self.message_user(
                     request,
-                    f"{job.file_name}: {job.get_status_display().lower()} "
-                    f"({services.report_of(job).summary()}).",
+                    f"The import of {job.file_name} is {job.get_status_display().lower()}: "
+                    f"{services.report_of(job).summary()}.",
                     messages.SUCCESS,
                 )
                 return redirect("admin:imports_importjob_change", job.pk)
@@ -311,7 +324,6 @@ class ImportJobAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
             "opts": self.opts,
             "form": form,
             "media": self.media + form.media,
-            "kinds": list(ADMIN_KINDS.values()),
         }
         return TemplateResponse(
             request,
