@@ -349,6 +349,18 @@ def test_the_report_downloads_as_csv_with_every_problem(
     ]
 
 
+def test_the_reports_name_is_safe_in_a_header(admin_client, audience):
+    job = services.create_job(
+        "recipients",
+        target=audience,
+        file=io.BytesIO(MESSY),
+        file_name='Spring "final"; v2.csv',
+        via="dashboard",
+    )
+    response = admin_client.get(report_url(job))
+    assert response["Content-Disposition"] == 'attachment; filename="Spring-final-v2-report.csv"'
+
+
 def test_a_queued_job_is_cancelled_and_imports_nothing(
     admin_client, audience, django_capture_on_commit_callbacks
 ):

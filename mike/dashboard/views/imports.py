@@ -217,7 +217,6 @@ class ColumnsForm(forms.Form):
                 initial=job.mapping.get(item.name, ""),
                 error_messages={"required": f"Choose the column that holds the {item.label}."},
             )
-            self.fields[item.name].is_required_field = item.required
 
     def clean(self):
         data = super().clean()
