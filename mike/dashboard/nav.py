@@ -29,6 +29,7 @@ ITEMS = (
     NavItem("Home", "dashboard:home", "home"),
     NavItem("Campaigns", "dashboard:campaigns", "campaigns", "Campaigns"),
     NavItem("Recipients", "dashboard:recipients", "recipients", "Campaigns"),
+    NavItem("Audiences", "dashboard:audiences", "audiences", "Campaigns"),
     NavItem("Approvals", "dashboard:approvals", "approvals", "Campaigns"),
     NavItem("Calls", "dashboard:calls_log", "calls", "Campaigns", shown=_agents_too),
     NavItem("Gift cards", "dashboard:giftcards", "giftcards", "Rewards"),

@@ -1,6 +1,7 @@
 """The dashboards' URLs, under /app/. Each page family keeps its own `urlpatterns` beside its views."""
 
 from .views import (
+    audiences,
     auth,
     calls,
     campaigns,
@@ -10,6 +11,7 @@ from .views import (
     exports,
     giftcards,
     home,
+    imports,
     recipients,
     settings,
     team,
@@ -26,6 +28,8 @@ urlpatterns = [
     *deliveries.urlpatterns,
     *credit.urlpatterns,
     *recipients.urlpatterns,
+    *audiences.urlpatterns,
+    *imports.urlpatterns,
     *calls.urlpatterns,
     *exports.urlpatterns,
     *team.urlpatterns,

@@ -53,8 +53,11 @@ PATTERNS = dashboard_patterns()
 @pytest.fixture
 def sweep_objects(tenants, people):
     """One object of client A per URL argument name."""
+    from django.core.files.base import ContentFile
+
     from mike.accounts.invitations import invite
     from mike.accounts.models import Membership
+    from mike.imports.services import create_job
     from tests import factories
 
     campaign = factories.CampaignFactory(client=tenants.client_a)
@@ -70,8 +73,18 @@ def sweep_objects(tenants, people):
         role="client_user",
         by=people.client_admin,
     )
+    audience = factories.AudienceFactory(client=tenants.client_a)
+    job = create_job(
+        "recipients",
+        target=audience,
+        file=ContentFile(b"name,phone\nAda Lovelace,5552010001\n", name="people.csv"),
+        via="dashboard",
+        user=people.client_admin,
+    )
     return {
         "name": "RecipientTable",
+        "audience_id": audience.pk,
+        "job_id": job.pk,
         "campaign_id": campaign.pk,
         "pool_id": card.pool_id,
         "card_id": card.pk,

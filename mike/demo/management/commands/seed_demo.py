@@ -6,6 +6,7 @@ running it again changes nothing. It refuses to run with DEBUG off unless told t
 creates users with a known password.
 """
 
+import io
 import random
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -164,6 +165,21 @@ CLIENTS = (
 )
 
 
+# The demo's imported audience: good rows, a bad phone, a duplicate, a row with no way to reach
+# the person and a bad ZIP, so its job page and report have something to show.
+DEMO_IMPORT_AUDIENCE = "Service reminder list"
+DEMO_IMPORT_FILE = """first_name,last_name,phone,email,address1,city,state,zip,vehicle
+Avery,Brooks,(555) 209-0001,avery.brooks@example.com,12 Lake St,Springfield,IL,62704,2019 Civic
+Jordan,Diaz,555.209.0002,jordan.diaz@example.com,48 Hill Rd,Springfield,IL,62704,2021 F-150
+Casey,O'Neil,12345,casey.oneil@example.com,9 Ridge Ave,Springfield,IL,62704,2016 Camry
+Riley,Chen,+1 555 209 0004,riley.chen@example.com,301 Oak St,Springfield,IL,62704,2022 RAV4
+Jordan,Diaz,555.209.0002,jordan.diaz@example.com,48 Hill Rd,Springfield,IL,62704,2021 F-150
+Morgan,Lee,,,77 Elm St,Springfield,IL,62704,2012 Accord
+Taylor,Nguyen,5552090007,taylor.nguyen@example.com,5 Birch Ln,Springfield,IL,627,2018 Outback
+Jamie,Rossi,555-209-0008,jamie.rossi@example.com,160 Maple Dr,Springfield,IL,62704-1180,2020 Tacoma
+"""
+
+
 class Command(BaseCommand):
     help = "Create demo organizations, users, campaigns, recipients and gift cards (idempotent)."
 
@@ -238,6 +254,7 @@ class Command(BaseCommand):
             if index == 0:
                 self.invitation(client, admin, f"new.hire@{spec.slug}.test")
         self.giftcard_activity(agency, admin)
+        self.audience_import(admin)
         return logins
 
     def invitation(self, client: Organization, by: User, email: str) -> None:
@@ -401,6 +418,28 @@ class Command(BaseCommand):
             )
         Recipient.objects.bulk_create(rows)
         Audience.objects.filter(pk=audience.pk).update(total_count=len(rows), valid_count=len(rows))
+
+    def audience_import(self, admin: User) -> None:
+        """A second audience of the second client, filled by a finished import whose report shows
+        a few rows not imported (through the import services, as an upload from the dashboard).
+        The first client keeps its one audience, which the phone walk-through names."""
+        from mike.imports import services as imports
+        from recipients.services.audiences import create_audience
+
+        client = Organization.objects.get(slug=CLIENTS[1].slug)
+        if Audience.objects.filter(client=client, name=DEMO_IMPORT_AUDIENCE).exists():
+            return
+        audience = create_audience(client=client, name=DEMO_IMPORT_AUDIENCE, by=admin)
+        uploader = User.objects.filter(email=f"client.admin@{CLIENTS[1].slug}.test").first()
+        job = imports.create_job(
+            "recipients",
+            target=audience,
+            file=io.BytesIO(DEMO_IMPORT_FILE.encode()),
+            file_name="service-reminders.csv",
+            via="dashboard",
+            user=uploader,
+        )
+        imports.run_in_foreground(imports.start_job(job, queue=False))
 
     def giftcard_activity(self, agency: Organization, admin: User) -> None:
         """What the gift card, delivery and credit pages show: credit the agency can hand its

@@ -1,0 +1,47 @@
+"""Creating audiences: the mailing lists recipients are imported into.
+
+An audience starts empty and `ready` (nothing is being processed); importing a file fills it and
+recounts it (recipients.services.imports.RecipientImporter.finish).
+"""
+
+import logging
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from mike.core.errors import DomainError
+from recipients.models import Audience, AudienceSource, AudienceStatus
+
+logger = logging.getLogger(__name__)
+
+NAME_MAX_LENGTH = Audience._meta.get_field("name").max_length
+
+
+class AudienceInvalid(DomainError):
+    """The audience cannot be created as asked; the message says why."""
+
+
+def create_audience(*, client, name: str, by=None) -> Audience:
+    """A new, empty audience of `client` named `name` (trimmed). Raises AudienceInvalid for a
+    blank or too long name, an organization that is not an active client, or a name another
+    audience of the client already has (two lists of one name cannot be told apart)."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise AudienceInvalid("Give the audience a name.")
+    if len(name) > NAME_MAX_LENGTH:
+        raise AudienceInvalid(f"Keep the name to {NAME_MAX_LENGTH} characters.")
+    if client is None or not client.is_client or client.archived_at is not None:
+        raise AudienceInvalid("Audiences belong to an active client.")
+    with transaction.atomic():
+        if Audience.objects.filter(client=client, name__iexact=name).exists():
+            raise AudienceInvalid(f"{client.name} already has an audience named “{name}”.")
+        audience = Audience(
+            client=client, name=name, source=AudienceSource.IMPORT, status=AudienceStatus.READY
+        )
+        try:
+            audience.full_clean()
+        except ValidationError as error:
+            raise AudienceInvalid(" ".join(error.messages)) from error
+        audience.save()
+    logger.info("audience %s created for %s by %s", audience.pk, client.pk, getattr(by, "pk", None))
+    return audience
