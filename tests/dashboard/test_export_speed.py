@@ -7,12 +7,16 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_tables2.rows import BoundRow
 
-from giftcards.models import GiftCardPool
-from mike.accounts.models import User
+from giftcards.models import DeliveryStatus, GiftCardPool
+from giftcards.services import credit_account_for
+from mike.accounts.models import Organization, User
 from mike.core.csvsafe import csv_safe
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +69,105 @@ def test_every_export_matches_django_tables2_cell_by_cell(demo):
             # As csv.writer writes them: None as an empty cell, anything else as str().
             expected = ["" if v is None else str(v) for v in expected]
             assert rows[index + 1] == expected, (name, index)
+
+
+# --- Queries: the same for 50 rows as for 5 ---------------------------------------------------
+
+
+def export_queries(client, url) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url, {"export": "csv"})
+        assert response.status_code == 200, (url, response.status_code)
+        b"".join(response.streaming_content)  # the rows are read while streaming
+    return len(ctx.captured_queries)
+
+
+def assert_export_queries_do_not_grow(client, url, add_rows, *, few=5, many=50):
+    add_rows(few)
+    export_queries(client, url)  # once first: the session's own first-request work is not counted
+    small = export_queries(client, url)
+    add_rows(many - few)
+    large = export_queries(client, url)
+    assert large == small, f"{url}: {small} queries with {few} rows, {large} with {many}"
+
+
+def test_each_export_runs_as_many_queries_for_50_rows_as_for_5(login_as, people, tenants):
+    client = login_as(people.client_admin)
+    Organization.objects.filter(pk=tenants.client_a.pk).update(client_approvals=True)
+    account = credit_account_for(tenants.client_a)
+
+    def recipients(n):
+        campaign = factories.CampaignFactory(client=tenants.client_a)
+        condition = factories.CampaignConditionFactory(campaign=campaign)
+        for _ in range(n):
+            recipient = factories.RecipientFactory(campaign=campaign)
+            factories.RecipientGiftCardFactory(recipient=recipient, condition=condition)
+            factories.CallSessionFactory(campaign=campaign, recipient=recipient)
+
+    def approvals(n):
+        condition = factories.CampaignConditionFactory(campaign__client=tenants.client_a)
+        for _ in range(n):
+            factories.CallConditionMetFactory(
+                condition=condition, recipient__campaign=condition.campaign
+            )
+
+    def calls(n):
+        condition = factories.CampaignConditionFactory(campaign__client=tenants.client_a)
+        for _ in range(n):
+            call = factories.CallSessionFactory(campaign=condition.campaign)
+            factories.CallDispositionFactory(call_session=call)
+            factories.CallConditionMetFactory(
+                recipient=call.recipient, condition=condition, call_session=call
+            )
+
+    def campaigns(n):
+        for _ in range(n):
+            campaign = factories.CampaignFactory(client=tenants.client_a)
+            condition = factories.CampaignConditionFactory(campaign=campaign)
+            factories.CallSessionFactory(campaign=campaign)
+            factories.RecipientGiftCardFactory(condition=condition)
+
+    def pools(n):
+        factories.GiftCardPoolFactory.create_batch(n, client=tenants.client_a)
+
+    pool = factories.GiftCardPoolFactory(client=tenants.client_a)
+
+    def pool_cards(n):
+        for _ in range(n):
+            reward = factories.RecipientGiftCardFactory(
+                claimed=True,
+                condition__campaign__client=tenants.client_a,
+                brand=pool.brand,
+                card_value=pool.card_value,
+            )
+            reward.gift_card.pool = pool
+            reward.gift_card.save(update_fields=["pool"])
+
+    def rewards(n):
+        condition = factories.CampaignConditionFactory(campaign__client=tenants.client_a)
+        for _ in range(n):
+            factories.RecipientGiftCardFactory(claimed=True, condition=condition)
+
+    def deliveries(n):
+        condition = factories.CampaignConditionFactory(campaign__client=tenants.client_a)
+        for _ in range(n):
+            factories.GiftCardDeliveryFactory(
+                reward__condition=condition, status=DeliveryStatus.FAILED
+            )
+
+    def ledger(n):
+        for _ in range(n):
+            factories.CreditTransactionFactory(account=account, created_by=people.client_admin)
+
+    for url, add_rows in (
+        (reverse("dashboard:recipients"), recipients),
+        (reverse("dashboard:approvals"), approvals),
+        (reverse("dashboard:calls_log"), calls),
+        (reverse("dashboard:campaigns"), campaigns),
+        (reverse("dashboard:giftcards"), pools),
+        (reverse("dashboard:giftcard_pool", args=[pool.pk]), pool_cards),
+        (reverse("dashboard:giftcard_rewards"), rewards),
+        (reverse("dashboard:deliveries"), deliveries),
+        (reverse("dashboard:credit"), ledger),
+    ):
+        assert_export_queries_do_not_grow(client, url, add_rows)
