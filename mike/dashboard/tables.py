@@ -18,15 +18,19 @@ import csv
 
 import django_tables2 as tables
 from django import forms
+from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import EmptyPage, PageNotAnInteger
-from django.db import transaction
+from django.db import models, transaction
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.encoding import force_str
+from django_tables2.columns import ManyToManyColumn
+from django_tables2.columns.linkcolumn import BaseLinkColumn
 from django_tables2.paginators import LazyPaginator
 from django_tables2.rows import BoundRow
+from django_tables2.utils import A, signature
 
 from mike.accounts.models import UserTablePreference
 from mike.core.csvsafe import csv_safe
@@ -124,6 +128,90 @@ class _Echo:
         return value
 
 
+_CELL_ARGUMENTS = ("value", "record", "column", "bound_column", "bound_row", "table")
+
+
+def _export_cell(table, bound_column):
+    """A function of a record giving its cell of `bound_column` in an export, resolved once per
+    column: exactly what django-tables2's `BoundRow.get_cell_value` gives (the choice's label for a
+    field with choices, then the table's `value_<name>`, else its `render_<name>`, else the
+    column's `value()`, called with the arguments it accepts), without inspecting the callable's
+    signature and rebuilding the accessor for every cell."""
+    column = bound_column.column
+    accessor = A(bound_column.accessor)
+    path, _, remainder = accessor.rpartition(accessor.SEPARATOR)
+    path_accessor = A(path)
+    empty_values = column.empty_values
+    many_to_many = isinstance(column, ManyToManyColumn)
+    link_with_text = isinstance(column, BaseLinkColumn) and column.text is not None
+
+    fn = bound_column.value
+    accepted, catch_all = signature(fn)
+    if catch_all:
+        wanted = _CELL_ARGUMENTS
+    elif any(name not in _CELL_ARGUMENTS for name in accepted):
+        wanted = None  # call_with_appropriate would not call it: the cell is None
+    else:
+        wanted = tuple(name for name in _CELL_ARGUMENTS if name in accepted)
+    fixed = {"column": column, "bound_column": bound_column, "table": table}
+
+    def call(record, value):
+        if wanted is None:
+            return None
+        if not wanted:
+            return fn()
+        kwargs = {}
+        for name in wanted:
+            if name == "value":
+                kwargs[name] = value
+            elif name == "record":
+                kwargs[name] = record
+            elif name == "bound_row":
+                kwargs[name] = BoundRow(record, table=table)
+            else:
+                kwargs[name] = fixed[name]
+        return fn(**kwargs)
+
+    # Whether the accessor ends on a field with choices, per model (one model per export).
+    choice_fields: dict[type, bool] = {}
+
+    def has_choices(record, penultimate) -> bool:
+        key = type(record)
+        if key not in choice_fields:
+            try:
+                field = accessor.get_field(record)
+            except FieldDoesNotExist:
+                field = None
+            choice_fields[key] = bool(getattr(field, "choices", ()))
+        return choice_fields[key] and getattr(penultimate, f"get_{remainder}_display", None)
+
+    def cell(record):
+        value = None
+        penultimate = path_accessor.resolve(record, quiet=True)
+        resolve = bool(remainder)
+        if isinstance(penultimate, models.Model):
+            display = has_choices(record, penultimate)
+            if display:
+                value = display()
+                resolve = False
+        if resolve:
+            try:
+                value = accessor.resolve(record)
+            except Exception:
+                if link_with_text:
+                    return call(record, None)
+        if value in empty_values or (many_to_many and not value.exists()):
+            return None
+        return call(record, value)
+
+    return cell
+
+
+def export_cells(table, columns):
+    """The per-column cell functions of an export, built once for the whole file."""
+    return [_export_cell(table, column) for column in columns]
+
+
 def stream_csv(table, queryset, *, filename: str) -> StreamingHttpResponse:
     """The rows of `queryset` as CSV, with the table's visible columns (as it renders their values,
     `value_FOO` where defined), streamed in chunks so memory stays flat at any row count."""
@@ -132,6 +220,7 @@ def stream_csv(table, queryset, *, filename: str) -> StreamingHttpResponse:
         for column in table.columns
         if column.name not in table.not_exported and column.visible
     ]
+    cells = export_cells(table, columns)
     writer = csv.writer(_Echo())
 
     def rows():
@@ -139,8 +228,7 @@ def stream_csv(table, queryset, *, filename: str) -> StreamingHttpResponse:
         yield writer.writerow([csv_safe(column.header) for column in columns])
         # iterator() with a chunk size keeps prefetch_related working without caching the rows.
         for record in queryset.iterator(chunk_size=EXPORT_CHUNK):
-            row = BoundRow(record, table=table)
-            yield writer.writerow([csv_safe(row.get_cell_value(column.name)) for column in columns])
+            yield writer.writerow([csv_safe(cell(record)) for cell in cells])
 
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
@@ -181,7 +269,10 @@ def table_page(
     if export_name and request.GET.get("export") == "csv":
         # Sorting as the page shows it; no pagination.
         tables.RequestConfig(request, paginate=False).configure(table)
-        return stream_csv(table, table.data.data, filename=export_name)
+        response = stream_csv(table, table.data.data, filename=export_name)
+        # The table and rows the file was made from, for checking a file against the table.
+        response.export_table, response.export_queryset = table, table.data.data
+        return response
     page_size = preference.page_size if preference and preference.page_size else DEFAULT_PAGE_SIZE
     # Sorting from the request; the page size only from the user's settings (a ?per_page= in the
     # address would let anyone ask for every row at once).
