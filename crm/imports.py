@@ -192,8 +192,10 @@ def _existing_contacts(client_id, batch: list[ParsedContact]) -> dict[tuple[str,
     if not matches:
         return {}
     found = {}
-    rows = Contact.objects.filter(matches, client_id=client_id).values_list(
-        "pk", "phone", "mobile_phone", "email", "customer_code"
+    rows = (
+        Contact.objects.filter(matches, client_id=client_id)
+        .order_by()
+        .values_list("pk", "phone", "mobile_phone", "email", "customer_code")
     )
     for pk, phone, mobile, email, code in rows:
         for key in (
