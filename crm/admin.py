@@ -1,16 +1,8 @@
-from django import forms
-from django.contrib import admin, messages
-from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.contrib import admin
 
-from mike.core.admin import MikeModelAdmin, MikeTabularInline, ReadOnlyAdminMixin, action_form_page
+from mike.core.admin import MikeModelAdmin, MikeTabularInline, ReadOnlyAdminMixin
 from recipients.admin import masked_code
-from recipients.services.audiences_from_lists import (
-    NAME_MAX,
-    AudienceBuildError,
-    build_audience_from_list,
-    built_summary,
-)
+from recipients.admin.contact_lists import BuildAudienceAction
 
 from .models import (
     Contact,
@@ -57,17 +49,8 @@ class ContactListMemberInline(MikeTabularInline):
     autocomplete_fields = ("contact", "added_by")
 
 
-class AudienceNameForm(forms.Form):
-    name = forms.CharField(
-        max_length=NAME_MAX,
-        required=False,
-        help_text="Empty: each audience is named after its list. With several lists selected, "
-        "each audience is named this followed by its list's name.",
-    )
-
-
 @admin.register(ContactList)
-class ContactListAdmin(MikeModelAdmin):
+class ContactListAdmin(BuildAudienceAction, MikeModelAdmin):
     list_display = ("name", "client", "list_type", "contact_count", "last_sync_at")
     list_filter = ("list_type",)
     search_fields = ("name", "description", "client__name")
@@ -76,73 +59,6 @@ class ContactListAdmin(MikeModelAdmin):
     readonly_fields = (*TIMESTAMPS, "contact_count")
     inlines = [ContactListMemberInline]
     actions = ("build_audiences",)
-
-    def has_build_audience_permission(self, request):
-        return request.user.has_perm("recipients.add_audience")
-
-    @admin.action(
-        description="Build an audience from the selected lists", permissions=["build_audience"]
-    )
-    def build_audiences(self, request, queryset):
-        form = AudienceNameForm(request.POST if "apply" in request.POST else None)
-        lists = list(queryset.select_related("client"))
-        if not form.is_valid():
-            return action_form_page(
-                self,
-                request,
-                queryset,
-                form=form,
-                title="Build audiences from contact lists",
-                intro=f"Build a new audience from each of these {len(lists)} list(s)? Each "
-                "gets one recipient, with a new redemption code, per contact with a phone or "
-                "an email that is not marked do-not-contact; duplicates by phone or email are "
-                "left out.",
-                submit="Build",
-                label=lambda contact_list: (
-                    f"{contact_list} · {contact_list.client} · "
-                    f"{contact_list.contact_count} contacts"
-                ),
-            )
-        name = form.cleaned_data["name"].strip()
-        built, refused = [], []
-        for contact_list in lists:
-            if not name:
-                audience_name = contact_list.name
-            elif len(lists) == 1:
-                audience_name = name
-            else:
-                audience_name = f"{name} – {contact_list.name}"[:NAME_MAX]
-            try:
-                audience = build_audience_from_list(
-                    contact_list, name=audience_name, by=request.user
-                )
-            except AudienceBuildError as exc:
-                refused.append(f"{contact_list}: {exc}")
-                continue
-            built.append(audience)
-        if built:
-            messages.success(
-                request,
-                format_html(
-                    "Built {} audience(s): {}",
-                    len(built),
-                    format_html_join(
-                        "; ",
-                        '<a href="{}">{}</a> ({})',
-                        (
-                            (
-                                reverse("admin:recipients_audience_change", args=[audience.pk]),
-                                audience.name,
-                                built_summary(audience),
-                            )
-                            for audience in built
-                        ),
-                    ),
-                ),
-            )
-        if refused:
-            messages.error(request, "Not built: " + " ".join(refused))
-        return None
 
 
 @admin.register(ContactListMember)
