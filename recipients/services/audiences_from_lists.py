@@ -235,8 +235,14 @@ def build_audience_from_list(contact_list: ContactList, *, name: str, by=None) -
 def built_summary(audience: Audience) -> str:
     """What building the audience took and left out, from its report (hygiene_json)."""
     report = audience.hygiene_json
-    return (
-        f"{report['added']} recipients from {report['members']} contacts; left out "
-        f"{report['do_not_contact']} do-not-contact, {report['no_phone_or_email']} without a "
-        f"phone or email, {report['duplicates']} duplicates"
-    )
+    text = f"{report['added']} recipients from {report['members']} contacts"
+    left_out = [
+        f"{report[key]} {label}"
+        for key, label in (
+            ("do_not_contact", "do-not-contact"),
+            ("no_phone_or_email", "without a phone or email"),
+            ("duplicates", "duplicates"),
+        )
+        if report[key]
+    ]
+    return text + (f"; left out {', '.join(left_out)}" if left_out else "")

@@ -17,7 +17,11 @@ from recipients.models import (
     SmsOptInStatus,
     ValidationStatus,
 )
-from recipients.services.audiences_from_lists import AudienceBuildError, build_audience_from_list
+from recipients.services.audiences_from_lists import (
+    AudienceBuildError,
+    build_audience_from_list,
+    built_summary,
+)
 from tests.factories import (
     ContactFactory,
     ContactListFactory,
@@ -143,6 +147,7 @@ def test_duplicates_are_found_across_batches(settings):
 def test_an_empty_list_builds_an_empty_audience():
     audience = build_audience_from_list(ContactListFactory(), name="Nobody")
     assert (audience.total_count, audience.status) == (0, AudienceStatus.READY)
+    assert built_summary(audience) == "0 recipients from 0 contacts"
 
 
 @pytest.mark.parametrize("name", ["", "   ", "x" * 201])
