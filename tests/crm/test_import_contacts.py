@@ -2,10 +2,12 @@
 list filled, re-import, the command."""
 
 import csv
+import threading
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connections
 from django.test import override_settings
 
 from crm.models import Contact, ContactListMember, LifecycleStage
@@ -345,3 +347,32 @@ def test_command_refuses_unknown_or_wrong_targets(tmp_path):
     with pytest.raises(CommandError, match="No such file"):
         call_command("import_contacts", str(tmp_path / "missing.csv"), client=str(client.pk))
     assert not Contact.objects.exists() and not ImportJob.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_of_one_file_at_once_store_each_contact_once(tmp_path):
+    """Each batch locks the client's row, so the second import's batch checks for duplicates
+    only after the first's has committed."""
+    client = ClientFactory()
+    lines = ["phone,email"] + [f"555201{n:04d},p{n}@example.com" for n in range(60)]
+    path = _write(tmp_path, "\n".join(lines))
+    start = threading.Barrier(2)
+    reports, failures = [], []
+
+    def run():
+        try:
+            start.wait()
+            reports.append(_import(client, path))
+        except Exception as exc:  # reported below
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    assert sorted((r.imported, r.duplicates) for r in reports) == [(0, 60), (60, 0)]
+    assert Contact.objects.filter(client=client).count() == 60
