@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from mike.core.admin import MikeModelAdmin, MikeTabularInline, ReadOnlyAdminMixin
 from recipients.admin import masked_code
+from recipients.admin.contact_lists import BuildAudienceAction
 
 from .models import (
     Contact,
@@ -49,7 +50,7 @@ class ContactListMemberInline(MikeTabularInline):
 
 
 @admin.register(ContactList)
-class ContactListAdmin(MikeModelAdmin):
+class ContactListAdmin(BuildAudienceAction, MikeModelAdmin):
     list_display = ("name", "client", "list_type", "contact_count", "last_sync_at")
     list_filter = ("list_type",)
     search_fields = ("name", "description", "client__name")
@@ -57,6 +58,7 @@ class ContactListAdmin(MikeModelAdmin):
     list_select_related = ("client",)
     readonly_fields = (*TIMESTAMPS, "contact_count")
     inlines = [ContactListMemberInline]
+    actions = ("build_audiences",)
 
 
 @admin.register(ContactListMember)
