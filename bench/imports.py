@@ -342,11 +342,22 @@ def timed_copy(sql: str, payload: bytes, after=None) -> float:
 
 
 def main():
+    global BENCH_DB
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--memory",
+        choices=("yes", "no", "only"),
+        default="yes",
+        help="measure the peak memory at --rows and --large rows too, or only that",
+    )
+    parser.add_argument("--database", default=BENCH_DB, help="its own database, recreated")
     options = parser.parse_args()
+    BENCH_DB = options.database
+    if options.memory == "only":
+        options.rounds = 0
     environment = server_environment()
     recreate_database()
     setup_django(environment)
@@ -366,15 +377,20 @@ def main():
     try:
         start = time.perf_counter()
         audience_file = write_recipients(folder / "audience.csv", rows, seed=1)
-        large_file = write_recipients(folder / "audience-large.csv", options.large, seed=2)
+        large_file = None
+        if options.memory != "no":
+            large_file = write_recipients(folder / "audience-large.csv", options.large, seed=2)
         print(
-            f"files: {rows:,} recipients ({audience_file.stat().st_size / 1e6:.1f} MB), "
-            f"{options.large:,} recipients ({large_file.stat().st_size / 1e6:.1f} MB), "
-            f"{rows:,} cards a round (written in {time.perf_counter() - start:.0f} s)",
+            f"files: {rows:,} recipients ({audience_file.stat().st_size / 1e6:.1f} MB)"
+            + (
+                f", {options.large:,} recipients ({large_file.stat().st_size / 1e6:.1f} MB)"
+                if large_file
+                else ""
+            )
+            + f", {rows:,} cards a round (written in {time.perf_counter() - start:.0f} s)",
             flush=True,
         )
         times = {name: {"command": [], "copy": [], "cpu": []} for name in ("recipients", "cards")}
-        memory = []
         for round_number in range(options.rounds):
             order = ("command", "copy") if round_number % 2 == 0 else ("copy", "command")
             # Recipients: the same file, into the command's audience and into COPY's.
@@ -385,12 +401,11 @@ def main():
             for method in order:
                 settle()
                 if method == "command":
-                    wall, cpu, rss, output = run_command(
+                    wall, cpu, _, output = run_command(
                         environment,
                         ["import_recipients", "--audience", str(target.pk), str(audience_file)],
                     )
                     expect_all_imported(output, rows)
-                    memory.append(rss)
                     times["recipients"]["command"].append(wall)
                     times["recipients"]["cpu"].append(cpu)
                 else:
@@ -439,15 +454,28 @@ def main():
                 flush=True,
             )
 
-        # Peak memory at ten times the rows: a fresh process into a fresh audience.
-        settle()
-        large = Audience.objects.create(client=client, name="Large")
-        connection.close()
-        wall, _, large_rss, output = run_command(
-            environment, ["import_recipients", "--audience", str(large.pk), str(large_file)]
-        )
-        expect_all_imported(output, options.large)
-        summary(options, times, memory, large_rss, wall)
+        if options.rounds:
+            summary(options, times)
+        if options.memory == "no":
+            return
+        # Peak memory: a fresh process per file, each into a fresh audience.
+        peaks = {}
+        for count, path in ((rows, audience_file), (options.large, large_file)):
+            settle()
+            audience = Audience.objects.create(client=client, name=f"Memory {count}")
+            connection.close()
+            wall, _, peak, output = run_command(
+                environment, ["import_recipients", "--audience", str(audience.pk), str(path)]
+            )
+            expect_all_imported(output, count)
+            peaks[count] = (peak, wall)
+            print(
+                f"peak memory of import_recipients (max RSS) at {count:,} rows: "
+                f"{peak / 1024:.0f} MiB ({wall:.0f} s, {count / wall:,.0f} rows/s)",
+                flush=True,
+            )
+        (small, _), (large, _) = peaks[rows], peaks[options.large]
+        print(f"peak memory at {options.large:,} rows / at {rows:,} rows: {large / small:.2f}x")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -513,7 +541,7 @@ def figures(name: str, times: dict) -> str:
     )
 
 
-def summary(options, times, memory, large_rss, large_wall):
+def summary(options, times):
     rows = options.rows
     print(f"\n{rows:,} rows a file, medians of {options.rounds} rounds (wall time):")
     print(f"{'import':<11} {'command':>11} {'COPY':>11} {'COPY/command':>13}  per round")
@@ -522,14 +550,9 @@ def summary(options, times, memory, large_rss, large_wall):
         print(
             f"{name:<11} {rows / statistics.median(measured['command']):9,.0f}/s "
             f"{rows / statistics.median(measured['copy']):9,.0f}/s "
-            f"{statistics.median(ratios):12.2f}x  {', '.join(f'{r:.2f}' for r in ratios)}"
+            f"{statistics.median(ratios):12.2f}x  {', '.join(f'{r:.2f}' for r in ratios)}",
+            flush=True,
         )
-    small_rss = statistics.median(memory)
-    print(
-        f"peak memory of import_recipients (max RSS): {small_rss / 1024:.0f} MiB at {rows:,} rows, "
-        f"{large_rss / 1024:.0f} MiB at {options.large:,} rows: {large_rss / small_rss:.2f}x "
-        f"(the {options.large:,} rows took {large_wall:.0f} s, {options.large / large_wall:,.0f}/s)"
-    )
 
 
 if __name__ == "__main__":
