@@ -1,5 +1,6 @@
 """Claim throughput: `claim_card_atomic` against two raw-SQL `FOR UPDATE SKIP LOCKED` claims;
-then the dashboard pages at scale (bench/dashboard.py, in its own process and database).
+then the dashboard pages at scale (bench/dashboard.py) and the imports against PostgreSQL COPY
+(bench/imports.py), each in its own process and database.
 
 - the minimal claim: take a card and move the pool counter (two rows), no more;
 - the full claim by hand: the same rows the service writes (card, reward, recipient, delivery,
@@ -12,7 +13,7 @@ numbers (which depend on the machine). Duplicates (a card given twice, a reward 
 must be 0.
 
     make bench            # or: .venv/bin/python bench/run.py [--cards 2000] [--workers 8]
-                          #     [--section claims|dashboard]
+                          #     [--section claims|dashboard|imports]
 
 It uses its own database (`mike_bench` on DATABASE_URL's server, default localhost), recreated
 on each run.
@@ -400,7 +401,9 @@ def main():
     parser.add_argument("--cards", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--section", choices=("all", "claims", "dashboard"), default="all")
+    parser.add_argument(
+        "--section", choices=("all", "claims", "dashboard", "imports"), default="all"
+    )
     options = parser.parse_args()
     if options.section in ("all", "claims"):
         claims(options)
@@ -408,6 +411,9 @@ def main():
         # Its own process: Django is set up there on the dashboard's own database.
         print("\ndashboard pages at scale (bench/dashboard.py):", flush=True)
         subprocess.run([sys.executable, str(ROOT / "bench" / "dashboard.py")], check=True)
+    if options.section in ("all", "imports"):
+        print("\nimports against COPY (bench/imports.py):", flush=True)
+        subprocess.run([sys.executable, str(ROOT / "bench" / "imports.py")], check=True)
 
 
 def claims(options):

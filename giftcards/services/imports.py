@@ -19,6 +19,8 @@ from .inventory import _new_card
 _CENT = Decimal("0.01")
 _AMOUNT = re.compile(r"^\$?\s*(\d{1,7}(?:,\d{3})*|\d+)(\.\d{1,2})?$")
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y")
+_ISO_DATE = re.compile(r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})\Z")
+_US_DATE = re.compile(r"(?P<month>[0-9]{1,2})/(?P<day>[0-9]{1,2})/(?P<year>[0-9]{4})\Z")
 
 
 # A card row's error is the engine's row error.
@@ -43,6 +45,14 @@ def _balance(raw: str, default: Decimal) -> Decimal:
 def _expiration(raw: str) -> date | None:
     if not raw:
         return None
+    # The two formats as suppliers write them, without strptime's cost; anything else (or a day
+    # that does not exist) is left to strptime below, which decides.
+    if match := _ISO_DATE.match(raw) or _US_DATE.match(raw):
+        year, month, day = (int(match[name]) for name in ("year", "month", "day"))
+        try:
+            return date(year, month, day)
+        except ValueError:
+            pass
     for fmt in _DATE_FORMATS:
         try:
             return datetime.strptime(raw, fmt).date()

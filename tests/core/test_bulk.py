@@ -1,0 +1,238 @@
+"""insert_rows: COPY on PostgreSQL writes exactly what bulk_create writes, in the caller's
+transaction, and a unique conflict is Django's IntegrityError with nothing of the call kept."""
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from giftcards.models import GiftCard, GiftCardPool
+from mike.core.bulk import insert_rows
+from recipients.models import ApprovalStatus, Recipient, SmsOptInStatus
+from tests.factories import (
+    AudienceFactory,
+    CampaignFactory,
+    ClientFactory,
+    GiftCardBrandFactory,
+    GiftCardPoolFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+CUSTOM = {
+    "external_id": "C-0001",
+    "note": "Zoë O’Brien, «VIP», 東京",
+    "nested": {"list": [1, 2.5, None, True], "empty": {}},
+}
+
+
+def _row(obj):
+    """Every column of a stored row, as the database gives it back."""
+    model = type(obj)
+    return model.objects.filter(pk=obj.pk).values(
+        *[f.attname for f in model._meta.concrete_fields]
+    )[0]
+
+
+def _recipient(audience, campaign, n, **extra):
+    return Recipient(
+        audience=audience,
+        campaign=campaign,
+        first_name="Zoë",
+        last_name=f"Núñez {n}",
+        company="Café & Co",
+        address1="1 Rue de l'Église",
+        city="Montréal",
+        state="QC",
+        zip="02139",
+        zip4="4307",
+        email=f"zoe{n}@example.com",
+        phone=f"+1555201{n:04d}",
+        validation_details={"checked": True, "score": 0.93},
+        geocode={"lat": 42.36, "lng": -71.09},
+        custom_fields=CUSTOM,
+        approval_status=ApprovalStatus.APPROVED,
+        approved_at=datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=ZoneInfo("America/New_York")),
+        redemption_ip="203.0.113.7",
+        sms_opt_in_status=SmsOptInStatus.OPTED_IN,
+        **extra,
+    )
+
+
+def test_recipients_round_trip_as_bulk_create_writes_them():
+    audience = AudienceFactory()
+    campaign = CampaignFactory(client=audience.client)
+    copied = [_recipient(audience, campaign, 1), _recipient(audience, None, 2)]
+    created = [_recipient(audience, campaign, 3), _recipient(audience, None, 4)]
+    before = timezone.now()
+
+    insert_rows(Recipient, copied)
+    Recipient.objects.bulk_create(created)
+
+    after = timezone.now()
+    for obj in copied:
+        assert not obj._state.adding and obj._state.db == "default"
+        # auto_now_add / auto_now filled through pre_save, on the instance and in the row.
+        assert before <= obj.created_at <= after and before <= obj.updated_at <= after
+    mine, theirs = [_row(obj) for obj in copied], [_row(obj) for obj in created]
+    for row, obj in zip(mine, copied, strict=True):
+        assert row["created_at"] == obj.created_at and row["updated_at"] == obj.updated_at
+        assert row["id"] == obj.pk and row["token"] == obj.token
+        assert row["redemption_code"] == obj.redemption_code
+    varying = {"id", "created_at", "updated_at", "token", "redemption_code", "email", "phone"}
+    varying |= {"last_name"}
+    for row, other in zip(mine, theirs, strict=True):
+        assert {k: v for k, v in row.items() if k not in varying} == {
+            k: v for k, v in other.items() if k not in varying
+        }
+    first, second = mine
+    assert first["custom_fields"] == CUSTOM
+    assert first["validation_details"] == {"checked": True, "score": 0.93}
+    assert first["campaign_id"] == campaign.pk and second["campaign_id"] is None
+    assert first["audience_id"] == audience.pk
+    assert first["approved_at"] == datetime(2026, 3, 1, 14, 30, 15, 123456, tzinfo=ZoneInfo("UTC"))
+    assert first["redemption_ip"] == "203.0.113.7"
+    assert (first["first_name"], first["city"]) == ("Zoë", "Montréal")
+    assert first["sms_opt_in_response_at"] is None and first["contact_id"] is None
+
+
+def test_text_fields_given_other_types_are_converted_as_bulk_create_converts_them():
+    audience = AudienceFactory()
+    copied = _recipient(audience, None, 5, delivery_status=404)
+    created = _recipient(audience, None, 6, delivery_status=404)
+    copied.redemption_ip = created.redemption_ip = "2001:DB8:0:0:0:0:0:1"
+
+    insert_rows(Recipient, [copied])
+    Recipient.objects.bulk_create([created])
+
+    assert _row(copied)["delivery_status"] == _row(created)["delivery_status"] == "404"
+    assert _row(copied)["redemption_ip"] == _row(created)["redemption_ip"] == "2001:db8::1"
+
+
+def test_cards_round_trip_decimals_dates_encrypted_codes_and_nullable_keys():
+    pool = GiftCardPoolFactory(card_value=Decimal("25.00"))
+    user = UserFactory()
+    cards = []
+    for n, (balance, expires, uploaded_by) in enumerate(
+        [(Decimal("12.34"), date(2027, 12, 31), user), (None, None, None)]
+    ):
+        card = GiftCard(
+            pool=pool, brand_id=pool.brand_id, card_value=pool.card_value, uploaded_by=uploaded_by
+        )
+        card.set_code(f"ABCD-EFGH-{n:04d}")
+        card.set_pin("0042")
+        card.set_card_number("6000 1111 2222")
+        card.current_balance = balance
+        card.expiration_date = expires
+        cards.append(card)
+
+    insert_rows(GiftCard, cards)
+
+    stored = {card.code: card for card in GiftCard.objects.filter(pool=pool)}
+    first, second = stored["ABCD-EFGH-0000"], stored["ABCD-EFGH-0001"]
+    assert (first.pin, first.card_number) == ("0042", "6000 1111 2222")
+    assert first.code_hash == cards[0].code_hash and first.code_last4 == "0000"
+    assert first.current_balance == Decimal("12.34") and first.card_value == Decimal("25.00")
+    assert first.expiration_date == date(2027, 12, 31) and first.uploaded_by_id == user.pk
+    assert second.current_balance is None and second.expiration_date is None
+    assert second.uploaded_by_id is None and second.claimed_by_recipient_id is None
+    assert first.status == "available" and first.created_at == cards[0].created_at
+    assert timezone.is_aware(first.created_at)
+
+
+def test_booleans_integers_and_defaults():
+    brand = GiftCardBrandFactory()
+    client = ClientFactory()
+    pools = [
+        GiftCardPool(
+            pool_name="Off",
+            brand=brand,
+            card_value=Decimal("10"),
+            is_active=False,
+            is_master_pool=True,
+            available_for_purchase=True,
+            low_stock_threshold=3,
+        ),
+        GiftCardPool(pool_name="Default", brand=brand, card_value=Decimal("10"), client=client),
+    ]
+
+    insert_rows(GiftCardPool, pools)
+
+    off, default = (GiftCardPool.objects.get(pk=pool.pk) for pool in pools)
+    assert (off.is_active, off.is_master_pool, off.available_for_purchase) == (False, True, True)
+    assert off.low_stock_threshold == 3 and off.client_id is None
+    assert (default.is_active, default.is_master_pool, default.low_stock_threshold) == (
+        True,
+        False,
+        10,
+    )
+    assert default.currency == "USD" and default.client_id == client.pk
+
+
+def test_a_unique_conflict_is_an_integrity_error_and_keeps_nothing_of_the_call():
+    audience = AudienceFactory()
+    insert_rows(Recipient, [_recipient(audience, None, 1, redemption_code="TAKEN00001")])
+    rows = [
+        _recipient(audience, None, 2),
+        _recipient(audience, None, 3, redemption_code="TAKEN00001"),
+    ]
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_rows(Recipient, rows)
+
+    # The caller's atomic block rolled back; the connection is usable and the first row of the
+    # failed call was not kept.
+    assert list(Recipient.objects.filter(audience=audience).values_list("email", flat=True)) == [
+        "zoe1@example.com"
+    ]
+    insert_rows(Recipient, [rows[0]])
+    assert Recipient.objects.filter(audience=audience).count() == 2
+
+
+def test_a_conflict_within_the_call_is_an_integrity_error_too():
+    pool = GiftCardPoolFactory()
+    cards = []
+    for code in ("SAME-CODE-1", "same code 1"):  # one code, as the keyed hash compares them
+        card = GiftCard(pool=pool, brand_id=pool.brand_id, card_value=pool.card_value)
+        card.set_code(code)
+        cards.append(card)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_rows(GiftCard, cards)
+    assert not GiftCard.objects.filter(pool=pool).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_are_part_of_the_callers_transaction():
+    audience = AudienceFactory()
+
+    class Abandoned(Exception):
+        pass
+
+    with pytest.raises(Abandoned), transaction.atomic():
+        insert_rows(Recipient, [_recipient(audience, None, 1)])
+        assert Recipient.objects.filter(audience=audience).count() == 1
+        raise Abandoned
+    assert not Recipient.objects.filter(audience=audience).exists()
+
+    # Outside any atomic block (autocommit) the call is its own transaction.
+    insert_rows(Recipient, [_recipient(audience, None, 2)])
+    assert Recipient.objects.filter(audience=audience).count() == 1
+
+
+def test_an_empty_list_writes_nothing_and_the_suite_runs_on_postgresql():
+    insert_rows(Recipient, [])
+    assert connection.vendor == "postgresql"
+    assert not Recipient.objects.exists()
+
+
+def test_naive_datetimes_are_warned_about_as_bulk_create_warns():
+    audience = AudienceFactory()
+    row = _recipient(audience, None, 1)
+    row.approved_at = timezone.now().replace(tzinfo=None) - timedelta(days=1)
+    with pytest.warns(RuntimeWarning, match="naive datetime"):
+        insert_rows(Recipient, [row])
