@@ -91,7 +91,6 @@ def sweep_objects(tenants, people):
         "reward_id": delivery.reward_id,
         "delivery_id": delivery.pk,
         "recipient_id": recipient.pk,
-        "audience_id": recipient.audience_id,
         "call_id": call.pk,
         "member_id": Membership.objects.get(user=people.client_user).pk,
         "invitation_id": invitation.pk,
