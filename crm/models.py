@@ -102,6 +102,8 @@ class Contact(TimeOrderedModel):
         indexes = [
             models.Index(fields=["client", "email"], name="contact_client_email"),
             models.Index(fields=["client", "phone"], name="contact_client_phone"),
+            # The contacts import's duplicate check by mobile number (crm.imports).
+            models.Index(fields=["client", "mobile_phone"], name="contact_client_mobile"),
             models.Index(fields=["client", "lifecycle_stage"], name="contact_client_stage"),
         ]
 

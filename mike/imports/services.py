@@ -47,6 +47,8 @@ def _target_fields(kind: str, target, contact_list) -> dict:
     if kind == ImportKind.CARDS:
         return {"pool": target, "client_id": target.client_id}
     if kind == ImportKind.CONTACTS:
+        if not target.is_client:
+            raise ImportRefused("Contacts belong to a client; this organization is not one.")
         if contact_list is not None and contact_list.client_id != target.pk:
             raise ImportRefused("The contact list belongs to another client.")
         return {"client": target, "contact_list": contact_list}

@@ -219,3 +219,13 @@ def test_an_unexpected_error_leaves_the_job_to_be_resumed_until_the_last_attempt
         engine.run_job(job.pk)
     job.refresh_from_db()
     assert job.status == ImportStatus.FAILED and "after 2 attempts" in job.message
+
+
+def test_contacts_go_only_into_a_client():
+    from tests.factories import AgencyFactory
+
+    with pytest.raises(services.ImportRefused, match="not one"):
+        services.create_job(
+            "contacts", target=AgencyFactory(), file=_file("email\na@example.com\n"), via="admin"
+        )
+    assert not ImportJob.objects.exists()
