@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from mike.accounts.models import Organization
 from mike.core.bulk import insert_rows
-from mike.core.imports import ImportReport, Row, RowError
+from mike.core.imports import ImportReport, Row, RowError, mapped_cells, person_name
 from mike.core.phones import DEFAULT_REGION, normalize_phone
 from mike.imports.engine import Field, Importer
 from mike.imports.models import ImportJob
@@ -115,15 +115,8 @@ def _phone(cell: dict, name: str, region: str) -> str:
 
 def parse_contact(row: Row, mapping: dict[str, str], region: str = DEFAULT_REGION):
     """The contact a row describes. Raises RowError naming the first cell that is wrong."""
-    cell = {name: row.values.get(column, "") for name, column in mapping.items()}
-    mapped = set(mapping.values())
-    custom = {key: value for key, value in row.values.items() if key not in mapped and value}
-
-    first, last = cell.get("first_name", ""), cell.get("last_name", "")
-    if not (first or last) and cell.get("full_name"):
-        # "Mary Ann Smith": the last word is the family name, as recipients.imports splits it.
-        parts = cell["full_name"].rsplit(None, 1)
-        first, last = (parts[0], parts[1]) if len(parts) == 2 else (parts[0], "")
+    cell, custom = mapped_cells(row, mapping)
+    first, last = person_name(cell)
 
     phone = _phone(cell, "phone", region)
     mobile = _phone(cell, "mobile_phone", region)

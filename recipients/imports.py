@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from mike.core.imports import Row, RowError
+from mike.core.imports import Row, RowError, mapped_cells, person_name
 from mike.core.phones import DEFAULT_REGION, normalize_phone
 from recipients.codes import normalize_code
 
@@ -78,15 +78,8 @@ def column_map(header: list[str]) -> dict[str, str]:
 
 def parse_recipient(row: Row, mapping: dict[str, str], region: str = DEFAULT_REGION):
     """The recipient a row describes. Raises RowError naming the first cell that is wrong."""
-    cell = {name: row.values.get(column, "") for name, column in mapping.items()}
-    mapped = set(mapping.values())
-    custom = {key: value for key, value in row.values.items() if key not in mapped and value}
-
-    first, last = cell.get("first_name", ""), cell.get("last_name", "")
-    if not (first or last) and cell.get("full_name"):
-        # "Mary Ann Smith": the last word is the family name, as mail houses split it.
-        parts = cell["full_name"].rsplit(None, 1)
-        first, last = (parts[0], parts[1]) if len(parts) == 2 else (parts[0], "")
+    cell, custom = mapped_cells(row, mapping)
+    first, last = person_name(cell)
 
     raw_phone = cell.get("phone", "")
     phone = normalize_phone(raw_phone, region) if raw_phone else ""

@@ -48,6 +48,24 @@ class RowError(DomainError, ValueError):
     """One row cannot be imported; the message says why (without the "line N:" prefix)."""
 
 
+def mapped_cells(row: Row, mapping: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """({field: cell} for the mapped fields, {column: cell} of the other non-empty columns)."""
+    cell = {name: row.values.get(column, "") for name, column in mapping.items()}
+    mapped = set(mapping.values())
+    others = {key: value for key, value in row.values.items() if key not in mapped and value}
+    return cell, others
+
+
+def person_name(cell: dict[str, str]) -> tuple[str, str]:
+    """(first, last) from the first/last name cells, or else the full name's: "Mary Ann Smith"
+    has the last word as the family name, as mail houses split it."""
+    first, last = cell.get("first_name", ""), cell.get("last_name", "")
+    if not (first or last) and cell.get("full_name"):
+        parts = cell["full_name"].rsplit(None, 1)
+        first, last = (parts[0], parts[1]) if len(parts) == 2 else (parts[0], "")
+    return first, last
+
+
 def normalize_header(name: str) -> str:
     """`" First-Name "` → `first_name`: the form column names are matched in."""
     return _HEADER_SEPARATORS.sub("_", (name or "").strip().lower())
