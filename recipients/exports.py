@@ -13,14 +13,13 @@ csv_safe so a name such as `=HYPERLINK(...)` reaches the spreadsheet as text.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.urls import reverse
 
-from mike.core.csvsafe import csv_safe
+from mike.core.csvsafe import csv_line_writer, csv_safe
 
 from .codes import format_code
 from .models import Audience, Recipient, ValidationStatus
@@ -106,16 +105,9 @@ def mail_file_rows(audience: Audience) -> Iterator[list[str]]:
         yield [csv_safe(cell) for cell in cells]
 
 
-class _Echo:
-    """A file-like object whose write returns the line, so csv.writer yields text to stream."""
-
-    def write(self, value):
-        return value
-
-
 def mail_file_csv(audience: Audience) -> Iterator[str]:
     """The mail file as text chunks: a BOM (so spreadsheets read it as UTF-8), then CSV lines."""
-    writer = csv.writer(_Echo())
+    writer = csv_line_writer()
     yield BOM
     for row in mail_file_rows(audience):
         yield writer.writerow(row)

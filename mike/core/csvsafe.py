@@ -1,5 +1,7 @@
-"""Formula-injection escaping for every CSV Mike writes (exports and import error reports)."""
+"""Formula-injection escaping for every CSV Mike writes (exports and import error reports), and
+the line writer the streamed ones share."""
 
+import csv
 import re
 
 from django.utils.encoding import force_str
@@ -15,3 +17,15 @@ def csv_safe(value) -> str:
     if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(text):
         return "'" + text
     return text
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for csv.writer in a streamed response."""
+
+    def write(self, value):
+        return value
+
+
+def csv_line_writer():
+    """A csv.writer whose writerow returns the CSV line instead of writing it: for streaming."""
+    return csv.writer(_Echo())

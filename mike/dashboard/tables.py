@@ -14,8 +14,6 @@ the same links and form reload the page.
 
 from __future__ import annotations
 
-import csv
-
 import django_tables2 as tables
 from django import forms
 from django.core.exceptions import FieldDoesNotExist
@@ -33,7 +31,7 @@ from django_tables2.rows import BoundRow
 from django_tables2.utils import A, signature
 
 from mike.accounts.models import UserTablePreference
-from mike.core.csvsafe import csv_safe
+from mike.core.csvsafe import csv_line_writer, csv_safe
 
 PAGE_SIZES = (25, 50, 100, 200)
 
@@ -119,13 +117,6 @@ def hidden_columns(preference, table_class) -> list[str]:
 
 
 # --- CSV export -----------------------------------------------------------------------------------
-
-
-class _Echo:
-    """A file-like object whose write returns the line, for csv.writer in a streamed response."""
-
-    def write(self, value):
-        return value
 
 
 _CELL_ARGUMENTS = ("value", "record", "column", "bound_column", "bound_row", "table")
@@ -221,7 +212,7 @@ def stream_csv(table, queryset, *, filename: str) -> StreamingHttpResponse:
         if column.name not in table.not_exported and column.visible
     ]
     cells = export_cells(table, columns)
-    writer = csv.writer(_Echo())
+    writer = csv_line_writer()
 
     def rows():
         yield "\ufeff"  # a BOM, so spreadsheet programs read the file as UTF-8

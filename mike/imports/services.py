@@ -16,7 +16,6 @@ foreground instead. `cancel_job` stops it. Who moves each state on:
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Iterator
 from datetime import timedelta
@@ -27,7 +26,7 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from mike.core.csvsafe import csv_safe
+from mike.core.csvsafe import csv_line_writer, csv_safe
 from mike.core.errors import DomainError
 from mike.core.imports import CsvFile, ImportFileError, ImportReport
 
@@ -192,15 +191,10 @@ def report_of(job: ImportJob) -> ImportReport:
     return report
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 def report_csv(job: ImportJob) -> Iterator[str]:
     """The report as CSV lines (line, kind, error), streamed from the database, every cell escaped
     against formula injection (messages quote the file's cells)."""
-    writer = csv.writer(_Echo())
+    writer = csv_line_writer()
     yield "\ufeff"
     yield writer.writerow(["line", "kind", "error"])
     problems = job.problems.order_by("line", "id").values_list("line", "kind", "message")

@@ -2,7 +2,6 @@
 those allowed, each reveal and each full-code export audited), buying cards from a master pool against the client's
 credit, and the rewards list with revocation."""
 
-import csv
 import uuid
 from contextlib import contextmanager
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,7 +41,7 @@ from giftcards.services.codes import (
 )
 from giftcards.services.revocation import MIN_REASON_LENGTH, RevocationRefused, revoke_reward
 from giftcards.services.sales import SaleRefused, offers, sale_price, sell_cards
-from mike.core.csvsafe import csv_safe
+from mike.core.csvsafe import csv_line_writer, csv_safe
 
 from ..access import dashboard_view
 from ..tables import DashboardTable, scoped_campaigns, table_page
@@ -292,13 +291,6 @@ def pool_detail(request, pool_id):
     return response
 
 
-class _Echo:
-    """A file-like object whose write returns the line, for csv.writer in a streamed response."""
-
-    def write(self, value):
-        return value
-
-
 @require_POST
 @dashboard_view(section="giftcards")
 def export_codes(request, pool_id):
@@ -322,7 +314,7 @@ def export_codes(request, pool_id):
         )
     except CodeRevealRefused as exc:
         raise PermissionDenied(str(exc)) from exc
-    writer = csv.writer(_Echo())
+    writer = csv_line_writer()
 
     def lines():
         yield "\ufeff"  # a BOM, so spreadsheet programs read the file as UTF-8
