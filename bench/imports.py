@@ -245,20 +245,16 @@ def recipient_rows(path: Path, audience):
     """The Recipient instances the import makes of the file's rows for `audience`: parsed by
     the same function, a code drawn and a token made for each."""
     from mike.core.imports import CsvFile, ImportReport
-    from recipients.codes import generate_recipient_token
+    from recipients.codes import draw_codes, generate_recipient_token
     from recipients.imports import column_map, parse_recipient
     from recipients.models import Recipient, ValidationStatus
-    from recipients.services.imports import _random_code
 
-    objects, codes = [], set()
+    objects = []
     with CsvFile(path) as file:
         mapping = column_map(file.header)
         for row in file.rows(ImportReport()):
             parsed = parse_recipient(row, mapping)
-            code = _random_code()
-            while code in codes:
-                code = _random_code()
-            codes.add(code)
+            code = draw_codes(1)[0] if not parsed.code else ""
             objects.append(
                 Recipient(
                     audience=audience,
@@ -275,11 +271,23 @@ def recipient_rows(path: Path, audience):
 def card_rows(path: Path, pool):
     """The GiftCard instances the import makes of the file's rows for `pool` (encrypted code,
     PIN and card number, keyed hash, balance, expiry)."""
-    from giftcards.services.imports import _card_of
+    from giftcards import crypto
+    from giftcards.models import CardSource, GiftCard
+    from giftcards.services.imports import CARD_FIELDS, _card_of
     from mike.core.imports import CsvFile, ImportReport
 
+    encrypt = crypto.encrypter()
+    shared = {"pool": pool, "brand_id": pool.brand_id, "card_value": pool.card_value}
     with CsvFile(path) as file:
-        return [_card_of(row, pool, uploaded_by=None) for row in file.rows(ImportReport())]
+        return [
+            GiftCard(
+                **dict(zip(CARD_FIELDS, _card_of(row, pool, encrypt), strict=True)),
+                **shared,
+                source=CardSource.CSV,
+                uploaded_by=None,
+            )
+            for row in file.rows(ImportReport())
+        ]
 
 
 def _copy_text(value) -> str:

@@ -44,6 +44,17 @@ def encrypt(value: str) -> str:
     return _fernet().encrypt(value.encode()).decode()
 
 
+def encrypter():
+    """`encrypt` bound to the keys configured now, for a caller encrypting many values (an
+    import): the keys are read and the Fernet objects found once, not for every value."""
+    fernet = _fernet()
+
+    def encrypt_value(value: str) -> str:
+        return fernet.encrypt(value.encode()).decode()
+
+    return encrypt_value
+
+
 def decrypt(token: str) -> str:
     """Decrypt a token made under any configured key. Raises cryptography's InvalidToken when no
     key fits or the token was tampered with."""

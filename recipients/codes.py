@@ -7,6 +7,7 @@ alphabet (no I, L, O or U) and reads in groups: `7KQ4-M2XD-9P`. Ten symbols carr
 person typed into that form, forgiving case, spaces, dashes and the O/0, I/1, L/1 confusions.
 """
 
+import base64
 import re
 import secrets
 from collections.abc import Callable
@@ -18,6 +19,8 @@ CODE_LENGTH = 10  # 10 symbols x 5 bits = 50 bits of randomness
 GROUP_SIZES = (4, 4, 2)
 MAX_ATTEMPTS = 10
 
+# Standard base32's symbols, position for position, in Crockford's alphabet.
+_FROM_BASE32 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", CROCKFORD_ALPHABET)
 _CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _SEPARATORS = re.compile(r"[\s\-_.]+")
 
@@ -77,3 +80,19 @@ def generate_redemption_code(
 def generate_recipient_token() -> str:
     """A URL-safe token for a recipient's personal links: 192 bits from `secrets` (32 characters)."""
     return secrets.token_urlsafe(24)
+
+
+def draw_codes(count: int) -> list[str]:
+    """`count` distinct random codes, for the imports, which draw a batch's codes at once: the
+    same codes as generate_redemption_code draws (each symbol 5 bits from `secrets`), by
+    base32-encoding one random string (every 25 bytes make four codes) instead of ten
+    secrets.choice calls per code. Not checked against the recipients: the caller relies on the
+    unique constraint (with 2**50 codes a collision is all but impossible)."""
+    codes: dict[str, None] = {}
+    while len(codes) < count:
+        missing = count - len(codes)
+        text = base64.b32encode(secrets.token_bytes(25 * -(-missing // 4))).decode()
+        text = text.translate(_FROM_BASE32)
+        for start in range(0, missing * CODE_LENGTH, CODE_LENGTH):
+            codes[text[start : start + CODE_LENGTH]] = None
+    return list(codes)

@@ -43,6 +43,21 @@ MAX_LENGTHS = {
     "state": 50,
 }
 
+# The recipient fields a row gives (ParsedRecipient.fields' keys).
+RECIPIENT_FIELDS = (
+    "first_name",
+    "last_name",
+    "company",
+    "address1",
+    "address2",
+    "city",
+    "state",
+    "zip",
+    "zip4",
+    "email",
+    "phone",
+)
+
 _ZIP = re.compile(r"^(\d{5})(?:-?(\d{4}))?$")
 # What the original accepted from a client; stored normalised (recipients.codes.normalize_code).
 _CLIENT_CODE = re.compile(r"^[A-Za-z0-9_-]{3,50}$")

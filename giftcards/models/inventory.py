@@ -357,13 +357,17 @@ class GiftCard(TimeOrderedModel):
 
     def set_code(self, code: str) -> None:
         """Store `code` encrypted, with its keyed hash (uniqueness, look-up) and last four."""
+        self.code_encrypted, self.code_hash, self.code_last4 = self.sealed_code(code)
+
+    @staticmethod
+    def sealed_code(code: str, encrypt=None) -> tuple[str, str, str]:
+        """(code_encrypted, code_hash, code_last4) of `code`, as set_code stores them; `encrypt`
+        is crypto.encrypter() held by a caller sealing many codes."""
         code = code.strip()
         normalized = crypto.normalize_code(code)
         if not normalized:
             raise ValueError("A gift card code cannot be empty.")
-        self.code_encrypted = crypto.encrypt(code)
-        self.code_hash = crypto.code_hash(code)
-        self.code_last4 = normalized[-4:]
+        return (encrypt or crypto.encrypt)(code), crypto.code_hash(code), normalized[-4:]
 
     @property
     def code(self) -> str:

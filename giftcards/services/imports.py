@@ -8,13 +8,13 @@ from decimal import Decimal, InvalidOperation
 
 from django.db.models import F
 
-from mike.core.bulk import insert_rows
+from mike.core.bulk import insert_values
 from mike.core.imports import ImportReport, Row, RowError
 from mike.imports.engine import Field, Importer
 from mike.imports.models import ImportJob, ImportKind
 
+from .. import crypto
 from ..models import CardSource, GiftCard, GiftCardAuditAction, GiftCardAuditLog, GiftCardPool
-from .inventory import _new_card
 
 _CENT = Decimal("0.01")
 _AMOUNT = re.compile(r"^\$?\s*(\d{1,7}(?:,\d{3})*|\d+)(\.\d{1,2})?$")
@@ -61,21 +61,43 @@ def _expiration(raw: str) -> date | None:
     raise CardRowError(f"expiration_date '{raw}' is not a date (YYYY-MM-DD or MM/DD/YYYY)")
 
 
-def _card_of(row: Row, pool: GiftCardPool, *, uploaded_by) -> GiftCard:
-    code = row.values.get("card_code", "")
+def _card_of(row: Row, pool: GiftCardPool, encrypt) -> tuple:
+    """The card a row describes, as the values of CARD_FIELDS: the code encrypted and hashed (as
+    GiftCard.set_code stores it), PIN and card number encrypted, the balance the file says it
+    holds (else the pool's value) and the expiry date. The card keeps the pool's value (claims
+    match pools by value); importing fills in the pool, brand and value."""
+    values = row.values
+    code = values.get("card_code", "")
     if not code:
         raise CardRowError("card_code is empty")
-    balance = _balance(row.values.get("balance", ""), pool.card_value)
-    expiration_date = _expiration(row.values.get("expiration_date", ""))
-    # The same constructor as add_cards_to_pool: the pool's brand and value, code encrypted and
-    # hashed. The card keeps the pool's value (claims match pools by value); its balance is what
-    # the file says it holds.
-    card = _new_card(pool, code, uploaded_by=uploaded_by, source=CardSource.CSV)
-    card.set_pin(row.values.get("pin", ""))
-    card.set_card_number(row.values.get("card_number", ""))
-    card.expiration_date = expiration_date
-    card.current_balance = balance
-    return card
+    balance = _balance(values.get("balance", ""), pool.card_value)
+    expiration_date = _expiration(values.get("expiration_date", ""))
+    try:
+        sealed = GiftCard.sealed_code(code, encrypt)
+    except ValueError:
+        raise CardRowError("card_code is empty") from None
+    pin = values.get("pin", "").strip()
+    number = values.get("card_number", "").strip()
+    return (
+        *sealed,
+        encrypt(pin) if pin else "",
+        encrypt(number) if number else "",
+        expiration_date,
+        balance,
+    )
+
+
+# What _card_of gives, in this order.
+CARD_FIELDS = (
+    "code_encrypted",
+    "code_hash",
+    "code_last4",
+    "pin_encrypted",
+    "card_number_encrypted",
+    "expiration_date",
+    "current_balance",
+)
+_HASH = CARD_FIELDS.index("code_hash")
 
 
 class CardImporter(Importer):
@@ -98,38 +120,47 @@ class CardImporter(Importer):
 
     def prepare(self) -> None:
         self.pool = self.job.pool
-        self.uploaded_by = self.job.created_by
+        self.encrypt = crypto.encrypter()
+        pool = self.pool
+        # What every card of the import shares.
+        self.shared = {
+            "pool_id": pool.pk,
+            "brand_id": pool.brand_id,
+            "card_value": pool.card_value,
+            "source": CardSource.CSV,
+            "uploaded_by_id": self.job.created_by_id,
+        }
 
-    def parse(self, row: Row, mapping: dict[str, str]) -> GiftCard:
+    def parse(self, row: Row, mapping: dict[str, str]) -> tuple:
         values = {name: row.values.get(column, "") for name, column in mapping.items()}
-        return _card_of(Row(line=row.line, values=values), self.pool, uploaded_by=self.uploaded_by)
+        return _card_of(Row(line=row.line, values=values), self.pool, self.encrypt)
 
-    def keys(self, card: GiftCard) -> list:
-        return [card.code_hash]
+    def keys(self, card: tuple) -> list:
+        return [card[_HASH]]
 
-    def write(self, items: list[tuple[int, GiftCard]], report: ImportReport) -> None:
+    def write(self, items: list[tuple[int, tuple]], report: ImportReport) -> None:
         """Insert the batch's new cards and add them to the pool counters, the pool row locked
         (FOR UPDATE) so the counters equal the cards after every batch, whatever runs beside.
         Codes already stored (any pool) are duplicates; one stored by a concurrent import
         between the check and the insert rolls the batch back and the engine checks it again."""
         GiftCardPool.objects.select_for_update().filter(pk=self.pool.pk).first()
         stored = set(
-            GiftCard.objects.filter(code_hash__in=[c.code_hash for _, c in items]).values_list(
+            GiftCard.objects.filter(code_hash__any=[c[_HASH] for _, c in items]).values_list(
                 "code_hash", flat=True
             )
         )
         cards = []
         for line, card in items:
-            if card.code_hash in stored:
+            if card[_HASH] in stored:
                 report.duplicate(line, "card code already in the platform")
             else:
                 cards.append(card)
-        insert_rows(GiftCard, cards)
+        added = insert_values(GiftCard, CARD_FIELDS, cards, constants=self.shared)
         GiftCardPool.objects.filter(pk=self.pool.pk).update(
-            total_cards=F("total_cards") + len(cards),
-            available_cards=F("available_cards") + len(cards),
+            total_cards=F("total_cards") + added,
+            available_cards=F("available_cards") + added,
         )
-        report.imported += len(cards)
+        report.imported += added
 
     def finish(self, job: ImportJob) -> None:
         """One `cards_added` audit row for the whole import, however it ended."""

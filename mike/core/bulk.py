@@ -6,8 +6,16 @@ time building and parsing SQL text. Every value is what `bulk_create` would send
 `pre_save(obj, add=True)` (auto_now and auto_now_add timestamps, set on the instance too) and then
 `get_db_prep_save` (JSON, UUIDs, Decimals, dates and datetimes, IP addresses). Other databases
 (SQLite for the demo) use `bulk_create`.
+
+`insert_rows` takes model instances; `insert_values` takes plain tuples of the fields a caller
+sets, the others taking their defaults, and is the one the imports use: making a model instance
+costs more than everything else done with a row before it is sent.
 """
 
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date
+from decimal import Decimal
 from operator import attrgetter
 from uuid import UUID
 
@@ -16,10 +24,13 @@ from django.db.models import (
     CharField,
     DateField,
     DateTimeField,
+    DecimalField,
     Field,
+    JSONField,
     TextField,
     UUIDField,
 )
+from django.utils import timezone
 
 BATCH_SIZE = 2000
 
@@ -37,70 +48,193 @@ def insert_rows(model: type[models.Model], objects: list[models.Model]) -> None:
         # COPY returns no keys: a model whose database makes them goes through bulk_create.
         model.objects.bulk_create(objects, batch_size=BATCH_SIZE)
         return
-    meta = model._meta
-    fields = [field for field in meta.concrete_fields if not field.generated]
-    quote = connection.ops.quote_name
-    sql = (
-        f"COPY {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
-        "FROM STDIN"
-    )
+    fields = _copied_fields(model)
     values = _Values(fields, connection)
-    # savepoint=False as bulk_create: inside the caller's atomic block a failure marks it for
-    # rollback; outside one (autocommit) the COPY is its own transaction.
-    with (
-        transaction.atomic(using=db, savepoint=False),
-        connection.cursor() as cursor,
-        connection.wrap_database_errors,  # psycopg's UniqueViolation → django IntegrityError
-        cursor.cursor.copy(sql) as copy,
-    ):
-        write_row, row_of = copy.write_row, values.row
-        for obj in objects:
-            write_row(row_of(obj))
+    _copy(model, fields, connection, map(values.row, objects))
     for obj in objects:
         obj._state.adding = False
         obj._state.db = db
 
 
+def insert_values(
+    model: type[models.Model],
+    names: Sequence[str],
+    rows: Iterable[Sequence],
+    *,
+    constants: dict | None = None,
+) -> int:
+    """Insert new rows of `model`, each a sequence of values for the fields `names` (attnames:
+    `audience_id`, not `audience`) as the model's attributes would hold them (str, int,
+    Decimal, date, aware datetime, UUID, dict or list for JSON, None), in the current
+    transaction, and return how many. `constants` ({attname: value}) are the same for every
+    row (prepared once). Every other field takes its default (a callable default
+    is called per row; auto_now and auto_now_add fields take the time of the call), as a new
+    instance would. A model whose database makes its keys must be given them (COPY returns
+    none). Errors as insert_rows."""
+    db = router.db_for_write(model)
+    connection = connections[db]
+    constants = constants or {}
+    if connection.vendor != "postgresql":
+        objects = [model(**dict(zip(names, row, strict=True)), **constants) for row in rows]
+        model.objects.bulk_create(objects, batch_size=BATCH_SIZE)
+        return len(objects)
+    fields = _copied_fields(model)
+    by_name = {field.attname: index for index, field in enumerate(fields)}
+    unknown = [name for name in (*names, *constants) if name not in by_name]
+    if unknown:
+        raise ValueError(f"{model.__name__} has no concrete field {unknown[0]!r}")
+    template: list = [None] * len(fields)
+    given, made = [], []
+    now = timezone.now()
+    for index, field in enumerate(fields):
+        cell = _Cell(field, connection)
+        if field.attname in constants:
+            template[index] = cell(constants[field.attname])
+        elif field.attname in names:
+            given.append((index, names.index(field.attname), cell.same, cell.none_passes, cell))
+        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            template[index] = cell(now)
+        elif field.has_default() and callable(field.default) and field.default not in _PURE:
+            made.append((index, field.get_default, cell))
+        else:
+            template[index] = cell(field.get_default())
+
+    def row_of(values: Sequence) -> list:
+        row = template.copy()
+        for index, position, same, none_passes, cell in given:
+            value = values[position]
+            if value.__class__ is same or (value is None and none_passes):
+                row[index] = value
+            else:
+                row[index] = cell.convert(value)
+        for index, default, cell in made:
+            row[index] = cell(default())
+        return row
+
+    count = 0
+
+    def counted(rows):
+        nonlocal count
+        for values in rows:
+            count += 1
+            yield row_of(values)
+
+    _copy(model, fields, connection, counted(rows))
+    return count
+
+
+# Callable defaults whose every call gives an equal value: converted once for all rows.
+_PURE = (dict, list, str, int, bool, float)
+
+
+# Field classes' get_db_prep_value that, on PostgreSQL, give a value of this exact type back as it
+# is: a date, or a Decimal (which the column rounds to its places, as Django's to_python would).
+_PG_AS_IS = {
+    DateField.get_db_prep_value: date,
+    DecimalField.get_db_prep_value: Decimal,
+}
+
+
+def _copied_fields(model) -> list[Field]:
+    return [field for field in model._meta.concrete_fields if not field.generated]
+
+
+def _copy(model, fields: list[Field], connection, rows: Iterable[list]) -> None:
+    """COPY `rows` (lists of database values, in `fields` order) into the model's table."""
+    quote = connection.ops.quote_name
+    sql = (
+        f"COPY {quote(model._meta.db_table)} "
+        f"({', '.join(quote(field.column) for field in fields)}) FROM STDIN"
+    )
+    # savepoint=False as bulk_create: inside the caller's atomic block a failure marks it for
+    # rollback; outside one (autocommit) the COPY is its own transaction. `rows` may be a
+    # generator: the rows are made while the database takes the ones sent before.
+    with (
+        transaction.atomic(using=connection.alias, savepoint=False),
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,  # psycopg's UniqueViolation → django IntegrityError
+        cursor.cursor.copy(sql) as copy,
+    ):
+        write_row = copy.write_row
+        for row in rows:
+            write_row(row)
+
+
+class _Cell:
+    """How one field's value becomes what the database takes: `get_db_prep_save`, skipped where
+    it would give the value back unchanged (a str in a plain text field, a UUID in a UUID field
+    or a key to one on a database with a native uuid type, None in a field that prepares None as
+    NULL); JSON is dumped to text here, as psycopg's Jsonb would dump it."""
+
+    __slots__ = ("same", "none_passes", "convert")
+
+    def __init__(self, field: Field, connection):
+        prep = field.get_db_prep_save
+        target = getattr(field, "target_field", field)
+        self.same = None
+        if _plain_text(field):
+            self.same = str
+        elif connection.features.has_native_uuid_field and _plain_uuid(target):
+            self.same = UUID
+        elif connection.vendor == "postgresql":
+            # Where the PostgreSQL backend sends these as they are (psycopg adapts them).
+            self.same = _PG_AS_IS.get(type(field).get_db_prep_value)
+        if (
+            isinstance(field, JSONField)
+            and type(field).get_db_prep_save is JSONField.get_db_prep_save
+            and type(field).get_db_prep_value is JSONField.get_db_prep_value
+        ):
+            encoder = field.encoder
+
+            def convert(value):
+                if value.__class__ is dict and not value:
+                    return "{}"
+                return json.dumps(value, cls=encoder)
+
+            self.none_passes = False
+        else:
+
+            def convert(value):
+                return prep(value, connection)
+
+            self.none_passes = prep(None, connection) is None
+        self.convert = convert
+
+    def __call__(self, value):
+        if value is None:
+            return None if self.none_passes else self.convert(value)
+        if value.__class__ is self.same:
+            return value
+        return self.convert(value)
+
+
 class _Values:
     """An instance's row as the database takes it: for each field
-    `field.get_db_prep_save(field.pre_save(obj, add=True), connection)`.
-
-    Where that is known to give the value back unchanged the calls are skipped (the same value,
-    without four calls per cell): a str in a text field without its own preparation, None in a
-    field which prepares None as NULL, a UUID in a UUID field (or a foreign key to one) on a
-    database with a native uuid type. Fields whose pre_save does more than read the attribute
-    (auto_now, auto_now_add) always go through it."""
+    `field.get_db_prep_save(field.pre_save(obj, add=True), connection)` (_Cell). Fields whose
+    pre_save does more than read the attribute (auto_now, auto_now_add) always go through it."""
 
     def __init__(self, fields: list[Field], connection):
-        self.connection = connection
         self.read = attrgetter(*(field.attname for field in fields))
         self.single = len(fields) == 1
         self.dynamic, self.static = [], []
         for index, field in enumerate(fields):
-            prep = field.get_db_prep_save
+            cell = _Cell(field, connection)
             if _dynamic_pre_save(field):
-                self.dynamic.append((index, field.pre_save, prep))
-                continue
-            same = set()
-            if _plain_text(field):
-                same.add(str)
-            target = getattr(field, "target_field", field)
-            if connection.features.has_native_uuid_field and _plain_uuid(target):
-                same.add(UUID)
-            self.static.append((index, frozenset(same), prep(None, connection) is None, prep))
+                self.dynamic.append((index, field.pre_save, cell))
+            else:
+                self.static.append((index, cell.same, cell.none_passes, cell.convert))
 
     def row(self, obj) -> list:
-        connection = self.connection
         row = [self.read(obj)] if self.single else list(self.read(obj))
-        for index, same, none_is_null, prep in self.static:
+        for index, same, none_passes, convert in self.static:
             value = row[index]
             if value is None:
-                if not none_is_null:
-                    row[index] = prep(value, connection)
-            elif value.__class__ not in same:
-                row[index] = prep(value, connection)
-        for index, pre_save, prep in self.dynamic:
-            row[index] = prep(pre_save(obj, True), connection)
+                if not none_passes:
+                    row[index] = convert(value)
+            elif value.__class__ is not same:
+                row[index] = convert(value)
+        for index, pre_save, cell in self.dynamic:
+            row[index] = cell(pre_save(obj, True))
         return row
 
 

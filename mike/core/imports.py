@@ -6,7 +6,6 @@ Rows are then streamed: the file is read twice in fixed-size chunks (once to che
 parse it) and never held in memory, so a million-row file needs what a thousand-row one does.
 
 `ImportReport` collects what an import found (rows, imported, duplicates, row errors by line);
-`write_report` writes the row errors as CSV, escaped against formula injection.
 
 This module knows nothing of recipients or cards: the domain importers map `Row.values` to their
 models (recipients.imports, giftcards.services.imports).
@@ -21,12 +20,10 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
 
-from mike.core.csvsafe import csv_safe
 from mike.core.errors import DomainError
 
 CHUNK = 64 * 1024
@@ -131,18 +128,6 @@ class ImportReport:
             "duplicates": self.duplicates,
             "errors": self.errors,
         }
-
-
-def write_report(report: ImportReport, path: str | os.PathLike) -> Path:
-    """Write the report's duplicates and row errors to `path` as CSV (line, error) and return it.
-    Messages quote the file's cells, so every cell is escaped against formula injection."""
-    path = Path(path)
-    with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(["line", "error"])
-        for line, message in sorted(report.problems, key=lambda problem: problem[0]):
-            writer.writerow([line, csv_safe(f"line {line}: {message}")])
-    return path
 
 
 def _check_bytes(raw: BinaryIO) -> str:

@@ -20,7 +20,7 @@ from crm.models import Contact, ContactList
 from mike.core.bulk import insert_rows
 from mike.core.errors import DomainError
 from mike.core.phones import normalize_phone
-from recipients.codes import generate_recipient_token
+from recipients.codes import draw_codes, generate_recipient_token
 from recipients.models import (
     Audience,
     AudienceSource,
@@ -29,8 +29,6 @@ from recipients.models import (
     SmsOptInStatus,
     ValidationStatus,
 )
-
-from .imports import _draw_codes
 
 # A batch whose codes a concurrent import took between the draw and the insert is drawn again.
 ATTEMPTS = 3
@@ -123,9 +121,9 @@ def _write_batch(audience: Audience, contacts: list[Contact]) -> tuple[int, int,
         try:
             with transaction.atomic():
                 kept = _not_yet_in(audience, candidates)
-                # Drawn for the whole batch and checked in one query (a model default would
-                # query once per row); the unique constraints stay the guarantee.
-                codes = _draw_codes(len(kept))
+                # Drawn for the whole batch (a model default would query once per row); the
+                # unique constraints are the check.
+                codes = draw_codes(len(kept))
                 insert_rows(
                     Recipient,
                     [

@@ -5,19 +5,19 @@ job's checkpoint; this module says how a row becomes a recipient (recipients.imp
 batch: recipients already in the audience are duplicates, a file code another recipient holds is
 a row error, and the others get their codes and tokens and are inserted in one statement."""
 
-import secrets
 from collections.abc import Callable
 
 from django.db.models import Count, Q
 from django.db.models.fields.json import KT
 
-from mike.core.bulk import insert_rows
+from mike.core.bulk import insert_values
 from mike.core.imports import ImportReport, Row
+from mike.core.lookups import stored_values
 from mike.core.phones import DEFAULT_REGION
 from mike.imports.engine import Field, Importer
 from mike.imports.models import ImportJob, ImportKind
-from recipients.codes import CODE_LENGTH, CROCKFORD_ALPHABET, generate_recipient_token
-from recipients.imports import ALIASES, ParsedRecipient, parse_recipient
+from recipients.codes import draw_codes, generate_recipient_token
+from recipients.imports import ALIASES, RECIPIENT_FIELDS, ParsedRecipient, parse_recipient
 from recipients.models import Audience, AudienceStatus, Recipient, ValidationStatus
 
 LABELS = {
@@ -37,57 +37,41 @@ LABELS = {
 }
 
 
-def _random_code() -> str:
-    # One 50-bit draw cut into ten 5-bit symbols: the same codes as ten secrets.choice calls
-    # (the alphabet has 32 symbols), at a sixth of the cost.
-    bits = secrets.randbits(5 * CODE_LENGTH)
-    return "".join(CROCKFORD_ALPHABET[(bits >> (5 * i)) & 31] for i in range(CODE_LENGTH))
-
-
-def _draw_codes(count: int) -> list[str]:
-    """`count` distinct new codes no recipient has, checked in one query per round (with 2**50
-    codes a second round is all but never needed)."""
-    codes: set[str] = set()
-    while len(codes) < count:
-        candidates: set[str] = set()
-        while len(codes) + len(candidates) < count:
-            candidate = _random_code()
-            if candidate not in codes:
-                candidates.add(candidate)
-        codes |= candidates - _codes_taken(list(candidates))
-    return list(codes)
-
-
 def _existing_keys(audience: Audience, batch: list[ParsedRecipient]) -> set[tuple[str, str]]:
     """The (kind, value) keys of the batch that recipients of the audience already have."""
-    phones = [p.fields["phone"] for p in batch if p.fields["phone"]]
-    emails = [p.fields["email"] for p in batch if p.fields["email"]]
-    external_ids = [p.external_id for p in batch if p.external_id]
+    where = {"audience": audience.pk}
     found = set()
-    existing = Recipient.objects.filter(audience=audience).order_by()
-    found |= {
-        ("phone", v) for v in existing.filter(phone__in=phones).values_list("phone", flat=True)
-    }
-    found |= {
-        ("email", v) for v in existing.filter(email__in=emails).values_list("email", flat=True)
-    }
+    for kind, values in (
+        ("phone", [p.fields["phone"] for p in batch]),
+        ("email", [p.fields["email"] for p in batch]),
+    ):
+        found |= {(kind, v) for v in stored_values(Recipient.objects, kind, values, where=where)}
+    external_ids = [p.external_id for p in batch if p.external_id]
     if external_ids:
-        # As text (->>), the expression recipient_audience_extid_idx indexes.
+        # The expression recipient_extid_idx indexes; elsewhere the annotation.
         found |= {
             ("external_id", v)
-            for v in existing.annotate(external_id=KT("custom_fields__external_id"))
-            .filter(external_id__in=external_ids)
-            .values_list("external_id", flat=True)
+            for v in stored_values(
+                Recipient.objects.annotate(external_id=KT("custom_fields__external_id")),
+                "external_id",
+                external_ids,
+                where=where,
+                expression="(\"custom_fields\" ->> 'external_id')",
+            )
         }
     return found
 
 
 def _codes_taken(codes: list[str]) -> set[str]:
     return set(
-        Recipient.objects.filter(redemption_code__in=codes).values_list(
+        Recipient.objects.filter(redemption_code__any=codes).values_list(
             "redemption_code", flat=True
         )
     )
+
+
+# What the importer writes of each recipient; every other column takes its default.
+_COLUMNS = ("redemption_code", "token", "custom_fields", *RECIPIENT_FIELDS)
 
 
 class RecipientImporter(Importer):
@@ -129,20 +113,27 @@ class RecipientImporter(Importer):
                 report.error(parsed.line, f"redemption code '{parsed.code}' is already in use")
             else:
                 kept.append(parsed)
-        generated = iter(_draw_codes(sum(1 for p in kept if not p.code)))
-        rows = [
-            Recipient(
-                audience=self.audience,
-                redemption_code=parsed.code or next(generated),
-                token=generate_recipient_token(),
-                custom_fields=parsed.custom_fields,
-                validation_status=ValidationStatus.VALID,
-                **parsed.fields,
-            )
-            for parsed in kept
-        ]
-        insert_rows(Recipient, rows)
-        report.imported += len(rows)
+        # Drawn for the batch, unchecked: a code that is already taken (all but impossible with
+        # 2**50 of them) fails the unique constraint, and the engine rolls the batch back and
+        # runs it again, with new codes.
+        generated = iter(draw_codes(sum(1 for p in kept if not p.code)))
+        report.imported += insert_values(
+            Recipient,
+            _COLUMNS,
+            (
+                (
+                    parsed.code or next(generated),
+                    generate_recipient_token(),
+                    parsed.custom_fields,
+                    *map(parsed.fields.__getitem__, RECIPIENT_FIELDS),
+                )
+                for parsed in kept
+            ),
+            constants={
+                "audience_id": self.audience.pk,
+                "validation_status": ValidationStatus.VALID,
+            },
+        )
 
     def finish(self, job: ImportJob) -> None:
         """The audience's counters: its recipients now, and the rows this import could not take."""

@@ -10,7 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from giftcards.models import GiftCard, GiftCardPool
-from mike.core.bulk import insert_rows
+from mike.core.bulk import insert_rows, insert_values
 from recipients.models import ApprovalStatus, Recipient, SmsOptInStatus
 from tests.factories import (
     AudienceFactory,
@@ -236,3 +236,98 @@ def test_naive_datetimes_are_warned_about_as_bulk_create_warns():
     row.approved_at = timezone.now().replace(tzinfo=None) - timedelta(days=1)
     with pytest.warns(RuntimeWarning, match="naive datetime"):
         insert_rows(Recipient, [row])
+
+
+# insert_values: plain tuples of some fields, constants once, every other field its default.
+
+VALUE_FIELDS = ("first_name", "email", "phone", "custom_fields", "approved_at", "redemption_code")
+
+
+def _values(n, **extra):
+    values = {
+        "first_name": "Zoë",
+        "email": f"v{n}@example.com",
+        "phone": f"+1555202{n:04d}",
+        "custom_fields": CUSTOM,
+        "approved_at": datetime(2026, 3, 1, 9, 30, tzinfo=ZoneInfo("America/New_York")),
+        "redemption_code": f"VALUES{n:04d}",
+        **extra,
+    }
+    return tuple(values[name] for name in VALUE_FIELDS)
+
+
+def test_insert_values_writes_what_a_new_instance_with_those_values_writes():
+    audience = AudienceFactory()
+    before = timezone.now()
+    with transaction.atomic():
+        count = insert_values(
+            Recipient,
+            (*VALUE_FIELDS, "token"),
+            [(*_values(n), f"token-of-values-row-{n:04d}") for n in (1, 2)],
+            constants={"audience_id": audience.pk, "sms_opt_in_status": SmsOptInStatus.OPTED_IN},
+        )
+    assert count == 2
+    created = Recipient(
+        audience=audience,
+        sms_opt_in_status=SmsOptInStatus.OPTED_IN,
+        token="token-of-created-row-0003",
+        **dict(zip(VALUE_FIELDS, _values(3), strict=True)),
+    )
+    created.save()
+
+    rows = list(Recipient.objects.filter(audience=audience, first_name="Zoë").order_by("email"))
+    assert [r.email for r in rows] == ["v1@example.com", "v2@example.com", "v3@example.com"]
+    varying = {"id", "created_at", "updated_at", "token", "redemption_code", "email", "phone"}
+    mine, theirs = _row(rows[0]), _row(rows[2])
+    assert {k: v for k, v in mine.items() if k not in varying} == {
+        k: v for k, v in theirs.items() if k not in varying
+    }
+    assert mine["custom_fields"] == CUSTOM and mine["validation_details"] == {}
+    assert before <= mine["created_at"] == mine["updated_at"] <= timezone.now()
+    # A callable default (the key) is called for each row.
+    assert len({r.pk for r in rows}) == 3
+
+
+def test_insert_values_converts_what_is_not_already_the_columns_type():
+    pool = GiftCardPoolFactory(card_value=Decimal("25.00"))
+    sealed = [GiftCard.sealed_code(f"CONV-{n:04d}") for n in range(3)]
+    insert_values(
+        GiftCard,
+        ("code_encrypted", "code_hash", "code_last4", "current_balance", "expiration_date"),
+        [
+            (*sealed[0], Decimal("12.345"), date(2027, 1, 31)),
+            (*sealed[1], "7.5", "2027-02-28"),  # text, as a form would give them
+            (*sealed[2], None, None),
+        ],
+        constants={"pool_id": pool.pk, "brand_id": pool.brand_id, "card_value": pool.card_value},
+    )
+    stored = {card.code: card for card in GiftCard.objects.filter(pool=pool)}
+    assert stored["CONV-0000"].current_balance == Decimal("12.35")
+    assert stored["CONV-0000"].expiration_date == date(2027, 1, 31)
+    assert stored["CONV-0001"].current_balance == Decimal("7.50")
+    assert stored["CONV-0001"].expiration_date == date(2027, 2, 28)
+    assert stored["CONV-0002"].current_balance is None
+    assert {card.status for card in stored.values()} == {"available"}
+
+
+def test_insert_values_refuses_a_field_the_model_does_not_have():
+    with pytest.raises(ValueError, match="no concrete field 'nickname'"):
+        insert_values(Recipient, ("nickname",), [("Zo",)])
+
+
+def test_insert_values_keeps_nothing_of_a_call_that_conflicts():
+    audience = AudienceFactory()
+    names = (*VALUE_FIELDS, "token")
+    first = (*_values(7), "token-of-values-row-0007")
+    insert_values(Recipient, names, [first], constants={"audience_id": audience.pk})
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_values(
+            Recipient,
+            names,
+            [
+                (*_values(8), "token-of-values-row-0008"),
+                (*_values(9, redemption_code="VALUES0007"), "t" * 24),
+            ],
+            constants={"audience_id": audience.pk},
+        )
+    assert Recipient.objects.filter(audience=audience).count() == 1

@@ -171,3 +171,27 @@ def test_codes_decrypt_after_a_key_rotation(settings):
     rotated = crypto.rotate(card.code_encrypted)
     settings.CARD_CODE_KEYS = settings.CARD_CODE_KEYS[:1]
     assert crypto.decrypt(rotated) == "ROTATE-ME-1"
+
+
+def test_a_code_sealed_for_an_import_is_what_set_code_stores(settings):
+    from cryptography.fernet import Fernet
+
+    encrypt = crypto.encrypter()
+    encrypted, hashed, last4 = GiftCard.sealed_code("  abcd-efgh-1234 ", encrypt)
+    card = GiftCard()
+    card.set_code("  abcd-efgh-1234 ")
+    assert (
+        (hashed, last4)
+        == (card.code_hash, card.code_last4)
+        == (
+            crypto.code_hash("ABCDEFGH1234"),
+            "1234",
+        )
+    )
+    assert crypto.decrypt(encrypted) == crypto.decrypt(card.code_encrypted) == "abcd-efgh-1234"
+    # The encrypter holds the keys of when it was made: the newest one.
+    newest = Fernet.generate_key().decode()
+    settings.CARD_CODE_KEYS = [newest, *settings.CARD_CODE_KEYS]
+    assert Fernet(newest).decrypt(crypto.encrypter()("9999").encode()) == b"9999"
+    with pytest.raises(ValueError, match="cannot be empty"):
+        GiftCard.sealed_code(" - ", encrypt)

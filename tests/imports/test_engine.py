@@ -78,6 +78,17 @@ def test_a_job_waits_for_its_columns_then_runs_to_done_with_its_report(
     assert lines[2].strip() == "4,error,line 4: phone '12345' is not a valid number"
 
 
+def test_a_report_cell_never_starts_with_the_formula_a_file_held():
+    job = _pending(
+        AudienceFactory(), text="phone,email\n=HYPERLINK(1),\n5552010001,a@example.com\n"
+    )
+    services.start_job(job, mapping={"phone": "phone", "email": "email"}, queue=False)
+    engine.run_job(job.pk)
+    lines = list(services.report_csv(job))
+    # The message quotes the cell after "line N:", so no spreadsheet reads it as a formula.
+    assert lines[2].strip() == "2,error,line 2: phone '=HYPERLINK(1)' is not a valid number"
+
+
 def test_the_columns_confirmed_are_offered_for_the_next_file_of_the_same_shape():
     audience = AudienceFactory()
     services.start_job(_pending(audience), mapping=MAPPING)

@@ -7,6 +7,7 @@ from recipients.codes import (
     CODE_LENGTH,
     CROCKFORD_ALPHABET,
     CodeSpaceExhausted,
+    draw_codes,
     format_code,
     generate_recipient_token,
     generate_redemption_code,
@@ -71,3 +72,16 @@ def test_recipient_token_is_url_safe_with_128_bits_or_more():
     assert re.fullmatch(r"[A-Za-z0-9_-]+", token)
     assert len(token) * 6 >= 128
     assert token != generate_recipient_token()
+
+
+def test_codes_drawn_for_an_import_are_distinct_well_formed_and_use_every_symbol():
+    codes = draw_codes(5003)
+    assert len(codes) == len(set(codes)) == 5003
+    assert all(is_well_formed(code) for code in codes)
+    # 50,030 symbols: each of the 32 should appear about 1,563 times.
+    counts = dict.fromkeys(CROCKFORD_ALPHABET, 0)
+    for code in codes:
+        for symbol in code:
+            counts[symbol] += 1
+    assert min(counts.values()) > 1300 and max(counts.values()) < 1850
+    assert draw_codes(0) == [] and len(draw_codes(1)) == 1
