@@ -214,6 +214,24 @@ def test_the_sweep_resumes_a_stopped_job_and_deletes_abandoned_uploads(settings)
     assert resume_stale_imports() == 0
 
 
+def test_the_sweep_runs_a_queued_job_whose_task_was_lost(settings):
+    audience = AudienceFactory()
+    lost = _pending(audience)
+    services.start_job(lost, mapping=MAPPING, queue=False)  # queued, its task never sent
+    recent = _pending(AudienceFactory())
+    services.start_job(recent, mapping=MAPPING, queue=False)
+    ImportJob.objects.filter(pk=lost.pk).update(
+        created_at=timezone.now() - timedelta(seconds=settings.IMPORT_STALE_SECONDS + 1)
+    )
+    assert ImportJob.objects.get(pk=lost.pk).status == ImportStatus.QUEUED
+
+    assert resume_stale_imports() == 1  # eager: it runs now
+    lost.refresh_from_db()
+    assert lost.status == ImportStatus.DONE and lost.imported == 3
+    # A job queued a moment ago is its task's to run, not the sweep's.
+    assert ImportJob.objects.get(pk=recent.pk).status == ImportStatus.QUEUED
+
+
 def test_an_unexpected_error_leaves_the_job_to_be_resumed_until_the_last_attempt(settings):
     settings.IMPORT_MAX_ATTEMPTS = 2
     job = _pending(AudienceFactory())
