@@ -210,7 +210,7 @@ class ContactImporter(Importer):
         self.client_id = self.job.client_id
         self.contact_list = self.job.contact_list
         self.created_by = self.job.created_by
-        self.region = DEFAULT_REGION
+        self.region = self.job.client.phone_region or DEFAULT_REGION
 
     def parse(self, row: Row, mapping: dict[str, str]) -> ParsedContact:
         return parse_contact(row, mapping, self.region)

@@ -10,6 +10,7 @@ import uuid
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -85,6 +86,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.full_name.split(" ")[0] if self.full_name else self.email
 
 
+def validate_phone_region(value: str) -> None:
+    import phonenumbers
+
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError(f"'{value}' is not a country code phone numbers know (as US or CA).")
+
+
 class OrganizationKind(models.TextChoices):
     AGENCY = "agency", "Agency"
     CLIENT = "client", "Client"
@@ -145,6 +153,14 @@ class Organization(BaseModel):
     )
     industry = models.CharField(max_length=20, choices=Industry.choices, blank=True)
     timezone = models.CharField(max_length=64, default="America/New_York")
+    phone_region = models.CharField(
+        "Phone numbers' country",
+        max_length=2,
+        default="US",
+        validators=[validate_phone_region],
+        help_text="Where numbers written without a country code are from, in imported files "
+        "(two letters, as US or CA).",
+    )
     contact_email = models.EmailField(blank=True)
     contact_phone = models.CharField(max_length=32, blank=True)
     address = models.TextField(blank=True)

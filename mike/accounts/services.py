@@ -258,7 +258,14 @@ def revoke_api_key(*, api_key: ApiKey) -> ApiKey:
 # --- Client settings ------------------------------------------------------------------------------
 
 CLIENT_SETTINGS_FIELDS = frozenset(
-    {"name", "logo_url", "sms_reward_template", "sms_opt_in_template", "auto_approve_recipients"}
+    {
+        "name",
+        "logo_url",
+        "sms_reward_template",
+        "sms_opt_in_template",
+        "auto_approve_recipients",
+        "phone_region",
+    }
 )
 
 

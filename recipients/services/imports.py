@@ -80,7 +80,7 @@ class RecipientImporter(Importer):
 
     def prepare(self) -> None:
         self.audience = self.job.audience
-        self.region = DEFAULT_REGION
+        self.region = self.audience.client.phone_region or DEFAULT_REGION
 
     def parse(self, row: Row, mapping: dict[str, str]) -> ParsedRecipient:
         return parse_recipient(row, mapping, self.region)

@@ -26,6 +26,7 @@ def _form(client_org, **changes):
         "logo_url": client_org.logo_url,
         "sms_reward_template": client_org.sms_reward_template,
         "sms_opt_in_template": client_org.sms_opt_in_template,
+        "phone_region": client_org.phone_region,
         "low_stock_threshold": "10",
         "low_balance_threshold": "0.00",
     }
@@ -97,6 +98,8 @@ def test_an_unchanged_threshold_leaves_each_pools_own(login_as, people, tenants)
         ({"name": ""}, "This field is required"),
         ({"low_stock_threshold": "-1"}, "greater than or equal to 0"),
         ({"low_balance_threshold": "ten"}, "Enter a number"),
+        ({"phone_region": "XX"}, "is not a country code phone numbers know"),
+        ({"phone_region": ""}, "This field is required"),
     ],
 )
 def test_invalid_settings_are_field_errors(login_as, people, tenants, changes, error):
@@ -211,3 +214,11 @@ def test_the_threshold_services(tenants):
         set_low_balance_threshold(organization=tenants.client_a, threshold=1.5)
     with pytest.raises(ThresholdInvalid):
         set_low_balance_threshold(organization=tenants.client_a, threshold="lots")
+
+
+def test_the_phone_numbers_country_is_saved_in_capitals(login_as, people, tenants):
+    response = login_as(people.client_admin).post(
+        SETTINGS, _form(tenants.client_a, phone_region=" gb ")
+    )
+    assert response.status_code == 302
+    assert Organization.objects.get(pk=tenants.client_a.pk).phone_region == "GB"

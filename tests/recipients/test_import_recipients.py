@@ -194,3 +194,17 @@ def test_already_in_the_audience_by_external_id(tmp_path):
     )
     assert (report.imported, report.duplicates) == (1, 1)
     assert report.problems == [(2, "already in the audience (external_id C-9)")]
+
+
+def test_numbers_without_a_country_code_are_read_as_the_clients_country(tmp_path):
+    british = AudienceFactory(client__phone_region="GB")
+    american = AudienceFactory()
+    text = "email,phone\na@example.com,020 7946 0018\nb@example.com,+1 555 201 0009\n"
+    report = import_recipients(audience=british, source=_write(tmp_path, text))
+    assert report.imported == 2
+    assert set(Recipient.objects.filter(audience=british).values_list("phone", flat=True)) == {
+        "+442079460018",
+        "+15552010009",
+    }
+    report = import_recipients(audience=american, source=_write(tmp_path, text, "us.csv"))
+    assert report.problems == [(2, "phone '020 7946 0018' is not a valid number")]

@@ -40,6 +40,7 @@ ORGANIZATION_FIELDS = (
     "sms_reward_template",
     "sms_opt_in_template",
     "auto_approve_recipients",
+    "phone_region",
 )
 # What the preview fills the variables with: a made-up recipient and card.
 SAMPLE = {
@@ -85,6 +86,11 @@ class SettingsForm(forms.Form):
         required=False,
         help_text=_field("auto_approve_recipients").help_text,
     )
+    phone_region = forms.CharField(
+        label=_field("phone_region").verbose_name,
+        max_length=2,
+        help_text=_field("phone_region").help_text,
+    )
     low_stock_threshold = forms.IntegerField(
         label="Low stock at",
         required=False,
@@ -102,6 +108,9 @@ class SettingsForm(forms.Form):
 
     def __init__(self, *args, thresholds, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["phone_region"].widget.attrs.update(
+            {"autocapitalize": "characters", "size": 3, "spellcheck": "false"}
+        )
         preview_url = reverse("dashboard:settings_preview")
         for name in ("name", "sms_reward_template", "sms_opt_in_template"):
             self.fields[name].widget.attrs.update(
@@ -138,6 +147,9 @@ class SettingsForm(forms.Form):
             )
         else:
             stock.help_text += f" Applies to all {thresholds['pools']} of the client's pools."
+
+    def clean_phone_region(self) -> str:
+        return self.cleaned_data["phone_region"].strip().upper()
 
 
 def _initial(client, thresholds) -> dict:
