@@ -109,7 +109,7 @@ class SettingsForm(forms.Form):
     def __init__(self, *args, thresholds, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["phone_region"].widget.attrs.update(
-            {"autocapitalize": "characters", "size": 3, "spellcheck": "false"}
+            {"autocapitalize": "characters", "spellcheck": "false", "class": "input-code"}
         )
         preview_url = reverse("dashboard:settings_preview")
         for name in ("name", "sms_reward_template", "sms_opt_in_template"):
