@@ -346,3 +346,55 @@ class CallDisposition(TimeOrderedModel):
 
     def __str__(self):
         return self.get_disposition_type_display()
+
+
+class ScriptSection(models.TextChoices):
+    """The parts of a call script, in the order a call goes through them."""
+
+    GREETING = "greeting", "Greeting"
+    VERIFICATION = "verification", "Verification"
+    EXPLANATION = "explanation", "Explanation"
+    OBJECTION_HANDLING = "objection_handling", "Objection handling"
+    CLOSING = "closing", "Closing"
+    ESCALATION = "escalation", "Escalation"
+
+
+class CallScript(BaseModel):
+    """What agents say on a client's calls: one script per client (campaign empty) and,
+    optionally, one per campaign, which wins over the client's for that campaign's calls. Each
+    section is HTML already cleaned by nh3 (calls.scripts.clean), shown beside the console's
+    step."""
+
+    client = models.ForeignKey(
+        "accounts.Organization",
+        on_delete=models.CASCADE,
+        related_name="call_scripts",
+        limit_choices_to=CLIENT_ONLY,
+    )
+    campaign = models.ForeignKey(
+        "campaigns.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="call_scripts",
+    )
+    sections = models.JSONField(
+        default=dict, blank=True, help_text="{section: cleaned HTML}, for ScriptSection's keys."
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    client_lookup = "client"
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client"], condition=Q(campaign__isnull=True), name="callscript_one_default"
+            ),
+            models.UniqueConstraint(fields=["campaign"], name="callscript_one_per_campaign"),
+        ]
+
+    def __str__(self):
+        return f"Call script of {self.campaign or self.client}"

@@ -36,6 +36,7 @@ ITEMS = (
     NavItem("Deliveries", "dashboard:deliveries", "deliveries", "Rewards"),
     NavItem("Credit", "dashboard:credit", "credit", "Rewards"),
     NavItem("Team", "dashboard:team", "team", "Account"),
+    NavItem("Call scripts", "dashboard:scripts", "scripts", "Account", shown=_managers),
     NavItem("Settings", "dashboard:settings", "settings", "Account", shown=_managers),
 )
 

@@ -13,6 +13,7 @@ from .views import (
     home,
     imports,
     recipients,
+    scripts,
     settings,
     team,
 )
@@ -33,5 +34,6 @@ urlpatterns = [
     *calls.urlpatterns,
     *exports.urlpatterns,
     *team.urlpatterns,
+    *scripts.urlpatterns,
     *settings.urlpatterns,
 ]
