@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from mike.core.admin import MikeModelAdmin, MikeTabularInline, ReadOnlyAdminMixin
 
-from .models import CallConditionMet, CallDisposition, CallSession, TrackedPhoneNumber
+from .models import CallConditionMet, CallDisposition, CallScript, CallSession, TrackedPhoneNumber
 
 TIMESTAMPS = ("id", "created_at", "updated_at")
 
@@ -101,3 +101,13 @@ class CallDispositionAdmin(MikeModelAdmin):
     autocomplete_fields = ("call_session", "recipient", "agent")
     list_select_related = ("call_session", "recipient", "agent")
     readonly_fields = TIMESTAMPS
+
+
+@admin.register(CallScript)
+class CallScriptAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
+    """Read-only here: scripts are written on the dashboard's call scripts page, which cleans
+    every section (calls.scripts.save_script)."""
+
+    list_display = ("client", "campaign", "updated_by", "updated_at")
+    search_fields = ("client__name", "campaign__name")
+    list_select_related = ("client", "campaign", "updated_by")

@@ -5,6 +5,7 @@ from factory.django import DjangoModelFactory
 from calls.models import (
     CallConditionMet,
     CallDisposition,
+    CallScript,
     CallSession,
     CallStatus,
     ConditionMetSource,
@@ -17,6 +18,7 @@ from calls.models import (
 __all__ = [
     "CallConditionMetFactory",
     "CallDispositionFactory",
+    "CallScriptFactory",
     "CallSessionFactory",
     "TrackedPhoneNumberFactory",
 ]
@@ -105,3 +107,16 @@ class CallDispositionFactory(DjangoModelFactory):
     agent = factory.SubFactory("tests.factories.UserFactory")
     disposition_type = DispositionType.INTERESTED
     notes = "Booked an appointment."
+
+
+class CallScriptFactory(DjangoModelFactory):
+    """A campaign's own script; `campaign=None` (with a client) is the client's script."""
+
+    class Meta:
+        model = CallScript
+
+    campaign = factory.SubFactory("tests.factories.CampaignFactory")
+    client = _client_of_campaign()
+    sections = factory.LazyFunction(
+        lambda: {"greeting": "Thanks for calling.", "closing": "Your card comes by text."}
+    )
