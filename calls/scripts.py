@@ -8,6 +8,7 @@ A campaign's script wins over its client's for that campaign's calls.
 
 import nh3
 from django.db import transaction
+from django.db.models import Q
 from django.utils.html import escape
 
 from campaigns.models import Campaign
@@ -75,13 +76,12 @@ def save_script(
 
 def script_for(*, client_id, campaign_id=None) -> CallScript | None:
     """The script for a call: the campaign's when it has one, else the client's, else None."""
-    scripts = {
-        script.campaign_id: script
-        for script in CallScript.objects.filter(client_id=client_id).filter(
-            campaign_id__in=[campaign_id] if campaign_id else []
-        )
-        | CallScript.objects.filter(client_id=client_id, campaign__isnull=True)
-    }
+    found = (
+        Q(campaign__isnull=True) | Q(campaign_id=campaign_id)
+        if campaign_id
+        else Q(campaign__isnull=True)
+    )
+    scripts = {s.campaign_id: s for s in CallScript.objects.filter(found, client_id=client_id)}
     return scripts.get(campaign_id) or scripts.get(None)
 
 

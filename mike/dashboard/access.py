@@ -125,6 +125,17 @@ class Scope:
         if not self.can_manage(client):
             raise PermissionDenied("Your role may look at this client but not change it.")
 
+    def managed_client(self, refusal: str) -> Organization | None:
+        """The selected client, which the user must be able to change; None for "all clients"
+        (the page then asks for one), PermissionDenied(`refusal`) when the user may change
+        none of theirs."""
+        if self.client is None:
+            if not self.can_manage_any:
+                raise PermissionDenied(refusal)
+            return None
+        self.require_manage(self.client)
+        return self.client
+
 
 def scope_for(request) -> Scope:
     return Scope(user=request.user, selected_id=request.session.get(SESSION_KEY))

@@ -4,7 +4,6 @@ read them beside the call they are on. The sections are cleaned by calls.scripts
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_http_methods, require_safe
@@ -41,13 +40,7 @@ class ScriptForm(forms.Form):
 
 def _client(request):
     """The selected client, whose scripts the user may change; None for "all clients"."""
-    scope = request.scope
-    if scope.client is None:
-        if not scope.can_manage_any:
-            raise PermissionDenied("Your role may not change any client's call scripts.")
-        return None
-    scope.require_manage(scope.client)
-    return scope.client
+    return request.scope.managed_client("Your role may not change any client's call scripts.")
 
 
 @require_safe

@@ -13,7 +13,7 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings as django_settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -244,13 +244,7 @@ def preview_context(client, *, name, reward_template, opt_in_template) -> dict:
 
 def _client_or_prompt(request):
     """The selected client the user manages; None (with the prompt to render) for all clients."""
-    scope = request.scope
-    if scope.client is None:
-        if not scope.can_manage_any:
-            raise PermissionDenied("Your role may not change any client's settings.")
-        return None
-    scope.require_manage(scope.client)
-    return scope.client
+    return request.scope.managed_client("Your role may not change any client's settings.")
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
