@@ -2,7 +2,14 @@ from django.contrib import admin
 
 from mike.core.admin import MikeModelAdmin, MikeTabularInline, ReadOnlyAdminMixin
 
-from .models import CallConditionMet, CallDisposition, CallScript, CallSession, TrackedPhoneNumber
+from .models import (
+    CallConditionMet,
+    CallDisposition,
+    CallScript,
+    CallSession,
+    CallStep,
+    TrackedPhoneNumber,
+)
 
 TIMESTAMPS = ("id", "created_at", "updated_at")
 
@@ -71,6 +78,8 @@ class CallSessionAdmin(MikeModelAdmin):
         "recording_sid",
         "caller_phone",
         "forward_to_number",
+        # Where the console's flow stands: moved by the console's actions only.
+        "console_step",
     )
     date_hierarchy = "created_at"
     inlines = [CallDispositionInline]
@@ -111,3 +120,14 @@ class CallScriptAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     list_display = ("client", "campaign", "updated_by", "updated_at")
     search_fields = ("client__name", "campaign__name")
     list_select_related = ("client", "campaign", "updated_by")
+
+
+@admin.register(CallStep)
+class CallStepAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
+    """The console's step log: written by the console's actions, never by hand."""
+
+    list_display = ("call_session", "step", "outcome", "agent", "created_at")
+    list_filter = ("step", "outcome", "created_at")
+    search_fields = ("call_session__twilio_call_sid", "detail")
+    list_select_related = ("call_session", "agent")
+    date_hierarchy = "created_at"

@@ -115,6 +115,18 @@ FINAL_CALL_STATUSES = frozenset(
 )
 
 
+class ConsoleStep(models.TextChoices):
+    """Where the call console's redemption flow stands on a call, kept on the call so a reload or
+    a second tab resumes it (calls.console)."""
+
+    RECIPIENT = "recipient", "Recipient"
+    CONSENT = "consent", "Consent"
+    CONDITION = "condition", "Condition"
+    REWARD = "reward", "Reward"
+    CLOSE = "close", "Close the call"
+    CLOSED = "closed", "Closed"
+
+
 class MatchStatus(models.TextChoices):
     MATCHED = "matched", "Matched"
     UNMATCHED = "unmatched", "Unmatched"
@@ -179,6 +191,9 @@ class CallSession(TimeOrderedModel):
     recording_sid = models.CharField(max_length=64, blank=True)
     recording_duration = models.PositiveIntegerField(null=True, blank=True)
     notes = models.TextField(blank=True)
+    console_step = models.CharField(
+        max_length=10, choices=ConsoleStep.choices, default=ConsoleStep.RECIPIENT
+    )
 
     objects = TenantQuerySet.as_manager()
     client_lookup = "client"
@@ -187,6 +202,7 @@ class CallSession(TimeOrderedModel):
         ordering = ["-created_at"]
         constraints = [
             choices_constraint("call_status", CallStatus, name="callsession_status_valid"),
+            choices_constraint("console_step", ConsoleStep, name="callsession_console_step_valid"),
             choices_constraint("match_status", MatchStatus, name="callsession_match_valid"),
             models.CheckConstraint(
                 condition=~Q(match_status=MatchStatus.MATCHED) | Q(recipient__isnull=False),
@@ -292,8 +308,10 @@ class DispositionType(models.TextChoices):
     INTERESTED = "interested", "Interested"
     NOT_INTERESTED = "not_interested", "Not interested"
     COMPLETED = "completed", "Completed"
-    CALLBACK_REQUESTED = "callback_requested", "Callback requested"
+    CALLBACK_REQUESTED = "callback_requested", "Call back later"
     WRONG_NUMBER = "wrong_number", "Wrong number"
+    DO_NOT_CALL = "do_not_call", "Do not call"
+    INVALID_CONTACT = "invalid_contact", "Invalid contact"
     NO_ANSWER = "no_answer", "No answer"
     VOICEMAIL = "voicemail", "Voicemail"
     ESCALATED = "escalated", "Escalated"
@@ -346,6 +364,72 @@ class CallDisposition(TimeOrderedModel):
 
     def __str__(self):
         return self.get_disposition_type_display()
+
+
+# The dispositions an agent closes a call with in the console (the rest come from the original's
+# data and stay readable).
+CONSOLE_DISPOSITIONS = (
+    DispositionType.INTERESTED,
+    DispositionType.NOT_INTERESTED,
+    DispositionType.CALLBACK_REQUESTED,
+    DispositionType.WRONG_NUMBER,
+    DispositionType.DO_NOT_CALL,
+    DispositionType.INVALID_CONTACT,
+)
+
+
+class StepName(models.TextChoices):
+    """What an agent did on a call, as the step log records it."""
+
+    OPENED = "opened", "Opened the call"
+    LOOKUP = "lookup", "Looked up a recipient"
+    ATTACH = "attach", "Attached the caller"
+    RECIPIENT = "recipient", "Checked the recipient"
+    CONSENT = "consent", "Asked for consent"
+    OPT_IN_SENT = "opt_in_sent", "Sent the opt-in text"
+    EMAIL_CHOSEN = "email_chosen", "Chose delivery by email"
+    CONDITION = "condition", "Met a condition"
+    REWARD = "reward", "Checked the reward"
+    CODE_REVEALED = "code_revealed", "Revealed a card code"
+    DISPOSITION = "disposition", "Closed the call"
+
+
+class StepOutcome(models.TextChoices):
+    STARTED = "started", "Started"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class CallStep(TimeOrderedModel):
+    """One line of a call's step log: what the agent did in the console, how it went, who and
+    when, so a client can see how a call went (the call's page lists them)."""
+
+    call_session = models.ForeignKey(CallSession, on_delete=models.CASCADE, related_name="steps")
+    step = models.CharField(max_length=20, choices=StepName.choices)
+    outcome = models.CharField(max_length=10, choices=StepOutcome.choices)
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="call_steps",
+    )
+    detail = models.CharField(max_length=500, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+    client_lookup = "call_session__client"
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            choices_constraint("step", StepName, name="callstep_step_valid"),
+            choices_constraint("outcome", StepOutcome, name="callstep_outcome_valid"),
+        ]
+        indexes = [models.Index(fields=["call_session", "created_at"], name="callstep_call")]
+
+    def __str__(self):
+        return f"{self.get_step_display()}: {self.get_outcome_display()}"
 
 
 class ScriptSection(models.TextChoices):

@@ -2,14 +2,27 @@
 which conditions a finished call, a disposition, a CRM event or the passing of time meets; the
 calls log the dashboards list."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from campaigns.models import CampaignCondition, TriggerType
+from giftcards.models import RecipientGiftCard
+from mike.core.phones import normalize_phone
+from recipients.codes import normalize_code
 
-from .models import CallConditionMet, CallDisposition, CallSession
+from .models import (
+    CallConditionMet,
+    CallDisposition,
+    CallSession,
+    CallStatus,
+    CallStep,
+    ConsoleStep,
+)
+
+LIVE_CALL_STATUSES = (CallStatus.QUEUED, CallStatus.RINGING, CallStatus.IN_PROGRESS)
 
 
 def previous_condition(condition: CampaignCondition) -> CampaignCondition | None:
@@ -137,3 +150,91 @@ def call_details(call: CallSession) -> dict:
             )
         ),
     }
+
+
+# --- The call console ----------------------------------------------------------------------------
+
+
+def live_calls(queryset):
+    """The calls of `queryset` still ringing or under way and not closed by an agent, newest
+    first (the console's list; the partial index `callsession_live` holds the live ones)."""
+    return (
+        queryset.filter(call_status__in=LIVE_CALL_STATUSES)
+        # A call an agent closed in the console is done there, whatever Twilio says yet.
+        .exclude(console_step=ConsoleStep.CLOSED)
+        .select_related("campaign", "recipient", "tracked_number", "client", "agent")
+        .order_by("-created_at")
+    )
+
+
+@dataclass(frozen=True)
+class LadderRung:
+    """One condition of a recipient's campaign as the console shows it: `state` is "met",
+    "next" (the one to meet now) or "locked" (an earlier one is still open); `met` the row that
+    met it and `reward` the reward it earned, when there are."""
+
+    condition: CampaignCondition
+    state: str
+    met: CallConditionMet | None
+    reward: RecipientGiftCard | None
+
+    @property
+    def agent_can_meet(self) -> bool:
+        return self.state == "next" and self.condition.trigger_type == TriggerType.MANUAL_AGENT
+
+
+def condition_ladder(recipient) -> list[LadderRung]:
+    """The active conditions of the recipient's campaign in order, each met, next or locked
+    (conditions are met in order), with what met them and the rewards they earned."""
+    if recipient is None or recipient.campaign_id is None:
+        return []
+    conditions = list(
+        CampaignCondition.objects.filter(campaign_id=recipient.campaign_id, is_active=True)
+        .select_related("brand")
+        .order_by("condition_number")
+    )
+    met = {
+        row.condition_id: row
+        for row in CallConditionMet.objects.filter(recipient=recipient).select_related(
+            "met_by_agent"
+        )
+    }
+    rewards = {
+        reward.condition_id: reward
+        for reward in RecipientGiftCard.objects.filter(recipient=recipient).select_related(
+            "brand", "gift_card__pool"
+        )
+    }
+    rungs, next_given = [], False
+    for condition in conditions:
+        if condition.pk in met:
+            state = "met"
+        elif not next_given:
+            state, next_given = "next", True
+        else:
+            state = "locked"
+        rungs.append(LadderRung(condition, state, met.get(condition.pk), rewards.get(condition.pk)))
+    return rungs
+
+
+def find_recipients(queryset, query: str, *, region: str = "US"):
+    """Recipients of `queryset` whose redemption code is `query` (as a person types it: case,
+    dashes and spaces forgiven) or, when it reads as a phone number, whose phone it is. At most
+    ten, newest first, with their campaign."""
+    query = (query or "").strip()
+    if not query:
+        return queryset.none()
+    matches = Q(redemption_code=normalize_code(query))
+    phone = normalize_phone(query, region=region)
+    if phone:
+        matches |= Q(phone=phone)
+    return (
+        queryset.filter(matches)
+        .select_related("campaign", "audience__client")
+        .order_by("-created_at")[:10]
+    )
+
+
+def call_steps(call: CallSession) -> list[CallStep]:
+    """The call's step log, oldest first, with who did each step."""
+    return list(call.steps.select_related("agent").order_by("created_at"))

@@ -29,9 +29,13 @@ from .models import (
     CallDisposition,
     CallSession,
     CallStatus,
+    CallStep,
     ConditionMetSource,
+    ConsoleStep,
     DispositionType,
     MatchStatus,
+    StepName,
+    StepOutcome,
     TrackedNumberStatus,
     TrackedPhoneNumber,
 )
@@ -362,6 +366,100 @@ def record_disposition(
                 metadata={"disposition": disposition_type},
             )
     return disposition
+
+
+# --- The call console ----------------------------------------------------------------------------
+
+
+class AttachRefused(DomainError):
+    """The call cannot be attached to that recipient; `str()` says why."""
+
+
+def log_step(
+    call_session: CallSession, step: str, outcome: str, *, agent=None, detail: str = ""
+) -> CallStep:
+    """One line of the call's step log (what the console did, how it went, who)."""
+    return CallStep.objects.create(
+        call_session=call_session, step=step, outcome=outcome, agent=agent, detail=detail[:500]
+    )
+
+
+def open_call(*, call_session: CallSession, agent) -> bool:
+    """An agent opens the call in the console: the first agent to open it takes it (`agent`),
+    atomically, so two agents opening it at once leave one name on it. True when this agent took
+    it now (an OPENED step is logged then); a call already taken, or taken by this agent, stays
+    as it is."""
+    with transaction.atomic():
+        taken = CallSession.objects.filter(pk=call_session.pk, agent__isnull=True).update(
+            agent=agent, updated_at=timezone.now()
+        )
+        if taken:
+            call_session.agent = agent
+            log_step(call_session, StepName.OPENED, StepOutcome.SUCCEEDED, agent=agent)
+    return bool(taken)
+
+
+def move_console_step(*, call_session: CallSession, step: str) -> None:
+    """Keep where the console's flow stands on the call, so a reload or another tab resumes
+    there. A closed call stays closed."""
+    if step not in ConsoleStep.values:
+        raise ValueError(f"Unknown console step {step!r}.")
+    CallSession.objects.filter(pk=call_session.pk).exclude(console_step=ConsoleStep.CLOSED).update(
+        console_step=step, updated_at=timezone.now()
+    )
+    if call_session.console_step != ConsoleStep.CLOSED:
+        call_session.console_step = step
+
+
+def attach_recipient(*, call_session: CallSession, recipient: Recipient, agent) -> CallSession:
+    """Match the call to `recipient`, found by an agent's lookup (`manual_override`): the call
+    then belongs to the recipient's campaign, with a `matched` event and an audit row. Refused
+    (AttachRefused) for a recipient of another client, a closed call, or a call that already met
+    a condition for someone (its rewards are that person's). Locks the call; attaching the
+    recipient the call already has changes nothing. Returns the call as now stored."""
+    with transaction.atomic():
+        locked = CallSession.objects.select_for_update().get(pk=call_session.pk)
+        if recipient.audience.client_id != locked.client_id:
+            raise AttachRefused("That recipient is not one of this call's client's.")
+        if locked.recipient_id == recipient.pk:
+            return locked
+        if locked.console_step == ConsoleStep.CLOSED:
+            raise AttachRefused("This call is closed.")
+        if CallConditionMet.objects.filter(call_session=locked).exists():
+            raise AttachRefused(
+                "This call already met a condition for its caller; it cannot change hands."
+            )
+        locked.recipient = recipient
+        locked.campaign_id = recipient.campaign_id
+        locked.match_status = MatchStatus.MANUAL_OVERRIDE
+        locked.console_step = ConsoleStep.RECIPIENT
+        locked.save(
+            update_fields=["recipient", "campaign", "match_status", "console_step", "updated_at"]
+        )
+        RecipientAuditLog.objects.create(
+            recipient=recipient,
+            action=RecipientAuditAction.UPDATED,
+            performed_by=agent,
+            call_session=locked,
+            metadata={"call_attached": locked.twilio_call_sid},
+        )
+        Event.objects.record(
+            EventType.MATCHED,
+            client=locked.client,
+            campaign=recipient.campaign,
+            recipient=recipient,
+            source=EventSource.CALL,
+            call_sid=locked.twilio_call_sid,
+            by_agent=True,
+        )
+        log_step(
+            locked,
+            StepName.ATTACH,
+            StepOutcome.SUCCEEDED,
+            agent=agent,
+            detail=f"Attached to {recipient.full_name or recipient.display_code}",
+        )
+    return locked
 
 
 # --- Tracked numbers -----------------------------------------------------------------------------

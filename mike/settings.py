@@ -309,6 +309,8 @@ RATELIMIT_VIEW = "mike.core.views.ratelimited"
 # Wrong codes one client address may try on the public redemption page, in django-ratelimit's
 # format (10/m, 10/5m, 100/h); a code that is found is not counted (mike.core.ratelimit).
 REDEEM_RATE = env.str("REDEEM_RATE", default="10/m")
+# Recipient lookups one call-centre agent may make in the call console (same format).
+CONSOLE_LOOKUP_RATE = env.str("CONSOLE_LOOKUP_RATE", default="20/m")
 # Reverse proxies in front of Mike that append the address they saw to X-Forwarded-For: the
 # client's address is the entry this many from the right (mike.core.clientip). 0: clients connect
 # directly and REMOTE_ADDR is theirs. One too many lets clients pick their address; one too few

@@ -133,7 +133,7 @@ class Readiness(models.TextChoices):
     NOT_APPROVED = "not_approved", "Awaiting approval"
     REJECTED = "rejected", "Rejected"
     READY_BY_SMS = "ready_by_sms", "Ready: opted in to texts"
-    READY_BY_EMAIL = "ready_by_email", "Ready: no phone, delivered by email"
+    READY_BY_EMAIL = "ready_by_email", "Ready: delivered by email"
     NEEDS_OPT_IN = "needs_opt_in", "Waiting for the opt-in reply"
     OPT_IN_STALE = "opt_in_stale", "Opt-in expired: to be asked again"
     OPTED_OUT = "opted_out", "Opted out of texts"
@@ -155,7 +155,7 @@ class RecipientQuerySet(TenantQuerySet):
         by_sms = Q(sms_opt_in_status=SmsOptInStatus.OPTED_IN) & (
             Q(sms_opt_in_response_at__isnull=True) | Q(sms_opt_in_response_at__gte=fresh_since)
         )
-        by_email = Q(phone="") & ~Q(email="")
+        by_email = (Q(phone="") | Q(reward_by_email=True)) & ~Q(email="")
         return self.filter(Q(approval_status__in=REWARDABLE_APPROVALS) & (by_sms | by_email))
 
     def by_code(self, raw_code: str):
@@ -270,6 +270,11 @@ class Recipient(TimeOrderedModel):
     sms_opt_in_sent_at = models.DateTimeField("SMS opt-in sent at", null=True, blank=True)
     sms_opt_in_response_at = models.DateTimeField("SMS opt-in reply at", null=True, blank=True)
     sms_opt_in_response = models.TextField("SMS opt-in reply", blank=True)
+    reward_by_email = models.BooleanField(
+        default=False,
+        help_text="Deliver this recipient's cards by email although they have a phone (chosen "
+        "on a call: no SMS consent is needed then).",
+    )
     verification_method = models.CharField(max_length=30, blank=True)
     disposition = models.CharField(max_length=40, blank=True)
     email_verification_token = models.CharField(max_length=64, blank=True)
@@ -357,11 +362,14 @@ class Recipient(TimeOrderedModel):
         """Whether a card may be claimed and sent to the recipient now (a Readiness value).
 
         A recipient with a phone is texted their card, which needs a current SMS opt-in (TCPA);
-        one with no phone but an email address is emailed it, which needs no SMS consent."""
+        one with no phone but an email address, or who chose email on a call
+        (`reward_by_email`), is emailed it, which needs no SMS consent."""
         if self.approval_status == ApprovalStatus.REJECTED:
             return Readiness.REJECTED
         if not self.is_approved:
             return Readiness.NOT_APPROVED
+        if self.reward_by_email and self.email:
+            return Readiness.READY_BY_EMAIL
         if not self.phone:
             return Readiness.READY_BY_EMAIL if self.email else Readiness.UNREACHABLE
         if self.sms_opt_in_status == SmsOptInStatus.OPTED_OUT:

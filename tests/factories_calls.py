@@ -8,9 +8,12 @@ from calls.models import (
     CallScript,
     CallSession,
     CallStatus,
+    CallStep,
     ConditionMetSource,
     DispositionType,
     MatchStatus,
+    StepName,
+    StepOutcome,
     TrackedNumberStatus,
     TrackedPhoneNumber,
 )
@@ -20,6 +23,7 @@ __all__ = [
     "CallDispositionFactory",
     "CallScriptFactory",
     "CallSessionFactory",
+    "CallStepFactory",
     "TrackedPhoneNumberFactory",
 ]
 
@@ -120,3 +124,13 @@ class CallScriptFactory(DjangoModelFactory):
     sections = factory.LazyFunction(
         lambda: {"greeting": "Thanks for calling.", "closing": "Your card comes by text."}
     )
+
+
+class CallStepFactory(DjangoModelFactory):
+    class Meta:
+        model = CallStep
+
+    call_session = factory.SubFactory(CallSessionFactory)
+    step = StepName.OPENED
+    outcome = StepOutcome.SUCCEEDED
+    agent = factory.SubFactory("tests.factories.UserFactory")

@@ -78,12 +78,14 @@ def _lock_inputs_portable(*, recipient_id, condition_id) -> ClaimInputs:
     """Lock the recipient, then its reward for the condition (None when it has none yet), and
     list the client's active pools of the reward's brand and value, oldest first, with the ORM."""
     # of=("self",): lock the recipient only, not the audience row joined in.
-    phone, email, client_id = (
+    phone, email, client_id, by_email = (
         Recipient.objects.select_for_update(of=("self",))
         .filter(pk=recipient_id)
-        .values_list("phone", "email", "audience__client_id")
+        .values_list("phone", "email", "audience__client_id", "reward_by_email")
         .get()
     )
+    if by_email and email:
+        phone = ""  # the recipient chose email (reward_by_email): the card goes there
     reward = (
         RecipientGiftCard.objects.select_for_update(of=("self",))
         .select_related("brand")

@@ -118,7 +118,9 @@ def _lock_statement() -> str:
     # the recipient row before it reaches the reward row: the lock order of every claim.
     return (
         "WITH locked_recipient AS MATERIALIZED ("
-        f"SELECT r.id, r.phone, r.email, a.client_id FROM {recipient} r "
+        # A recipient who chose email (reward_by_email) is sent the card there: no phone then.
+        "SELECT r.id, CASE WHEN r.reward_by_email AND r.email <> '' THEN '' ELSE r.phone END "
+        f"AS phone, r.email, a.client_id FROM {recipient} r "
         f"JOIN {audience} a ON a.id = r.audience_id WHERE r.id = %s FOR UPDATE OF r), "
         "locked_reward AS MATERIALIZED ("
         f"SELECT {_columns(RecipientGiftCard, 'rw.')}, b.brand_name FROM {reward} rw "

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from mike.accounts.services import HANDLE_CALLS, user_can_access_client
 from mike.core.errors import DomainError
 
 from ..models import GiftCard, GiftCardAuditAction, GiftCardAuditLog, GiftCardPool
@@ -44,6 +45,41 @@ def reveal_card_code(*, card: GiftCard, by) -> str:
             entity_id=card.pk,
             user=by,
             metadata={"code": card.masked_code, "pool": str(card.pool_id), "status": card.status},
+        )
+    return card.code
+
+
+def agent_may_reveal(user, client) -> bool:
+    """Whether `user` may reveal a card of `client` on a call: the client lets its agents see
+    codes (`agents_see_card_codes`) and the user works the client's calls, or the user may see
+    codes anyway (`can_reveal_codes`)."""
+    if can_reveal_codes(user):
+        return True
+    if user is None or not user.is_active or not client.agents_see_card_codes:
+        return False
+    return user_can_access_client(user, client, HANDLE_CALLS)
+
+
+def reveal_code_on_call(*, card: GiftCard, by, call_session) -> str:
+    """The card's clear code for an agent to read to the caller, with a `card_code_revealed`
+    audit row naming the agent and the call (masked code only). Raises CodeRevealRefused unless
+    `agent_may_reveal`. Each reveal is its own audit row."""
+    client = card.pool.client
+    if not agent_may_reveal(by, client):
+        raise CodeRevealRefused("This client does not let agents see gift card codes.")
+    with transaction.atomic():
+        GiftCardAuditLog.objects.create(
+            client_id=client.pk,
+            action=GiftCardAuditAction.CARD_CODE_REVEALED,
+            entity_type="gift_card",
+            entity_id=card.pk,
+            user=by,
+            metadata={
+                "code": card.masked_code,
+                "pool": str(card.pool_id),
+                "status": card.status,
+                "call_session": str(call_session.pk),
+            },
         )
     return card.code
 

@@ -179,6 +179,12 @@ class Organization(BaseModel):
         help_text="Let the client's admins approve and reject their own recipients in the "
         "dashboard; otherwise staff review them.",
     )
+    agents_see_card_codes = models.BooleanField(
+        "agents may reveal card codes",
+        default=False,
+        help_text="Let call-centre agents reveal a claimed card's full code in the call console, "
+        "to read it to the caller. Each reveal is recorded.",
+    )
     redemption_fee_percentage = models.DecimalField(
         max_digits=5, decimal_places=2, null=True, blank=True
     )

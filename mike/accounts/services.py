@@ -264,6 +264,7 @@ CLIENT_SETTINGS_FIELDS = frozenset(
         "sms_reward_template",
         "sms_opt_in_template",
         "auto_approve_recipients",
+        "agents_see_card_codes",
         "phone_region",
     }
 )

@@ -64,6 +64,12 @@ DEFAULT_OPT_IN_TEXT = (
     "{client_name}: you've earned a reward! Reply YES to receive your gift card, "
     "STOP to opt out, HELP for help. Msg & data rates may apply."
 )
+# Mike's question when no reward is waiting yet: an agent asks on the call, before the condition
+# that earns it is met, so the text cannot say a reward was earned.
+DEFAULT_CONSENT_TEXT = (
+    "{client_name}: reply YES to receive your reward by text message, "
+    "STOP to opt out, HELP for help. Msg & data rates may apply."
+)
 
 
 def _listed(variables: Iterable[str]) -> str:

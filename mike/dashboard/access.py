@@ -22,7 +22,7 @@ from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
 
 from mike.accounts.models import Membership, Organization, Role
-from mike.accounts.services import APPROVE, MANAGE, accessible_client_ids
+from mike.accounts.services import APPROVE, HANDLE_CALLS, MANAGE, accessible_client_ids
 
 SESSION_KEY = "dashboard_client"
 ALL_CLIENTS = "all"
@@ -112,6 +112,17 @@ class Scope:
 
     def can_approve(self, client: Organization | None = None) -> bool:
         return self._may(client if client is not None else self.client, APPROVE)
+
+    def can_handle_calls(self, client: Organization | None = None) -> bool:
+        """Whether the user works `client`'s calls in the console: staff, agents, client admins
+        and agency admins of it."""
+        return self._may(client if client is not None else self.client, HANDLE_CALLS)
+
+    @cached_property
+    def can_handle_any_calls(self) -> bool:
+        if self.is_staff:
+            return True
+        return accessible_client_ids(self.user, HANDLE_CALLS).exists()
 
     @cached_property
     def can_manage_any(self) -> bool:

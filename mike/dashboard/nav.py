@@ -31,7 +31,7 @@ ITEMS = (
     NavItem("Recipients", "dashboard:recipients", "recipients", "Campaigns"),
     NavItem("Audiences", "dashboard:audiences", "audiences", "Campaigns"),
     NavItem("Approvals", "dashboard:approvals", "approvals", "Campaigns"),
-    NavItem("Calls", "dashboard:calls_log", "calls", "Campaigns", shown=_agents_too),
+    NavItem("Calls", "dashboard:calls", "calls", "Campaigns", shown=_agents_too),
     NavItem("Gift cards", "dashboard:giftcards", "giftcards", "Rewards"),
     NavItem("Deliveries", "dashboard:deliveries", "deliveries", "Rewards"),
     NavItem("Credit", "dashboard:credit", "credit", "Rewards"),

@@ -55,6 +55,11 @@ class CallForm(forms.Form):
         required=False,
         help_text="Meets the next condition marked by an agent.",
     )
+    live = forms.BooleanField(
+        label="Stay on the line",
+        required=False,
+        help_text="The call stays in progress and shows in the call console for an agent.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

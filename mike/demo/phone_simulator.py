@@ -82,8 +82,10 @@ def simulate_call(
     duration: int = 90,
     interested: bool = False,
     agent=None,
+    live: bool = False,
 ) -> CallSession:
-    """Call `tracked_number` from `caller` and hang up after `duration` seconds.
+    """Call `tracked_number` from `caller` and hang up after `duration` seconds; with `live`,
+    stay on the line (answered, in progress) for an agent to take in the call console.
 
     Runs the voice webhook's services in the order Twilio calls them: the incoming call (matched to
     a recipient of the number's campaign by caller phone, or unmatched), `in-progress`, then
@@ -104,6 +106,9 @@ def simulate_call(
     except calls_services.UnknownTrackedNumber as exc:
         raise SimulatorError(str(exc)) from exc
     conditions.apply_call_status(call_sid=call_sid, status=CallStatus.IN_PROGRESS)
+    if live:
+        session.refresh_from_db()
+        return session
     conditions.apply_call_status(call_sid=call_sid, status=CallStatus.COMPLETED, duration=duration)
     session.refresh_from_db()
     if interested:
@@ -114,7 +119,12 @@ def simulate_call(
 
 
 def call_from_recipient(
-    *, recipient: Recipient, duration: int = 90, interested: bool = False, agent=None
+    *,
+    recipient: Recipient,
+    duration: int = 90,
+    interested: bool = False,
+    agent=None,
+    live: bool = False,
 ) -> CallSession:
     """The recipient calls the tracked number of their campaign (see `simulate_call`)."""
     tracked = tracked_number_of(recipient)
@@ -126,6 +136,7 @@ def call_from_recipient(
         duration=duration,
         interested=interested,
         agent=agent,
+        live=live,
     )
 
 

@@ -112,7 +112,15 @@ def _simulate_call(request):
         duration=data["duration"],
         interested=data["interested"],
         agent=request.user,
+        live=data["live"],
     )
+    if data["live"]:
+        messages.success(
+            request,
+            f"Call from {session.caller_phone} is live: an agent takes it in the call console "
+            "(/app/calls/).",
+        )
+        return str(session.recipient_id or "")
     recipient = session.recipient
     if recipient is None:
         messages.warning(

@@ -6,18 +6,25 @@ from recipients import services as recipient_services
 from recipients.models import Recipient
 
 
-def queue_opt_in(*, recipient: Recipient, force: bool = False, reask: bool = False) -> bool:
+def queue_opt_in(
+    *, recipient: Recipient, force: bool = False, reask: bool = False, call_session=None
+) -> bool:
     """Queue the opt-in text after commit; False (nothing queued) when the recipient cannot get
     one: not approved, opted in or out already, or no phone (recipients.services.may_text).
     `force` resends an opt-in already sent (the admin's "resend"); `reask` asks again after the
-    opt-in expired (see recipients.services.request_opt_in)."""
+    opt-in expired (see recipients.services.request_opt_in); `call_session`: an agent asks on
+    that call, so a recipient awaiting approval may be asked too."""
     from .tasks import send_opt_in_sms
 
-    if not recipient_services.may_text(recipient, force=force):
+    on_call = call_session is not None
+    if not recipient_services.may_text(recipient, force=force, on_call=on_call):
         return False
     recipient_id = recipient.pk
+    call_id = str(call_session.pk) if on_call else None
     transaction.on_commit(
-        lambda: send_opt_in_sms.delay(str(recipient_id), force=force, reask=reask),
+        lambda: send_opt_in_sms.delay(
+            str(recipient_id), force=force, reask=reask, call_session_id=call_id
+        ),
         # A broker outage must not turn a committed approval into an error page: the opt-in
         # stays `not_sent` and the periodic sweep queues it again.
         robust=True,

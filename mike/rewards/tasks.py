@@ -50,9 +50,10 @@ def deliver_gift_card(delivery_id: str, retry: bool = False) -> str:
 
 
 @shared_task(name="recipients.tasks.send_opt_in_sms", bind=True, max_retries=OPT_IN_MAX_RETRIES)
-def send_opt_in_sms(self, recipient_id, force=False, reask=False):
+def send_opt_in_sms(self, recipient_id, force=False, reask=False, call_session_id=None):
     """Text the opt-in question (see recipients.services.request_opt_in for when nothing is sent;
-    `reask` asks again after the opt-in expired).
+    `reask` asks again after the opt-in expired; `call_session_id` names the call an agent sent
+    it from).
 
     A retryable failure (Twilio 5xx or 429, a timeout) is retried with exponential backoff,
     30 s to 8 min, up to OPT_IN_MAX_RETRIES times; each failed attempt is its own `failed` log
@@ -64,7 +65,9 @@ def send_opt_in_sms(self, recipient_id, force=False, reask=False):
         )
         return None
     try:
-        log = request_opt_in(recipient=recipient, force=force, reask=reask)
+        log = request_opt_in(
+            recipient=recipient, force=force, reask=reask, call_session_id=call_session_id
+        )
     except SmsError as exc:
         if exc.retryable and self.request.retries < self.max_retries:
             countdown = opt_in_retry_countdown(self.request.retries)

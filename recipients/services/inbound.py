@@ -82,7 +82,7 @@ def fixed_reply(keyword: Keyword, recipient: Recipient | None) -> str | None:
 
 
 def _set_opt_in_status(
-    recipient, status, *, body, message_sid, action, event, details=None
+    recipient, status, *, body, message_sid, action, event, details=None, by=None
 ) -> None:
     """Move a locked recipient to `status`, with the audit row and event given (None: none).
 
@@ -101,6 +101,7 @@ def _set_opt_in_status(
         RecipientAuditLog.objects.create(
             recipient=recipient,
             action=action,
+            performed_by=by,
             metadata={"message_sid": message_sid, "body": body or "", **details},
         )
     if event is not None:
@@ -124,6 +125,32 @@ def _opt_out(recipient: Recipient, *, body, message_sid, details=None) -> bool:
         event=EventType.OPTED_OUT,
         details=details,
     )
+    return True
+
+
+def opt_out_on_request(*, recipient: Recipient, by, reason: str, call_session=None) -> bool:
+    """Stop texting the recipient because they asked someone, not by text (an agent's "do not
+    call" disposition): status `opted_out`, with an OPTED_OUT audit row naming who and why, as a
+    STOP would. Only this recipient moves; their latest reply is left as it was. False when they
+    were opted out already. Locks the recipient."""
+    with transaction.atomic():
+        locked = Recipient.objects.select_for_update().get(pk=recipient.pk)
+        if locked.sms_opt_in_status == SmsOptInStatus.OPTED_OUT:
+            return False
+        details = {"reason": reason}
+        if call_session is not None:
+            details["call_session"] = str(call_session.pk)
+        _set_opt_in_status(
+            locked,
+            SmsOptInStatus.OPTED_OUT,
+            body=None,
+            message_sid="",
+            action=RecipientAuditAction.OPTED_OUT,
+            event=EventType.OPTED_OUT,
+            details=details,
+            by=by,
+        )
+    recipient.sms_opt_in_status = SmsOptInStatus.OPTED_OUT
     return True
 
 

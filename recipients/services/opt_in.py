@@ -23,6 +23,7 @@ from mike.core.sms import (
 
 from .. import sms_replies
 from ..models import (
+    ApprovalStatus,
     Recipient,
     RecipientAuditAction,
     RecipientAuditLog,
@@ -51,23 +52,50 @@ STATUS_RANK = {ours: theirs.rank for theirs, ours in OPT_IN_LOG_STATUS.items()}
 # --- Sending the opt-in text ---------------------------------------------------------------------
 
 
-def may_text(recipient: Recipient, *, force: bool = False) -> bool:
+def may_text(recipient: Recipient, *, force: bool = False, on_call: bool = False) -> bool:
     """Whether the opt-in question may be texted to the recipient: approved (or redeemed), with
     a phone, neither opted in nor out already, and not refused for good by Twilio (that one only
-    when staff resend it: `force`)."""
+    when staff resend it: `force`). `on_call`: an agent asks while the recipient is on the phone
+    and agrees to it, so a recipient still awaiting approval may be asked too (never a rejected
+    one)."""
     refused = recipient.sms_opt_in_status == SmsOptInStatus.FAILED and not force
+    awaiting = on_call and recipient.approval_status == ApprovalStatus.PENDING
     return (
-        recipient.is_approved
+        (recipient.is_approved or awaiting)
         and recipient.sms_opt_in_status not in (SmsOptInStatus.OPTED_IN, SmsOptInStatus.OPTED_OUT)
         and not refused
         and bool(recipient.phone)
     )
 
 
-def opt_in_message(recipient: Recipient) -> str:
+def choose_email_delivery(*, recipient: Recipient, by, call_session=None) -> bool:
+    """Send the recipient's cards by email from now on, though they have a phone
+    (`reward_by_email`: no SMS consent is needed then), with an UPDATED audit row naming who.
+    The recipient must have an email address (ValueError otherwise). False, writing nothing,
+    when it was chosen already."""
+    if not recipient.email:
+        raise ValueError("The recipient has no email address.")
+    with transaction.atomic():
+        changed = Recipient.objects.filter(pk=recipient.pk, reward_by_email=False).update(
+            reward_by_email=True, updated_at=timezone.now()
+        )
+        if changed:
+            RecipientAuditLog.objects.create(
+                recipient=recipient,
+                action=RecipientAuditAction.UPDATED,
+                performed_by=by,
+                call_session=call_session,
+                metadata={"reward_by_email": True, "email": recipient.email},
+            )
+    recipient.reward_by_email = True
+    return bool(changed)
+
+
+def opt_in_message(recipient: Recipient, *, on_call: bool = False) -> str:
     """The opt-in question for the recipient: the campaign's text, else the client's, else Mike's
     (mike.core.texts.opt_in_template), with `{value}` and `{brand}` those of the first reward still
-    waiting for its card (empty when none is)."""
+    waiting for its card (empty when none is). Asked `on_call` (by an agent) before any reward is
+    earned, Mike's own text does not say one was (DEFAULT_CONSENT_TEXT)."""
     campaign = recipient.campaign
     template = texts.opt_in_template(
         campaign.sms_opt_in_message if campaign else "",
@@ -89,6 +117,8 @@ def opt_in_message(recipient: Recipient) -> str:
         .order_by("condition__condition_number", "created_at")
         .first()
     )
+    if on_call and waiting is None and template == texts.DEFAULT_OPT_IN_TEXT:
+        template = texts.DEFAULT_CONSENT_TEXT
     values = sms_replies.recipient_variables(recipient)
     values["value"] = texts.money(waiting.card_value) if waiting else ""
     values["brand"] = waiting.brand.brand_name if waiting else ""
@@ -100,7 +130,7 @@ def _provider(name: str) -> str:
 
 
 def request_opt_in(
-    *, recipient: Recipient, force: bool = False, reask: bool = False
+    *, recipient: Recipient, force: bool = False, reask: bool = False, call_session_id=None
 ) -> SmsOptInLog | None:
     """Text the recipient the opt-in question and log it; None when nothing was sent.
 
@@ -117,11 +147,15 @@ def request_opt_in(
     The recipient row stays locked while the text is sent, so two workers running the same task
     cannot both text; if the worker dies after the provider accepted the message, the transaction
     rolls back and the re-run texts again (at least once beats never for this message).
+
+    `call_session_id`: an agent sent it from the call console during that call (`may_text`'s
+    `on_call`); the log rows name the call.
     """
+    on_call = call_session_id is not None
     error = None
     with transaction.atomic():
         locked = Recipient.objects.select_for_update().get(pk=recipient.pk)
-        if not may_text(locked, force=force):
+        if not may_text(locked, force=force, on_call=on_call):
             return None
         reached = (
             SmsOptInLog.objects.filter(recipient=locked, direction=SmsDirection.OUTBOUND)
@@ -136,7 +170,7 @@ def request_opt_in(
             asked = reached.filter(created_at__gt=locked.sms_opt_in_response_at).exists()
         if asked and not force:
             return None
-        body = opt_in_message(locked)
+        body = opt_in_message(locked, on_call=on_call)
         callback = settings.SITE_URL.rstrip("/") + reverse("twilio-sms-status")
         try:
             sent = send_sms(locked.phone, body, status_callback=callback)
@@ -145,6 +179,7 @@ def request_opt_in(
             log = SmsOptInLog.objects.create(
                 recipient=locked,
                 campaign=locked.campaign,
+                call_session_id=call_session_id,
                 phone=locked.phone,
                 direction=SmsDirection.OUTBOUND,
                 message_text=body,
@@ -161,6 +196,7 @@ def request_opt_in(
             log = SmsOptInLog.objects.create(
                 recipient=locked,
                 campaign=locked.campaign,
+                call_session_id=call_session_id,
                 phone=locked.phone,
                 message_sid=sent.sid,
                 direction=SmsDirection.OUTBOUND,
@@ -174,6 +210,7 @@ def request_opt_in(
             RecipientAuditLog.objects.create(
                 recipient=locked,
                 action=RecipientAuditAction.SMS_SENT,
+                call_session_id=call_session_id,
                 metadata={
                     "kind": "opt_in",
                     "message_sid": sent.sid,

@@ -303,7 +303,8 @@ def test_the_demo_gives_summit_roofings_admin_recipients_to_decide_for(client, d
     response = client.get(LIST)
     assert len(listed(response)) == 3
     assert response.content.decode().count('name="recipients"') == 3
-    assert CallSession.objects.filter(client=summit).count() == 10
+    # The finished calls of the last days (two more are on the line for the call console).
+    assert CallSession.objects.filter(client=summit, call_ended_at__isnull=False).count() == 10
     # The recipient the play_phone docs call is left for the demo to play.
     fresh = summit.audiences.get().recipients.get(phone="+15552010001")
     assert not fresh.call_sessions.exists()

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import django_filters
 import django_tables2 as tables
 from django.conf import settings
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -217,13 +217,6 @@ class CallTable(DashboardTable):
 
 @require_safe
 @dashboard_view(section="calls", agents=True)
-def calls(request):
-    """The calls section's entry point: the log, for now (the live console comes later)."""
-    return redirect("dashboard:calls_log")
-
-
-@require_safe
-@dashboard_view(section="calls", agents=True)
 def call_log(request):
     queryset = selectors.with_log_facts(request.scope.filter(CallSession.objects))
     return table_page(
@@ -269,12 +262,13 @@ def call_detail(request, call_id):
             "conditions_met": [
                 (local_time(m.met_at, client), m) for m in details["conditions_met"]
             ],
+            "steps": [(local_time(s.created_at, client), s) for s in selectors.call_steps(call)],
+            "in_console": request.scope.can_handle_calls(client),
         },
     )
 
 
 urlpatterns = [
-    path("calls/", calls, name="calls"),
     path("calls/log/", call_log, name="calls_log"),
     path("calls/log/<uuid:call_id>/", call_detail, name="call"),
 ]

@@ -40,6 +40,7 @@ ORGANIZATION_FIELDS = (
     "sms_reward_template",
     "sms_opt_in_template",
     "auto_approve_recipients",
+    "agents_see_card_codes",
     "phone_region",
 )
 # What the preview fills the variables with: a made-up recipient and card.
@@ -85,6 +86,11 @@ class SettingsForm(forms.Form):
         label="Approve recipients automatically",
         required=False,
         help_text=_field("auto_approve_recipients").help_text,
+    )
+    agents_see_card_codes = forms.BooleanField(
+        label="Agents may reveal card codes",
+        required=False,
+        help_text=_field("agents_see_card_codes").help_text,
     )
     phone_region = forms.CharField(
         label=_field("phone_region").verbose_name,

@@ -32,6 +32,11 @@ class Command(BaseCommand):
         call.add_argument(
             "--interested", action="store_true", help="Close the call as 'interested'."
         )
+        call.add_argument(
+            "--live",
+            action="store_true",
+            help="Stay on the line: the call shows in the call console for an agent to take.",
+        )
         approve = sub.add_parser("approve", help="Approve the recipient (as staff).")
         approve.add_argument("phone")
         reply = sub.add_parser("reply", help="Text Mike from the recipient's phone.")
@@ -42,7 +47,7 @@ class Command(BaseCommand):
         try:
             recipient = phone_simulator.recipient_by_phone(phone)
             if action == "call":
-                self.call(recipient, options["duration"], options["interested"])
+                self.call(recipient, options["duration"], options["interested"], options["live"])
             elif action == "approve":
                 phone_simulator.approve(recipient=recipient, by=None)
                 self.stdout.write(self.style.SUCCESS(f"Approved {recipient}."))
@@ -63,13 +68,15 @@ class Command(BaseCommand):
                 f"  reward {reward.brand.brand_name} ${reward.card_value}: {reward.status}"
             )
 
-    def call(self, recipient: Recipient, duration: int, interested: bool) -> None:
+    def call(self, recipient: Recipient, duration: int, interested: bool, live: bool) -> None:
         session = phone_simulator.call_from_recipient(
-            recipient=recipient, duration=duration, interested=interested
+            recipient=recipient, duration=duration, interested=interested, live=live
         )
         self.stdout.write(
             f"Call {session.twilio_call_sid} to {session.tracked_number.phone_number}: "
             f"{session.match_status}, forwarded to {session.forward_to_number or '(nowhere)'}"
         )
-        if interested:
+        if live:
+            self.stdout.write("The call is live: open /app/calls/ as an agent to take it.")
+        elif interested:
             self.stdout.write("The agent closed the call as 'interested'.")

@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from calls import services as call_services
 from calls.models import (
     CallConditionMet,
     CallDisposition,
@@ -250,6 +251,8 @@ class Command(BaseCommand):
             self.more_campaigns(spec, campaign, admin)
             agent = User.objects.filter(email=f"call.center.agent@{spec.slug}.test").first()
             self.calls(spec, client, campaign, agent, admin)
+            if index == 0:
+                self.live_calls(spec, campaign)
             self.history(spec, client, campaign)
             if index == 0:
                 self.invitation(client, admin, f"new.hire@{spec.slug}.test")
@@ -599,6 +602,31 @@ class Command(BaseCommand):
                     notes="Wants a call back after speaking to their partner.",
                 )
                 CallDisposition.objects.filter(pk=disposition.pk).update(created_at=ended)
+
+    def live_calls(self, spec: ClientSpec, campaign: Campaign) -> None:
+        """Two calls on the line now, for the demo agent to take in the call console: one from
+        a recipient who has met nothing yet, one from a number no recipient has. Made as the voice
+        webhooks make them (the incoming call, then answered). `play_phone call <phone> --live`
+        rings another."""
+        if CallSession.objects.filter(
+            campaign=campaign, call_status__in=[CallStatus.RINGING, CallStatus.IN_PROGRESS]
+        ).exists():
+            return
+        caller = (
+            campaign.recipients.filter(conditions_met__isnull=True)
+            .exclude(phone="")
+            .order_by("phone")[2:3]
+            .first()
+        )
+        for n, phone in enumerate([caller.phone if caller else "", "+15559870001"]):
+            if not phone:
+                continue
+            sid = f"CAdemolive{spec.slug.replace('-', '')[:10]}{n:02d}"
+            call_services.handle_incoming_call(
+                call_sid=sid, from_number=phone, to_number=spec.tracked_number
+            )
+            if n == 0:
+                conditions.apply_call_status(call_sid=sid, status=CallStatus.IN_PROGRESS)
 
     def history(self, spec: ClientSpec, client: Organization, campaign: Campaign) -> None:
         """The campaign's past month as funnel events (calls, matches, conditions met,
