@@ -443,7 +443,9 @@ def close_call(request, call_id):
     call = _call(request, call_id)
     form = CloseForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "The call is not closed yet: check the form.")
+        # The form is shown again with its errors, on the closing step.
+        if call.console_step != ConsoleStep.CLOSED:
+            call.console_step = ConsoleStep.CLOSE
         return _work_page(request, call, form=form)
     data = form.cleaned_data
     result = _act(
