@@ -147,6 +147,14 @@ def _live_context(request) -> dict:
     }
 
 
+def _state(call: CallSession) -> str:
+    """How a call stands for the agent who took it: closed in the console, over on the phone
+    (still to close), or live."""
+    if call.console_step == ConsoleStep.CLOSED:
+        return "closed"
+    return "ended, not closed" if call.is_final else "live"
+
+
 def _side_context(request) -> dict:
     """The agent's recent calls and the rewards their calls earned."""
     user = request.user
@@ -172,7 +180,7 @@ def _side_context(request) -> dict:
     )
     return {
         "recent_calls": [
-            (call, short_time(call.call_started_at or call.created_at, call.client))
+            (call, short_time(call.call_started_at or call.created_at, call.client), _state(call))
             for call in recent_calls
         ],
         "recent_rewards": [(r, REWARD_TONES.get(r.status, "info")) for r in rewards],

@@ -22,6 +22,7 @@ from calls import services as call_services
 from calls.models import (
     CallConditionMet,
     CallDisposition,
+    CallScript,
     CallSession,
     CallStatus,
     ConditionMetSource,
@@ -30,6 +31,7 @@ from calls.models import (
     TrackedNumberStatus,
     TrackedPhoneNumber,
 )
+from calls.scripts import save_script
 from campaigns.daily_counts import rebuild_daily_counts, zone
 from campaigns.models import (
     Campaign,
@@ -253,6 +255,7 @@ class Command(BaseCommand):
             self.calls(spec, client, campaign, agent, admin)
             if index == 0:
                 self.live_calls(spec, campaign)
+                self.call_script(client, admin)
             self.history(spec, client, campaign)
             if index == 0:
                 self.invitation(client, admin, f"new.hire@{spec.slug}.test")
@@ -603,6 +606,30 @@ class Command(BaseCommand):
                 )
                 CallDisposition.objects.filter(pk=disposition.pk).update(created_at=ended)
 
+    def call_script(self, client: Organization, admin) -> None:
+        """The words the demo agent sees beside each step of the console."""
+        if CallScript.objects.filter(client=client).exists():
+            return
+        save_script(
+            client=client,
+            campaign=None,
+            by=admin,
+            sections={
+                "greeting": f"Thanks for calling {client.name}! Who do I have the pleasure of "
+                "speaking with?",
+                "verification": "Could you read me the code printed on your postcard? "
+                "It starts with four letters or digits.",
+                "explanation": "When you book your free inspection today, we send you a gift "
+                "card by text. First I'll text you to ask for your OK: just reply YES.",
+                "objection_handling": "No obligation: the inspection is free and the card is "
+                "yours once it is booked. We only text you about this reward.",
+                "closing": "You're all set. Your card arrives by text in a few minutes; keep "
+                "the message, the code is in it.",
+                "escalation": "If the caller is upset or asks for a manager, offer a call back "
+                "from the office manager and choose “Call back later”.",
+            },
+        )
+
     def live_calls(self, spec: ClientSpec, campaign: Campaign) -> None:
         """Two calls on the line now, for the demo agent to take in the call console: one from
         a recipient who has met nothing yet, one from a number no recipient has. Made as the voice
@@ -613,7 +640,7 @@ class Command(BaseCommand):
         ).exists():
             return
         caller = (
-            campaign.recipients.filter(conditions_met__isnull=True)
+            campaign.recipients.filter(conditions_met__isnull=True, rewards__isnull=True)
             .exclude(phone="")
             .order_by("phone")[2:3]
             .first()
