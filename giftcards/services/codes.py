@@ -37,6 +37,11 @@ def reveal_card_code(*, card: GiftCard, by) -> str:
     who may not see codes. Not idempotent by design: each reveal is its own audit row."""
     if not can_reveal_codes(by):
         raise CodeRevealRefused("Only staff allowed to see gift card codes may reveal one.")
+    return _revealed(card, by)
+
+
+def _revealed(card: GiftCard, by, **context) -> str:
+    """Record that `by` saw the card's code (masked in the row, with `context`); return it."""
     with transaction.atomic():
         GiftCardAuditLog.objects.create(
             client_id=card.pool.client_id,
@@ -44,7 +49,12 @@ def reveal_card_code(*, card: GiftCard, by) -> str:
             entity_type="gift_card",
             entity_id=card.pk,
             user=by,
-            metadata={"code": card.masked_code, "pool": str(card.pool_id), "status": card.status},
+            metadata={
+                "code": card.masked_code,
+                "pool": str(card.pool_id),
+                "status": card.status,
+                **context,
+            },
         )
     return card.code
 
@@ -64,24 +74,9 @@ def reveal_code_on_call(*, card: GiftCard, by, call_session) -> str:
     """The card's clear code for an agent to read to the caller, with a `card_code_revealed`
     audit row naming the agent and the call (masked code only). Raises CodeRevealRefused unless
     `agent_may_reveal`. Each reveal is its own audit row."""
-    client = card.pool.client
-    if not agent_may_reveal(by, client):
+    if not agent_may_reveal(by, card.pool.client):
         raise CodeRevealRefused("This client does not let agents see gift card codes.")
-    with transaction.atomic():
-        GiftCardAuditLog.objects.create(
-            client_id=client.pk,
-            action=GiftCardAuditAction.CARD_CODE_REVEALED,
-            entity_type="gift_card",
-            entity_id=card.pk,
-            user=by,
-            metadata={
-                "code": card.masked_code,
-                "pool": str(card.pool_id),
-                "status": card.status,
-                "call_session": str(call_session.pk),
-            },
-        )
-    return card.code
+    return _revealed(card, by, call_session=str(call_session.pk))
 
 
 @dataclass(frozen=True)
