@@ -326,9 +326,14 @@ def test_a_yes_shows_in_the_consent_panel(
             "MessageSid": "SM" + "1" * 32,
         },
     )
-    panel = agent.get(url("console_consent", call)).content.decode()
+    response = agent.get(url("console_consent", call))
+    panel = response.content.decode()
     assert "Opted in" in panel and "YES" in panel
     assert "hx-trigger" not in panel  # nothing more to watch for
+    assert "opt-in text" not in panel  # no send or resend once they said YES
+    # The question is the one Mike sent, not Mike's answer to the YES (logged without a SID).
+    question = response.context["last_out"]
+    assert question.message_sid and question.call_session_id == call.pk
 
 
 def test_an_opted_out_recipient_is_not_texted(login_as, people, call, recipient, sms_outbox):

@@ -17,6 +17,7 @@ from datetime import timedelta
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -40,7 +41,7 @@ from giftcards.services import codes as card_codes
 from giftcards.services.delivery import card_message
 from mike.core.phones import format_national
 from mike.rewards import console
-from recipients.models import Recipient, SmsDirection, SmsOptInLog, SmsOptInStatus
+from recipients.models import Recipient, SmsDirection, SmsOptInLog, SmsOptInStatus, SmsStatus
 
 from ..access import dashboard_view
 from .calls import CALL_TONES, duration
@@ -165,18 +166,19 @@ def _side_context(request) -> dict:
         .select_related("recipient", "client", "campaign")
         .order_by("-created_at")[:RECENT]
     )
-    met = (
+    met = list(
         request.scope.filter(CallConditionMet.objects)
         .filter(met_by_agent=user, met_at__gte=since)
-        .values("recipient_id", "condition_id")
+        .order_by("-met_at")
+        .values_list("recipient_id", "condition_id")[:RECENT]
     )
+    earned = Q(pk__in=[])
+    for recipient_id, condition_id in met:
+        earned |= Q(recipient_id=recipient_id, condition_id=condition_id)
     rewards = list(
-        RecipientGiftCard.objects.filter(
-            recipient_id__in=[m["recipient_id"] for m in met[:50]],
-            condition_id__in=[m["condition_id"] for m in met[:50]],
-        )
-        .select_related("recipient", "brand", "recipient__audience__client")
-        .order_by("-created_at")[:RECENT]
+        RecipientGiftCard.objects.filter(earned)
+        .select_related("recipient", "brand")
+        .order_by("-created_at")
     )
     return {
         "recent_calls": [
@@ -209,10 +211,20 @@ def _opt_in_state(call: CallSession, recipient: Recipient | None) -> dict:
         return {}
     texts = list(
         SmsOptInLog.objects.filter(recipient=recipient)
-        .only("direction", "status", "message_text", "created_at", "error_message")
-        .order_by("-created_at")[:4]
+        .only("direction", "status", "message_sid", "message_text", "created_at", "error_message")
+        .order_by("-created_at")[:6]
     )
-    last_out = next((t for t in texts if t.direction == SmsDirection.OUTBOUND), None)
+    # The opt-in question: an outbound text the provider took (it has a SID) or refused. Mike's
+    # answers to a reply go back in the webhook's TwiML, logged without a SID (log_reply).
+    last_out = next(
+        (
+            t
+            for t in texts
+            if t.direction == SmsDirection.OUTBOUND
+            and (t.message_sid or t.status in (SmsStatus.FAILED, SmsStatus.UNDELIVERED))
+        ),
+        None,
+    )
     last_in = next((t for t in texts if t.direction == SmsDirection.INBOUND), None)
     status = recipient.sms_opt_in_status
     # Watched while an answer may come: the question is out (or queued from this call and not
