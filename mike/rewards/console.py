@@ -129,6 +129,9 @@ def open_call(*, call_session: CallSession, agent) -> bool:
 
 
 def _recipient_of(call_session: CallSession) -> Recipient:
+    """The call's recipient, for an action on an open call."""
+    if call_session.console_step == ConsoleStep.CLOSED:
+        raise ConsoleRefused("This call is closed.")
     if call_session.recipient_id is None:
         raise ConsoleRefused("Find the caller first: this call is not matched to a recipient.")
     return Recipient.objects.select_related("audience__client", "campaign").get(
@@ -146,6 +149,8 @@ def go_to(*, call_session: CallSession, agent, step: str) -> None:
     started. A step past the recipient needs a matched caller."""
     if step not in ConsoleStep.values or step == ConsoleStep.CLOSED:
         raise ConsoleRefused("There is no such step.")
+    if call_session.console_step == ConsoleStep.CLOSED:
+        raise ConsoleRefused("This call is closed.")
     if step != ConsoleStep.RECIPIENT and call_session.recipient_id is None:
         raise ConsoleRefused("Find the caller first: this call is not matched to a recipient.")
     if call_session.console_step == step:
@@ -301,12 +306,18 @@ def close_call(
 ):
     """Close the call with a disposition and notes (conditions.record_disposition: "interested"
     meets the next agent condition). "Do not call" also stops every further text to the
-    recipient (an opt-out on their request). The console shows the call as closed after."""
+    recipient (an opt-out on their request). The console shows the call as closed after; a call
+    is closed once (ConsoleRefused the second time)."""
     if disposition_type not in DispositionType.values:
         raise ConsoleRefused("Pick how the call ended.")
     if disposition_type == DispositionType.CALLBACK_REQUESTED and follow_up_date is None:
         raise ConsoleRefused("A call back needs the day to call back on.")
     with transaction.atomic():
+        # The call's row first (the calls domain's lock order): a double click, or a second
+        # tab, finds the call closed and records nothing twice.
+        locked = CallSession.objects.select_for_update().get(pk=call_session.pk)
+        if locked.console_step == ConsoleStep.CLOSED:
+            raise ConsoleRefused("This call is closed already.")
         disposition = conditions.record_disposition(
             call_session=call_session,
             disposition_type=disposition_type,

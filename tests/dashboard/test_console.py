@@ -550,6 +550,22 @@ def test_closing_with_do_not_call_stops_every_text(login_as, people, call, recip
     assert url("console_call", call) not in live
 
 
+def test_a_closed_call_takes_no_more_actions(login_as, people, call):
+    console.close_call(
+        call_session=call, agent=people.agent, disposition_type=DispositionType.NOT_INTERESTED
+    )
+    call.refresh_from_db()
+    for action, kwargs in (
+        (console.close_call, {"disposition_type": DispositionType.INTERESTED}),
+        (console.send_opt_in, {}),
+        (console.go_to, {"step": "consent"}),
+    ):
+        with pytest.raises(console.ConsoleRefused, match="closed"):
+            action(call_session=call, agent=people.agent, **kwargs)
+    assert call.dispositions.count() == 1
+    assert not CallConditionMet.objects.exists()
+
+
 def test_a_call_back_needs_its_day(login_as, people, call):
     response = login_as(people.agent).post(
         url("console_close", call), {"disposition_type": DispositionType.CALLBACK_REQUESTED}
