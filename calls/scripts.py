@@ -6,6 +6,8 @@ script can be shown as it was written without letting it run anything in the age
 A campaign's script wins over its client's for that campaign's calls.
 """
 
+import html
+
 import nh3
 from django.db import transaction
 from django.db.models import Q
@@ -44,6 +46,16 @@ def clean(text: str) -> str:
         url_schemes={"http", "https", "mailto", "tel"},
         link_rel="noopener noreferrer",
     ).strip()
+
+
+def editable(section_html: str) -> str:
+    """What the editor shows for a saved section: a section written as plain text (only the
+    <br> its line breaks became, and escaped characters) as that text again, so saving it
+    unchanged gives the same section; HTML as it is."""
+    as_text = (section_html or "").replace("<br>", "\n")
+    if "<" in as_text:
+        return section_html
+    return html.unescape(as_text)
 
 
 def save_script(

@@ -5,7 +5,7 @@ other tenants cannot change them."""
 import pytest
 
 from calls.models import CallScript
-from calls.scripts import ScriptRefused, clean, save_script, script_for, sections_of
+from calls.scripts import ScriptRefused, clean, editable, save_script, script_for, sections_of
 from tests import factories
 
 SCRIPTS = "/app/call-scripts/"
@@ -27,6 +27,13 @@ def test_clean_keeps_simple_formatting_and_drops_what_runs():
     assert clean("Hi <b>there</b>") == "Hi <b>there</b>"
     assert clean("Line one\nLine 2 & 3 > 2") == "Line one<br>Line 2 &amp; 3 &gt; 2"
     assert clean("   ") == ""
+
+
+def test_a_plain_text_section_is_edited_as_the_text_it_was():
+    written = "Line one\nLine 2 & 3 > 2"
+    assert editable(clean(written)) == written
+    assert clean(editable(clean(written))) == clean(written)
+    assert editable("Hi <b>there</b><br>again") == "Hi <b>there</b><br>again"
 
 
 def test_a_campaign_script_wins_over_the_clients_and_empty_sections_are_dropped():

@@ -9,7 +9,7 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_http_methods, require_safe
 
 from calls.models import CallScript, ScriptSection
-from calls.scripts import MAX_SECTION_CHARS, ScriptRefused, save_script, sections_of
+from calls.scripts import MAX_SECTION_CHARS, ScriptRefused, editable, save_script, sections_of
 from campaigns.models import Campaign
 
 from ..access import dashboard_view
@@ -82,7 +82,8 @@ def script_edit(request):
         except ValueError:  # not a UUID
             return redirect("dashboard:scripts")
     script = CallScript.objects.filter(client=client, campaign=campaign).first()
-    form = ScriptForm(request.POST or None, initial=script.sections if script else {})
+    initial = {key: editable(value) for key, value in (script.sections if script else {}).items()}
+    form = ScriptForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             save_script(
