@@ -143,6 +143,14 @@ def _twilio_name(client) -> str:
     return f"Mike · {client.name}"[:64]
 
 
+def tracked_number_for(phone: str) -> TrackedPhoneNumber | None:
+    """The tracked number `phone` is (any form Twilio sends), with its client; None if none."""
+    e164 = normalize_phone(phone)
+    if not e164:
+        return None
+    return TrackedPhoneNumber.objects.select_related("client").filter(phone_number=e164).first()
+
+
 # --- Search --------------------------------------------------------------------------------------
 
 

@@ -139,6 +139,23 @@ def auth_token_for_account(account_sid: str) -> str | None:
     return own.auth_token if own else None
 
 
+def account_speaks_for(account_sid: str, client: Organization) -> bool:
+    """Whether a webhook signed by Twilio account `account_sid` may concern `client`'s numbers:
+    the platform's account speaks for every client; an organization's own account only for
+    itself and, an agency's, for its clients. (The token of an organization's own account is
+    known to its admins, so a valid signature alone does not prove the webhook is about them.)"""
+    if not account_sid or account_sid == settings.TWILIO_ACCOUNT_SID:
+        return True
+    if client.twilio_account_sid == account_sid:
+        return True
+    return (
+        bool(client.parent_id)
+        and Organization.objects.filter(
+            pk=client.parent_id, twilio_account_sid=account_sid
+        ).exists()
+    )
+
+
 def masked_token(organization: Organization) -> str:
     """What a person is shown of the stored token: "•••• " and its last four characters."""
     if not organization.twilio_account_sid:
