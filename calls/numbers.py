@@ -117,7 +117,9 @@ def _twilio(call, *, not_found_ok: bool = False):
             return None
         if exc.status >= 500 or exc.status == 429:
             raise TwilioUnavailable(TRY_AGAIN) from exc
-        message = str(exc.msg or "Twilio refused the request.").strip()
+        # The library puts "Unable to create record: " before Twilio's own words.
+        message = re.sub(r"^Unable to \w+ record: ", "", str(exc.msg or "").strip())
+        message = message or "Twilio refused the request."
         raise TwilioRefused(message, status=exc.status, code=str(exc.code or "")) from exc
     except (TwilioException, OSError) as exc:
         # Connection refused, reset, or no answer within TWILIO_TIMEOUT_SECONDS.
