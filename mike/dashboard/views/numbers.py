@@ -61,12 +61,14 @@ def _open_campaigns(client):
 
 class NumberTable(DashboardTable):
     phone_number = tables.Column(
-        "Number", linkify=("dashboard:number_detail", {"number_id": tables.A("pk")})
+        "Number",
+        linkify=("dashboard:number_detail", {"number_id": tables.A("pk")}),
+        attrs={"td": {"class": "nowrap"}},
     )
     status = tables.Column("Status")
     campaign = tables.Column("Campaign", accessor="campaign__name", order_by="campaign__name")
     friendly_name = tables.Column("Name")
-    forward_to_number = tables.Column("Forwards to")
+    forward_to_number = tables.Column("Forwards to", attrs={"td": {"class": "nowrap"}})
     purchased_at = tables.DateColumn(format="M j, Y", verbose_name="Bought")
 
     class Meta(DashboardTable.Meta):
@@ -174,6 +176,18 @@ class BuyForm(forms.Form):
         self.fields["campaign"].queryset = _open_campaigns(client).order_by("name")
 
 
+def _usual_forward_to(client) -> str:
+    """Where the client's calls usually go: its latest number's call centre, else its phone."""
+    latest = (
+        TrackedPhoneNumber.objects.filter(client=client)
+        .exclude(forward_to_number="")
+        .order_by("-created_at")
+        .values_list("forward_to_number", flat=True)
+        .first()
+    )
+    return format_national(latest or client.contact_phone or "")
+
+
 @require_safe
 @dashboard_view(section="numbers")
 def number_search(request):
@@ -212,10 +226,7 @@ def number_buy(request):
     phone = request.POST.get("phone_number") or request.GET.get("phone_number", "")
     if not phone:
         return redirect("dashboard:number_search")
-    initial = {
-        "phone_number": phone,
-        "forward_to_number": format_national(client.contact_phone) if client.contact_phone else "",
-    }
+    initial = {"phone_number": phone, "forward_to_number": _usual_forward_to(client)}
     form = BuyForm(request.POST or None, initial=initial, client=client)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -250,7 +261,7 @@ def number_buy(request):
 
 class AssignForm(forms.Form):
     campaign = forms.ModelChoiceField(
-        label="Campaign", queryset=Campaign.objects.none(), empty_label=None
+        label="Print it on", queryset=Campaign.objects.none(), empty_label=None
     )
 
     def __init__(self, *args, client, **kwargs):
@@ -375,9 +386,7 @@ class TwilioAccountForm(forms.Form):
         label="Account SID",
         max_length=34,
         help_text="AC followed by 32 characters, from the Twilio console of the account.",
-        widget=forms.TextInput(
-            attrs={"autocomplete": "off", "spellcheck": "false", "class": "input-code"}
-        ),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     auth_token = forms.CharField(
         label="Auth token",
