@@ -6,15 +6,16 @@ callback at /hooks/twilio/voice/status/. The TwiML answered here sends the forwa
 them are idempotent, so Twilio's retries and overlapping callbacks are harmless.
 """
 
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, HttpResponseForbidden
 from django.urls import reverse
 from twilio.twiml.voice_response import VoiceResponse
 
+from mike.accounts import twilio_accounts
 from mike.core.webhooks import twilio_webhook, twiml_response
 from mike.rewards import conditions
 
-from . import services
-from .models import CallStatus
+from . import numbers, services
+from .models import CallSession, CallStatus
 
 NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
 CANNOT_CONNECT = "Sorry, we cannot take your call right now. Please try again later. Goodbye."
@@ -38,11 +39,18 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
+def _signed_by_another_account(request, client) -> bool:
+    return not twilio_accounts.account_speaks_for(request.twilio_account_sid, client)
+
+
 @twilio_webhook
 def voice(request):
     call_sid = request.POST.get("CallSid", "")
     if not call_sid:
         return HttpResponseBadRequest("CallSid is required.")
+    dialled = numbers.tracked_number_for(request.POST.get("To", ""))
+    if dialled is not None and _signed_by_another_account(request, dialled.client):
+        return HttpResponseForbidden("This number is not on the account that signed the request.")
     try:
         session = services.handle_incoming_call(
             call_sid=call_sid,
@@ -74,6 +82,9 @@ def voice_status(request):
     call_sid = params.get("CallSid", "")
     if not call_sid:
         return HttpResponseBadRequest("CallSid is required.")
+    session = CallSession.objects.select_related("client").filter(twilio_call_sid=call_sid).first()
+    if session is not None and _signed_by_another_account(request, session.client):
+        return HttpResponseForbidden("This call is not on the account that signed the request.")
     # The <Dial action> request carries the forwarded leg's result; prefer it over the parent
     # call's CallStatus, which is still "in-progress" at that moment.
     dial_status = params.get("DialCallStatus", "")

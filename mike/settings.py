@@ -235,6 +235,8 @@ TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
 # Only for pointing the Twilio client at a local fake in tests; empty means api.twilio.com.
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
 TWILIO_TIMEOUT_SECONDS = env.float("TWILIO_TIMEOUT_SECONDS", default=10.0)
+# Finds the auth token of an organization's own Twilio account when a webhook names one.
+TWILIO_WEBHOOK_ACCOUNT_LOOKUP = "mike.accounts.twilio_accounts.auth_token_for_account"
 SMS_BACKEND_CHOICES = ("twilio", "console", "locmem")
 # TCPA recency: an SMS opt-in older than this many days is stale, and the recipient is asked
 # again before a new reward is texted (recipients.services.opt_in_is_current).

@@ -55,6 +55,19 @@ def twilio_server(httpserver, settings):
 
 
 @pytest.fixture
+def twilio_numbers(httpserver, settings):
+    """A local fake of Twilio's phone-number resources (search, buy, update, release), on the
+    platform's test account; `add_account` adds an organization's own. Texts still go to the
+    locmem outbox unless the test also asks for `twilio_server`."""
+    fake = fake_twilio.FakeTwilioNumbers()
+    fake.register(httpserver)
+    settings.TWILIO_API_BASE_URL = httpserver.url_for("/").rstrip("/")
+    settings.TWILIO_TIMEOUT_SECONDS = 3
+    settings.SITE_URL = "https://mike.example.com"
+    return fake
+
+
+@pytest.fixture
 def twilio_post(client):
     """POST a Twilio webhook, signed the way Twilio signs it (URL + sorted params)."""
 

@@ -5,9 +5,14 @@ from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.contrib.auth.forms import UserCreationForm as DjangoUserCreationForm
 from django.core.exceptions import ValidationError
 
-from mike.core.admin import MikeModelAdmin, MikeTabularInline, ReadOnlyAdminMixin
+from mike.core.admin import (
+    MikeModelAdmin,
+    MikeTabularInline,
+    ReadOnlyAdminMixin,
+    action_form_page,
+)
 
-from . import invitations, services
+from . import invitations, services, twilio_accounts
 from .models import ApiKey, Invitation, Membership, Organization, User, UserTablePreference
 
 
@@ -83,7 +88,74 @@ class OrganizationAdmin(MikeModelAdmin):
     autocomplete_fields = ("parent",)
     list_select_related = ("parent",)
     prepopulated_fields = {"slug": ("name",)}
-    readonly_fields = ("id", "created_at", "updated_at")
+    # The Twilio account is shown, never edited here: the actions below go through the service,
+    # which checks the SID, encrypts the token and records who changed it.
+    readonly_fields = (
+        "id",
+        "created_at",
+        "updated_at",
+        "twilio_account_sid",
+        "twilio_auth_token",
+        "twilio_credentials_changed_at",
+        "twilio_credentials_changed_by",
+    )
+    actions = ["set_twilio_account", "remove_twilio_account"]
+
+    @admin.display(description="Twilio auth token")
+    def twilio_auth_token(self, obj):
+        return twilio_accounts.masked_token(obj) or "—"
+
+    @admin.action(description="Set the Twilio account of the selected organization")
+    def set_twilio_account(self, request, queryset):
+        if queryset.count() != 1:
+            messages.error(request, "Choose exactly one organization: an account is one's own.")
+            return None
+        organization = queryset.get()
+        form = TwilioAccountForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            try:
+                twilio_accounts.set_twilio_credentials(
+                    organization=organization,
+                    account_sid=form.cleaned_data["account_sid"],
+                    auth_token=form.cleaned_data["auth_token"],
+                    by=request.user,
+                )
+            except twilio_accounts.TwilioCredentialsRefused as refusal:
+                messages.error(request, str(refusal))
+            else:
+                self.log_change(request, organization, "Set its own Twilio account.")
+                messages.success(request, f"{organization.name}'s Twilio account is saved.")
+            return None
+        return action_form_page(
+            self,
+            request,
+            queryset,
+            form=form,
+            title="Set the Twilio account",
+            intro="Its numbers are then bought on this account (a subaccount), and Twilio's "
+            "webhooks from it are checked with its token. The token is stored encrypted.",
+            submit="Save the account",
+        )
+
+    @admin.action(description="Remove the own Twilio account of the selected organizations")
+    def remove_twilio_account(self, request, queryset):
+        removed = 0
+        for organization in queryset.exclude(twilio_account_sid=""):
+            twilio_accounts.clear_twilio_credentials(organization=organization, by=request.user)
+            self.log_change(request, organization, "Removed its own Twilio account.")
+            removed += 1
+        messages.success(request, f"Removed the Twilio account of {removed} organization(s).")
+
+
+class TwilioAccountForm(forms.Form):
+    account_sid = forms.CharField(label="Account SID", max_length=34)
+    auth_token = forms.CharField(
+        label="Auth token",
+        max_length=64,
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Empty keeps the stored token (for the same account SID).",
+    )
 
 
 class MembershipForm(forms.ModelForm):

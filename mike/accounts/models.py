@@ -207,6 +207,27 @@ class Organization(BaseModel):
         "(STOP). " + texts.help_text(texts.OPT_IN_VARIABLES),
     )
     archived_at = models.DateTimeField(null=True, blank=True)
+    # The organization's own Twilio account (a subaccount), used for its numbers instead of the
+    # agency's or the platform's (mike.accounts.twilio_accounts). Written only by
+    # `set_twilio_credentials`; the token is kept encrypted and never shown back in full.
+    twilio_account_sid = models.CharField(
+        "Twilio account SID",
+        max_length=34,
+        blank=True,
+        editable=False,
+        help_text="The organization's own Twilio (sub)account, AC followed by 32 characters.",
+    )
+    twilio_auth_token_encrypted = models.TextField(blank=True, editable=False)
+    twilio_auth_token_last4 = models.CharField(max_length=4, blank=True, editable=False)
+    twilio_credentials_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    twilio_credentials_changed_by = models.ForeignKey(
+        "accounts.User",  # not settings.AUTH_USER_MODEL: the `settings` field above shadows it
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        editable=False,
+        related_name="+",
+    )
 
     objects = OrganizationQuerySet.as_manager()
     client_lookup = "pk"
@@ -229,6 +250,18 @@ class Organization(BaseModel):
                 condition=Q(kind=OrganizationKind.CLIENT) | Q(parent__isnull=True),
                 name="organization_only_clients_have_parent",
             ),
+            # A webhook names its account by SID: one organization per account, so the token
+            # that checks its signature is never ambiguous.
+            models.UniqueConstraint(
+                fields=["twilio_account_sid"],
+                condition=~Q(twilio_account_sid=""),
+                name="organization_twilio_account_unique",
+            ),
+            models.CheckConstraint(
+                condition=(Q(twilio_account_sid="") & Q(twilio_auth_token_encrypted=""))
+                | (~Q(twilio_account_sid="") & ~Q(twilio_auth_token_encrypted="")),
+                name="organization_twilio_sid_has_token",
+            ),
         ]
         indexes = [models.Index(fields=["kind", "name"])]
 
@@ -242,6 +275,10 @@ class Organization(BaseModel):
     @property
     def is_client(self) -> bool:
         return self.kind == OrganizationKind.CLIENT
+
+    @property
+    def has_twilio_account(self) -> bool:
+        return bool(self.twilio_account_sid)
 
     def clean(self):
         from django.core.exceptions import ValidationError

@@ -160,12 +160,14 @@ def _send_twilio(to: str, body: str, status_callback: str) -> SentSms:
     return SentSms(to, body, message.sid, message.status or "queued", "twilio", status_callback)
 
 
-def twilio_client():
+def twilio_client(*, account_sid: str = "", auth_token: str = ""):
+    """The official Twilio REST client, on the platform's account unless another account's SID
+    and token are given (an organization's own: mike.accounts.twilio_accounts)."""
     from twilio.rest import Client
 
     return Client(
-        settings.TWILIO_ACCOUNT_SID,
-        settings.TWILIO_AUTH_TOKEN,
+        account_sid or settings.TWILIO_ACCOUNT_SID,
+        auth_token or settings.TWILIO_AUTH_TOKEN,
         http_client=_http_client(),
     )
 

@@ -37,6 +37,7 @@ ITEMS = (
     NavItem("Credit", "dashboard:credit", "credit", "Rewards"),
     NavItem("Team", "dashboard:team", "team", "Account"),
     NavItem("Call scripts", "dashboard:scripts", "scripts", "Account", shown=_managers),
+    NavItem("Phone numbers", "dashboard:numbers", "numbers", "Account", shown=_managers),
     NavItem("Settings", "dashboard:settings", "settings", "Account", shown=_managers),
 )
 

@@ -13,6 +13,7 @@ from .views import (
     giftcards,
     home,
     imports,
+    numbers,
     recipients,
     scripts,
     settings,
@@ -37,5 +38,6 @@ urlpatterns = [
     *exports.urlpatterns,
     *team.urlpatterns,
     *scripts.urlpatterns,
+    *numbers.urlpatterns,
     *settings.urlpatterns,
 ]

@@ -92,6 +92,7 @@ def sweep_objects(tenants, people):
         "delivery_id": delivery.pk,
         "recipient_id": recipient.pk,
         "call_id": call.pk,
+        "number_id": factories.TrackedPhoneNumberFactory(campaign=campaign).pk,
         "member_id": Membership.objects.get(user=people.client_user).pk,
         "invitation_id": invitation.pk,
         "token": token,
