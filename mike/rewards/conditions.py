@@ -101,11 +101,13 @@ def record_disposition(
     agent=None,
     notes: str = "",
     follow_up_date=None,
+    meet_condition: bool = True,
 ):
     """Record how an agent closed a call (calls.services.record_disposition).
 
     "interested" on a matched call meets the lowest-numbered active `manual_agent` condition the
-    recipient has not met yet. When the order forbids it (an earlier condition is still open) the
+    recipient has not met yet (unless `meet_condition` is False: the call met one already, in
+    the console). When the order forbids it (an earlier condition is still open) the
     disposition is kept and the refusal logged: the agent's record of the call is never lost.
     """
     with transaction.atomic():
@@ -117,7 +119,7 @@ def record_disposition(
             follow_up_date=follow_up_date,
         )
         recipient = call_session.recipient
-        if disposition_type == DispositionType.INTERESTED and recipient is not None:
+        if meet_condition and disposition_type == DispositionType.INTERESTED and recipient:
             condition = call_selectors.next_agent_condition(recipient)
             if condition is not None:
                 try:

@@ -10,13 +10,16 @@ in order; an opt-in is texted only to a phone that may be texted).
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from calls import selectors as call_selectors
 from calls import services as call_services
 from calls.models import (
+    CallConditionMet,
     CallSession,
     ConditionMetSource,
     ConsoleStep,
@@ -26,20 +29,23 @@ from calls.models import (
 )
 from calls.services import ConditionOrderError
 from campaigns.models import CampaignStatus
+from giftcards.models import RewardStatus
 from giftcards.services import codes as card_codes
 from mike.core import ratelimit
 from mike.core.errors import DomainError
 from recipients import services as recipient_services
-from recipients.models import ApprovalStatus, Recipient, SmsOptInStatus
+from recipients.models import ApprovalStatus, Recipient, SmsDirection, SmsOptInLog, SmsOptInStatus
 
 from . import conditions
 from .approval import advance_after_commit
-from .opt_in import queue_opt_in
+from .opt_in import queue_opt_in, reask_expired_opt_in
 
 logger = logging.getLogger(__name__)
 
 # A lookup is allowed only for recipients of campaigns whose mail is out (or about to be).
 LOOKUP_CAMPAIGN_STATUSES = (CampaignStatus.IN_PRODUCTION, CampaignStatus.MAILED)
+# A resend this soon after the last opt-in text is a double click, not a second ask.
+RESEND_PAUSE = timedelta(seconds=30)
 
 
 class ConsoleRefused(DomainError):
@@ -63,7 +69,7 @@ def lookup(*, call_session: CallSession, agent, recipients, query: str) -> Looku
     another client's recipient is simply not found), at most `CONSOLE_LOOKUP_RATE` per agent
     (about 20 a minute). A recipient whose campaign is not in production or mailed is refused
     with the reason. Logged on the call."""
-    query = (query or "").strip()[:64]
+    query = (query or "").replace("\x00", "").strip()[:64]
     result = Lookup(query=query)
     if not query:
         result.message = "Type a redemption code or a phone number."
@@ -134,9 +140,17 @@ def _recipient_of(call_session: CallSession) -> Recipient:
         raise ConsoleRefused("This call is closed.")
     if call_session.recipient_id is None:
         raise ConsoleRefused("Find the caller first: this call is not matched to a recipient.")
-    return Recipient.objects.select_related("audience__client", "campaign").get(
+    recipient = Recipient.objects.select_related("audience__client", "campaign").get(
         pk=call_session.recipient_id
     )
+    campaign = recipient.campaign
+    if campaign is None or campaign.status not in LOOKUP_CAMPAIGN_STATUSES:
+        status = campaign.get_status_display().lower() if campaign else "on no campaign"
+        raise ConsoleRefused(
+            f"The caller's campaign is {status}: the console works only campaigns in "
+            "production or mailed."
+        )
+    return recipient
 
 
 def _refuse(call_session, step, agent, message):
@@ -151,7 +165,7 @@ def go_to(*, call_session: CallSession, agent, step: str) -> None:
         raise ConsoleRefused("There is no such step.")
     if call_session.console_step == ConsoleStep.CLOSED:
         raise ConsoleRefused("This call is closed.")
-    if step != ConsoleStep.RECIPIENT and call_session.recipient_id is None:
+    if step not in (ConsoleStep.RECIPIENT, ConsoleStep.CLOSE) and call_session.recipient_id is None:
         raise ConsoleRefused("Find the caller first: this call is not matched to a recipient.")
     if call_session.console_step == step:
         return
@@ -192,6 +206,29 @@ def send_opt_in(*, call_session: CallSession, agent, resend: bool = False) -> st
             detail="already opted in",
         )
         return "The recipient is opted in already: nothing to send."
+    if status == SmsOptInStatus.OPTED_IN:
+        # An opt-in too old to text a new card on (TCPA recency): asked again, once.
+        asked = reask_expired_opt_in(recipient=recipient)
+        call_services.log_step(
+            call_session,
+            StepName.OPT_IN_SENT,
+            StepOutcome.SUCCEEDED if asked else StepOutcome.SKIPPED,
+            agent=agent,
+            detail="opt-in expired: asked again" if asked else "asked again already",
+        )
+        return "Their opt-in had expired: asked again. Ask the caller to reply YES."
+    just_sent = SmsOptInLog.objects.filter(
+        recipient=recipient,
+        direction=SmsDirection.OUTBOUND,
+        created_at__gte=timezone.now() - RESEND_PAUSE,
+    ).exclude(message_sid="")
+    if resend and just_sent.exists():
+        _refuse(
+            call_session,
+            StepName.OPT_IN_SENT,
+            agent,
+            "The opt-in text went out moments ago: give it a minute before resending.",
+        )
     force = resend or status == SmsOptInStatus.FAILED
     with transaction.atomic():
         queued = queue_opt_in(recipient=recipient, force=force, call_session=call_session)
@@ -258,13 +295,19 @@ def meet_next_condition(*, call_session: CallSession, agent, condition_id) -> st
         )
         _refuse(call_session, StepName.CONDITION, agent, reason)
     try:
-        met = conditions.mark_condition_met(
-            recipient=recipient,
-            condition=rung.condition,
-            source=ConditionMetSource.AGENT,
-            call_session=call_session,
-            agent=agent,
-        )
+        with transaction.atomic():
+            # The call's row before the recipient's (the calls domain's lock order): an attach
+            # to someone else cannot slip in between this check and the condition met.
+            locked = CallSession.objects.select_for_update().get(pk=call_session.pk)
+            if locked.recipient_id != recipient.pk:
+                raise ConsoleRefused("The call was attached to someone else meanwhile.")
+            met = conditions.mark_condition_met(
+                recipient=recipient,
+                condition=rung.condition,
+                source=ConditionMetSource.AGENT,
+                call_session=locked,
+                agent=agent,
+            )
     except (ConditionOrderError, ValueError) as exc:
         _refuse(call_session, StepName.CONDITION, agent, str(exc))
     mine = met.call_session_id == call_session.pk and met.met_by_agent_id == agent.pk
@@ -283,7 +326,12 @@ def reveal_code(*, call_session: CallSession, agent, reward) -> str:
     """The full code of the reward's card, for the agent to read to the caller, where the client
     allows it; each reveal is audited (giftcards.services.codes.reveal_code_on_call) and logged
     on the call. Raises ConsoleRefused."""
-    if reward.recipient_id != call_session.recipient_id or reward.gift_card_id is None:
+    _recipient_of(call_session)
+    if (
+        reward.recipient_id != call_session.recipient_id
+        or reward.gift_card_id is None
+        or reward.status not in (RewardStatus.CLAIMED, RewardStatus.DELIVERED)
+    ):
         _refuse(call_session, StepName.CODE_REVEALED, agent, "That reward has no card to show.")
     try:
         code = card_codes.reveal_code_on_call(
@@ -318,16 +366,20 @@ def close_call(
         locked = CallSession.objects.select_for_update().get(pk=call_session.pk)
         if locked.console_step == ConsoleStep.CLOSED:
             raise ConsoleRefused("This call is closed already.")
+        # "Interested" meets the next agent condition only on a call that met none yet: a call
+        # whose condition the agent marked in the console earns that one reward, not two.
+        met_here = CallConditionMet.objects.filter(call_session=locked).exists()
         disposition = conditions.record_disposition(
-            call_session=call_session,
+            call_session=locked,
             disposition_type=disposition_type,
             agent=agent,
             notes=notes,
             follow_up_date=follow_up_date,
+            meet_condition=not met_here,
         )
-        if disposition_type == DispositionType.DO_NOT_CALL and call_session.recipient_id:
+        if disposition_type == DispositionType.DO_NOT_CALL and locked.recipient_id:
             recipient_services.opt_out_on_request(
-                recipient=call_session.recipient,
+                recipient=locked.recipient,
                 by=agent,
                 reason="do_not_call",
                 call_session=call_session,

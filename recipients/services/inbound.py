@@ -129,29 +129,37 @@ def _opt_out(recipient: Recipient, *, body, message_sid, details=None) -> bool:
 
 
 def opt_out_on_request(*, recipient: Recipient, by, reason: str, call_session=None) -> bool:
-    """Stop texting the recipient because they asked someone, not by text (an agent's "do not
-    call" disposition): status `opted_out`, with an OPTED_OUT audit row naming who and why, as a
-    STOP would. Only this recipient moves; their latest reply is left as it was. False when they
-    were opted out already. Locks the recipient."""
+    """Stop texting the person because they asked someone, not by text (an agent's "do not
+    call" disposition): the recipient and every other recipient of the same client at that
+    phone go to `opted_out`, each with an OPTED_OUT audit row naming who and why, as a STOP
+    would; their latest replies are left as they were. False when none changed. Locks the rows
+    in primary-key order."""
+    details = {"reason": reason}
+    if call_session is not None:
+        details["call_session"] = str(call_session.pk)
+    same_person = Q(pk=recipient.pk)
+    if recipient.phone:
+        same_person |= Q(phone=recipient.phone, audience__client_id=recipient.audience.client_id)
+    changed = False
     with transaction.atomic():
-        locked = Recipient.objects.select_for_update().get(pk=recipient.pk)
-        if locked.sms_opt_in_status == SmsOptInStatus.OPTED_OUT:
-            return False
-        details = {"reason": reason}
-        if call_session is not None:
-            details["call_session"] = str(call_session.pk)
-        _set_opt_in_status(
-            locked,
-            SmsOptInStatus.OPTED_OUT,
-            body=None,
-            message_sid="",
-            action=RecipientAuditAction.OPTED_OUT,
-            event=EventType.OPTED_OUT,
-            details=details,
-            by=by,
-        )
+        for locked in (
+            Recipient.objects.select_for_update(of=("self",)).filter(same_person).order_by("pk")
+        ):
+            if locked.sms_opt_in_status == SmsOptInStatus.OPTED_OUT:
+                continue
+            _set_opt_in_status(
+                locked,
+                SmsOptInStatus.OPTED_OUT,
+                body=None,
+                message_sid="",
+                action=RecipientAuditAction.OPTED_OUT,
+                event=EventType.OPTED_OUT,
+                details=details,
+                by=by,
+            )
+            changed = True
     recipient.sms_opt_in_status = SmsOptInStatus.OPTED_OUT
-    return True
+    return changed
 
 
 @dataclass

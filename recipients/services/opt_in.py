@@ -95,7 +95,8 @@ def opt_in_message(recipient: Recipient, *, on_call: bool = False) -> str:
     """The opt-in question for the recipient: the campaign's text, else the client's, else Mike's
     (mike.core.texts.opt_in_template), with `{value}` and `{brand}` those of the first reward still
     waiting for its card (empty when none is). Asked `on_call` (by an agent) before any reward is
-    earned, Mike's own text does not say one was (DEFAULT_CONSENT_TEXT)."""
+    earned, the question is Mike's consent text, which does not say one was
+    (DEFAULT_CONSENT_TEXT)."""
     campaign = recipient.campaign
     template = texts.opt_in_template(
         campaign.sms_opt_in_message if campaign else "",
@@ -117,7 +118,8 @@ def opt_in_message(recipient: Recipient, *, on_call: bool = False) -> str:
         .order_by("condition__condition_number", "created_at")
         .first()
     )
-    if on_call and waiting is None and template == texts.DEFAULT_OPT_IN_TEXT:
+    if on_call and waiting is None:
+        # Asked before anything is earned: a template that speaks of the reward would not be true.
         template = texts.DEFAULT_CONSENT_TEXT
     values = sms_replies.recipient_variables(recipient)
     values["value"] = texts.money(waiting.card_value) if waiting else ""

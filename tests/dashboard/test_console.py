@@ -305,6 +305,8 @@ def test_the_opt_in_goes_out_from_the_call_to_a_recipient_awaiting_approval(
     panel = agent.get(url("console_consent", call)).content.decode()
     assert "Awaiting reply" in panel and "hx-trigger" in panel
 
+    # A minute later (a resend right away is a double click, refused).
+    SmsOptInLog.objects.update(created_at=timezone.now() - timedelta(minutes=1))
     with django_capture_on_commit_callbacks(execute=True):
         agent.post(url("console_opt_in", call), {"resend": "1"})
     assert len(sms_outbox) == 2
@@ -600,3 +602,130 @@ def test_the_side_panel_shows_the_agents_recent_calls_and_rewards(login_as, peop
     page = login_as(people.agent).get(CONSOLE).content.decode()
     assert "Your recent calls" in page and "Ava Nguyen" in page
     assert "Claimed" in page or "Delivered" in page
+
+
+# --- What review found -----------------------------------------------------------------------
+
+
+def test_interested_after_the_agent_met_a_condition_earns_no_second_reward(
+    people, call, campaign, recipient
+):
+    factories.CampaignConditionFactory(campaign=campaign, condition_number=2)
+    first = campaign.conditions.get(condition_number=1)
+    console.meet_next_condition(call_session=call, agent=people.agent, condition_id=first.pk)
+    console.close_call(
+        call_session=call, agent=people.agent, disposition_type=DispositionType.INTERESTED
+    )
+    assert CallConditionMet.objects.filter(recipient=recipient).count() == 1
+    assert RecipientGiftCard.objects.filter(recipient=recipient).count() == 1
+
+
+def test_a_call_from_an_unknown_number_can_be_closed(login_as, people, campaign):
+    unmatched = live_call(campaign)
+    agent = login_as(people.agent)
+    agent.post(url("console_step", unmatched), {"step": "close"})
+    unmatched.refresh_from_db()
+    assert unmatched.console_step == ConsoleStep.CLOSE
+    response = agent.post(
+        url("console_close", unmatched), {"disposition_type": DispositionType.WRONG_NUMBER}
+    )
+    assert response["Location"] == CONSOLE
+    unmatched.refresh_from_db()
+    assert unmatched.console_step == ConsoleStep.CLOSED
+
+
+def test_a_clients_own_opt_in_text_is_not_sent_before_anything_is_earned(
+    people, call, campaign, sms_outbox, django_capture_on_commit_callbacks
+):
+    client = campaign.client
+    client.sms_opt_in_template = (
+        "{client_name}: you earned a {value} {brand} gift card! Reply YES, STOP to opt out."
+    )
+    client.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        console.send_opt_in(call_session=call, agent=people.agent)
+    assert "earned" not in sms_outbox[0].body
+
+
+def test_a_paused_campaigns_caller_gets_no_text_and_no_condition(
+    people, call, campaign, sms_outbox
+):
+    campaign.status = CampaignStatus.PAUSED
+    campaign.save()
+    with pytest.raises(console.ConsoleRefused, match="paused"):
+        console.send_opt_in(call_session=call, agent=people.agent)
+    with pytest.raises(console.ConsoleRefused, match="paused"):
+        console.meet_next_condition(
+            call_session=call, agent=people.agent, condition_id=campaign.conditions.get().pk
+        )
+    assert sms_outbox == [] and not CallConditionMet.objects.exists()
+
+
+def test_a_reveal_is_never_flashed_and_refused_on_a_closed_call(
+    login_as, people, call, claimed, campaign
+):
+    client = campaign.client
+    client.agents_see_card_codes = True
+    client.save()
+    agent = login_as(people.agent)
+    page = agent.post(url("console_reveal", call), {"reward": str(claimed.pk)}).content.decode()
+    assert page.count("GIFT-1234-5678") == 1
+    console.close_call(
+        call_session=call, agent=people.agent, disposition_type=DispositionType.NOT_INTERESTED
+    )
+    with pytest.raises(console.ConsoleRefused):
+        console.reveal_code(call_session=call, agent=people.agent, reward=claimed)
+
+
+def test_do_not_call_stops_texts_to_every_recipient_of_the_client_at_that_phone(
+    people, call, recipient, campaign
+):
+    twin = factories.RecipientFactory(
+        campaign=factories.CampaignFactory(client=campaign.client), phone=recipient.phone
+    )
+    elsewhere = factories.RecipientFactory(phone=recipient.phone)  # another client's
+    console.close_call(
+        call_session=call, agent=people.agent, disposition_type=DispositionType.DO_NOT_CALL
+    )
+    statuses = dict(
+        Recipient.objects.filter(pk__in=[recipient.pk, twin.pk, elsewhere.pk]).values_list(
+            "pk", "sms_opt_in_status"
+        )
+    )
+    assert statuses[recipient.pk] == statuses[twin.pk] == SmsOptInStatus.OPTED_OUT
+    assert statuses[elsewhere.pk] != SmsOptInStatus.OPTED_OUT
+
+
+def test_an_expired_opt_in_is_asked_again_and_a_quick_resend_is_refused(
+    people, call, recipient, sms_outbox, settings, django_capture_on_commit_callbacks
+):
+    Recipient.objects.filter(pk=recipient.pk).update(
+        approval_status="approved",
+        sms_opt_in_status=SmsOptInStatus.OPTED_IN,
+        sms_opt_in_response_at=timezone.now() - timedelta(days=settings.OPT_IN_MAX_AGE_DAYS + 1),
+    )
+    call.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert "asked again" in console.send_opt_in(call_session=call, agent=people.agent)
+    assert len(sms_outbox) == 1
+    with pytest.raises(console.ConsoleRefused, match="moments ago"):
+        console.send_opt_in(call_session=call, agent=people.agent, resend=True)
+    assert len(sms_outbox) == 1
+
+
+def test_a_nul_in_a_lookup_is_no_error(login_as, people, campaign):
+    unmatched = live_call(campaign)
+    response = login_as(people.agent).post(url("console_lookup", unmatched), {"q": "\x00abc"})
+    assert response.status_code == 200
+
+
+def test_the_live_list_leaves_out_clients_the_user_only_looks_at(login_as, people, tenants, call):
+    from mike.accounts.models import Role
+    from mike.accounts.services import grant_role
+
+    grant_role(user=people.agent, role=Role.CLIENT_USER, organization=tenants.client_b)
+    theirs = live_call(factories.CampaignFactory(client=tenants.client_b))
+    body = (
+        login_as(people.agent, select="all").get(reverse("dashboard:calls_live")).content.decode()
+    )
+    assert url("console_call", call) in body and url("console_call", theirs) not in body

@@ -39,6 +39,7 @@ from calls.models import (
 from giftcards.models import GiftCardDelivery, RecipientGiftCard, RewardStatus
 from giftcards.services import codes as card_codes
 from giftcards.services.delivery import card_message
+from mike.accounts.services import HANDLE_CALLS, accessible_client_ids
 from mike.core.phones import format_national
 from mike.rewards import console
 from recipients.models import Recipient, SmsDirection, SmsOptInLog, SmsOptInStatus, SmsStatus
@@ -131,8 +132,16 @@ def _call(request, call_id) -> CallSession:
     return call
 
 
+def _worked_calls(request):
+    """The calls of the clients whose calls the user works (not those they only look at)."""
+    calls = request.scope.filter(CallSession.objects)
+    if not request.scope.is_staff:
+        calls = calls.filter(client__in=accessible_client_ids(request.user, HANDLE_CALLS))
+    return calls
+
+
 def _live_context(request) -> dict:
-    calls = list(selectors.live_calls(request.scope.filter(CallSession.objects))[:50])
+    calls = list(selectors.live_calls(_worked_calls(request))[:50])
     return {
         "live_calls": [
             {
@@ -450,8 +459,10 @@ def reveal(request, call_id):
     )
     if reward is None:
         raise Http404("No such reward.")
-    code = _act(request, call, console.reveal_code, reward=reward)
-    if code is None:
+    try:
+        code = console.reveal_code(call_session=call, agent=request.user, reward=reward)
+    except console.ConsoleRefused as exc:
+        messages.error(request, str(exc))
         return _back_to(call)
     # Shown in this answer only: a reload shows the masked card again.
     return _work_page(request, call, revealed={str(reward.pk): code})
