@@ -35,7 +35,8 @@ class TrackedPhoneNumberAdmin(MikeModelAdmin):
     )
     autocomplete_fields = ("client", "campaign")
     list_select_related = ("client", "campaign")
-    readonly_fields = TIMESTAMPS
+    # Where Twilio holds the number: written when Mike buys it (calls.numbers).
+    readonly_fields = (*TIMESTAMPS, "twilio_account_sid")
 
 
 class CallDispositionInline(MikeTabularInline):

@@ -52,6 +52,12 @@ class TrackedPhoneNumber(BaseModel):
     )
     friendly_name = models.CharField(max_length=100, blank=True)
     twilio_sid = models.CharField("Twilio SID", max_length=64, blank=True)
+    twilio_account_sid = models.CharField(
+        "Twilio account SID",
+        max_length=64,
+        blank=True,
+        help_text="The account the number was bought on: re-pointed and released there.",
+    )
     forward_to_number = models.CharField(
         max_length=20,
         blank=True,

@@ -105,6 +105,21 @@ def _client(client):
         raise TwilioNotConfigured(str(missing)) from missing
 
 
+def _client_of(number: TrackedPhoneNumber):
+    """The Twilio client on the account the number was bought on (numbers bought before that was
+    recorded: the client's account now)."""
+    if not number.twilio_account_sid:
+        return _client(number.client)
+    try:
+        return twilio_accounts.twilio_client_for_account(number.twilio_account_sid, number.client)
+    except twilio_accounts.TwilioNotConfigured as missing:
+        raise TwilioNotConfigured(
+            f"{number.phone_number} was bought on Twilio account "
+            f"{number.twilio_account_sid[:6]}…, whose credentials Mike no longer has: set them "
+            "again to re-point or release it."
+        ) from missing
+
+
 def _twilio(call, *, not_found_ok: bool = False):
     """Run `call()` against Twilio; its failures as NumberErrors. With `not_found_ok`, a 404
     answers None (the resource is already gone)."""
@@ -238,6 +253,7 @@ def buy_number(
         raise NumberRefused(f"{e164} is already tracked in Mike.")
 
     twilio = _client(client)
+    account_sid = twilio_accounts.credentials_for(client).account_sid
     bought = _twilio(
         lambda: twilio.incoming_phone_numbers.create(
             phone_number=e164, friendly_name=_twilio_name(client), **webhook_urls()
@@ -249,6 +265,7 @@ def buy_number(
                 client=client,
                 e164=e164,
                 twilio_sid=bought.sid,
+                twilio_account_sid=account_sid,
                 friendly_name=friendly_name,
                 forward_to_number=forward,
                 revive=existing,
@@ -282,11 +299,12 @@ def buy_number(
 
 
 def _record_purchase(
-    *, client, e164, twilio_sid, friendly_name, forward_to_number, revive
+    *, client, e164, twilio_sid, twilio_account_sid, friendly_name, forward_to_number, revive
 ) -> TrackedPhoneNumber:
     now = timezone.now()
     fields = {
         "twilio_sid": twilio_sid,
+        "twilio_account_sid": twilio_account_sid,
         "friendly_name": friendly_name[:100],
         "forward_to_number": forward_to_number,
         "status": TrackedNumberStatus.AVAILABLE,
@@ -347,7 +365,7 @@ def update_webhooks(number: TrackedPhoneNumber) -> TrackedPhoneNumber:
     if number.status == TrackedNumberStatus.DECOMMISSIONED:
         raise NumberRefused(f"{number.phone_number} is released.")
     _bought(number)
-    twilio = _client(number.client)
+    twilio = _client_of(number)
     _twilio(lambda: twilio.incoming_phone_numbers(number.twilio_sid).update(**webhook_urls()))
     return number
 
@@ -370,7 +388,7 @@ def release_number(number: TrackedPhoneNumber, by) -> TrackedPhoneNumber:
             f"{number.phone_number} has a call on it now; release it once the call has ended."
         )
     if number.twilio_sid:
-        twilio = _client(number.client)
+        twilio = _client_of(number)
         _twilio(
             lambda: twilio.incoming_phone_numbers(number.twilio_sid).delete(), not_found_ok=True
         )

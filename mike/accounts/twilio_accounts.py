@@ -125,6 +125,22 @@ def twilio_client_for(client: Organization):
     return sms.twilio_client(account_sid=credentials.account_sid, auth_token=credentials.auth_token)
 
 
+def twilio_client_for_account(account_sid: str, client: Organization):
+    """The Twilio REST client on account `account_sid` (the one a number was bought on), when it
+    is still the client's own, its agency's or the platform's; TwilioNotConfigured when Mike no
+    longer holds that account's token, rather than acting on another account."""
+    for credentials in (
+        _own(client),
+        _own(client.parent if client.parent_id else None),
+        platform_credentials(),
+    ):
+        if credentials and credentials.is_configured and credentials.account_sid == account_sid:
+            return sms.twilio_client(
+                account_sid=credentials.account_sid, auth_token=credentials.auth_token
+            )
+    raise TwilioNotConfigured(client)
+
+
 def auth_token_for_account(account_sid: str) -> str | None:
     """The auth token of the organization whose own Twilio account is `account_sid` (None when no
     organization has it). The platform's account is `mike.core.webhooks`' to recognise."""

@@ -9,7 +9,7 @@ from django.db import connections
 
 from calls import numbers
 from calls.models import CallStatus, TrackedNumberStatus, TrackedPhoneNumber
-from mike.accounts.twilio_accounts import set_twilio_credentials
+from mike.accounts.twilio_accounts import clear_twilio_credentials, set_twilio_credentials
 from tests import factories
 from tests.fakes import twilio as fake_twilio
 
@@ -428,6 +428,39 @@ def test_a_client_without_an_account_uses_its_agencys(twilio_numbers):
     assert twilio_numbers.owned[number.twilio_sid]["account_sid"] == AGENCY_SID
     (request,) = twilio_numbers.requests
     assert request["auth_user"] == AGENCY_SID and request["auth_matches"]
+
+
+def test_a_number_is_released_on_the_account_it_was_bought_on(twilio_numbers):
+    agency = factories.AgencyFactory()
+    client_org = factories.ClientFactory(parent=agency)
+    _give_own_account(agency, AGENCY_SID, AGENCY_TOKEN, twilio_numbers)
+    number = numbers.buy_number(client_org, "+14155550101", None)
+    assert number.twilio_account_sid == AGENCY_SID
+    # The client gets an account of its own later: the number still lives on the agency's.
+    _give_own_account(client_org, CLIENT_SID, CLIENT_TOKEN, twilio_numbers)
+    client_org.refresh_from_db()
+    number.refresh_from_db()
+
+    numbers.release_number(number, None)
+
+    release = twilio_numbers.requests[-1]
+    assert release["kind"] == "release" and release["account_sid"] == AGENCY_SID
+
+
+def test_a_number_whose_account_mike_no_longer_holds_is_not_released_elsewhere(twilio_numbers):
+    client_org = factories.ClientFactory()
+    _give_own_account(client_org, CLIENT_SID, CLIENT_TOKEN, twilio_numbers)
+    number = numbers.buy_number(client_org, "+14155550101", None)
+    clear_twilio_credentials(organization=client_org, by=None)
+    client_org.refresh_from_db()
+    number.refresh_from_db()
+
+    with pytest.raises(numbers.TwilioNotConfigured, match="no longer has"):
+        numbers.release_number(number, None)
+
+    number.refresh_from_db()
+    assert number.status != TrackedNumberStatus.DECOMMISSIONED
+    assert [r["kind"] for r in twilio_numbers.requests] == ["buy"]
 
 
 def test_a_client_and_agency_without_accounts_use_the_platforms(twilio_numbers, client_org):
