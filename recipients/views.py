@@ -4,9 +4,11 @@ Both are signed by Twilio (`@twilio_webhook` answers 403 otherwise) and do their
 `mike.rewards.inbound`, which makes a repeated delivery of the same callback harmless.
 """
 
+from django.conf import settings
 from django.http import HttpResponse, HttpResponseBadRequest
 from twilio.twiml.messaging_response import MessagingResponse
 
+from mike.accounts import twilio_accounts
 from mike.core.webhooks import twilio_webhook, twiml_response
 from mike.rewards import inbound
 
@@ -16,11 +18,17 @@ def sms_inbound(request):
     from_number = request.POST.get("From", "")
     if not from_number:
         return HttpResponseBadRequest("From is required.")
+    # A text that came through a client's (or agency's) own Twilio account concerns that
+    # account's clients only: its token is known to their admins, so it cannot speak for others.
+    client_ids = None
+    if request.twilio_account_sid != settings.TWILIO_ACCOUNT_SID:
+        client_ids = twilio_accounts.clients_of_account(request.twilio_account_sid)
     reply = inbound.handle_inbound_sms(
         from_number=from_number,
         body=request.POST.get("Body", ""),
         message_sid=request.POST.get("MessageSid", "") or request.POST.get("SmsSid", ""),
         to_number=request.POST.get("To", ""),
+        client_ids=client_ids,
     )
     response = MessagingResponse()
     if reply:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
@@ -169,6 +170,18 @@ def account_speaks_for(account_sid: str, client: Organization) -> bool:
         and Organization.objects.filter(
             pk=client.parent_id, twilio_account_sid=account_sid
         ).exists()
+    )
+
+
+def clients_of_account(account_sid: str):
+    """The ids of the clients an organization's own Twilio account `account_sid` speaks for:
+    the client's own, or every client of the agency whose account it is (see
+    `account_speaks_for`). Empty for an account nobody holds."""
+    owners = Organization.objects.filter(twilio_account_sid=account_sid).values("pk")
+    return list(
+        Organization.objects.filter(kind=OrganizationKind.CLIENT)
+        .filter(Q(pk__in=owners) | Q(parent__in=owners))
+        .values_list("pk", flat=True)
     )
 
 

@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 def handle_inbound_sms(
-    *, from_number: str, body: str, message_sid: str, to_number: str = ""
+    *, from_number: str, body: str, message_sid: str, to_number: str = "", client_ids=None
 ) -> str:
     """Act on a text a recipient sent (recipients.services.handle_inbound_sms: YES, STOP, START,
     HELP, idempotent by message SID) and return the reply to send back ("" for none).
@@ -27,10 +27,15 @@ def handle_inbound_sms(
     sent again and the rewards of whoever opted in are claimed, before the reply is written: a YES
     is answered with what its claims did ("your card is on its way" only when a card is). A claim
     that fails here is logged, and the sweep claims it later; the reply then says the card is
-    being got ready, which is what is true."""
+    being got ready, which is what is true. `client_ids`: only these clients' recipients (the
+    text came through a client's or agency's own Twilio account)."""
     with transaction.atomic():
         inbound = recipient_services.handle_inbound_sms(
-            from_number=from_number, body=body, message_sid=message_sid, to_number=to_number
+            from_number=from_number,
+            body=body,
+            message_sid=message_sid,
+            to_number=to_number,
+            client_ids=client_ids,
         )
     claimed = []
     if not inbound.duplicate:

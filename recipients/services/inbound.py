@@ -38,13 +38,15 @@ RESPONSIVE_STATUSES = (
 )
 
 
-def _recipients_of(phone: str, raw: str, *, including=None) -> list[Recipient]:
+def _recipients_of(phone: str, raw: str, *, including=None, client_ids=None) -> list[Recipient]:
     """Every recipient texted at this number (and the recipient whose pk is `including`, asked
-    or not), locked, most recently approved first."""
+    or not), locked, most recently approved first; with `client_ids`, only those clients'."""
     numbers = {n for n in (phone, raw) if n}
     if not numbers and including is None:
         return []
     matches = Q(phone__in=numbers, sms_opt_in_status__in=RESPONSIVE_STATUSES)
+    if client_ids is not None:
+        matches &= Q(audience__client_id__in=client_ids)
     if including is not None:
         matches |= Q(pk=including)
     # Several rows are locked in primary-key order, so two texts from the same number queue
@@ -228,7 +230,7 @@ def _apply_keyword(
 
 
 def handle_inbound_sms(
-    *, from_number: str, body: str, message_sid: str, to_number: str = ""
+    *, from_number: str, body: str, message_sid: str, to_number: str = "", client_ids=None
 ) -> InboundSms:
     """Act on a text a recipient sent (see InboundSms for what the caller learns).
 
@@ -237,14 +239,16 @@ def handle_inbound_sms(
     approved recipient at the number; the reply, once the caller knows it, is another
     (`log_reply`). Idempotent by `message_sid`: Twilio's retry of the same message is reported as
     a duplicate and writes nothing. A number Mike never texted writes nothing (a log row needs a
-    recipient). Locks every recipient at the number (primary-key order).
+    recipient). Locks every recipient at the number (primary-key order). With `client_ids` (the
+    text came through a client's or agency's own Twilio account), only those clients' recipients
+    are read or changed.
     """
     keyword = sms_replies.classify(body)
     phone = normalize_phone(from_number)
     with transaction.atomic():
         # Locking the recipients first also serialises two deliveries of the same message: the
         # second one finds the first one's log row below.
-        recipients = _recipients_of(phone, from_number)
+        recipients = _recipients_of(phone, from_number, client_ids=client_ids)
         if not recipients:
             return InboundSms(keyword, phone or from_number)
         primary = recipients[0]

@@ -164,3 +164,31 @@ def test_after_the_clients_account_is_removed_its_webhooks_are_refused(client, t
     clear_twilio_credentials(organization=client_org, by=None)
 
     assert _post(client, VOICE, _call(account=CLIENT_SID), CLIENT_TOKEN).status_code == 403
+
+
+def test_a_yes_through_a_clients_own_account_opts_in_that_clients_recipients_only(
+    client, client_org, agency
+):
+    """The client's admins know its token: a YES signed with it cannot opt in (and so claim a
+    card for) another client's recipient at the same phone."""
+    phone = "+15552010077"
+    ours = factories.RecipientFactory(
+        campaign=factories.CampaignFactory(client=client_org),
+        phone=phone,
+        sms_opt_in_status="pending",
+    )
+    theirs = factories.RecipientFactory(phone=phone, sms_opt_in_status="pending")
+    params = {
+        "From": phone,
+        "To": TRACKED,
+        "Body": "YES",
+        "MessageSid": "SM" + "5" * 32,
+        "AccountSid": CLIENT_SID,
+    }
+
+    assert _post(client, "/hooks/twilio/sms/", params, CLIENT_TOKEN).status_code == 200
+
+    ours.refresh_from_db()
+    theirs.refresh_from_db()
+    assert ours.sms_opt_in_status == "opted_in"
+    assert theirs.sms_opt_in_status == "pending"
