@@ -385,10 +385,13 @@ def log_step(
 
 
 def open_call(*, call_session: CallSession, agent) -> bool:
-    """An agent opens the call in the console: the first agent to open it takes it (`agent`),
-    atomically, so two agents opening it at once leave one name on it. True when this agent took
+    """An agent opens the call in the console: the first agent to open it while it is live takes
+    it (`agent`), atomically, so two agents opening it at once leave one name on it. True when this agent took
     it now (an OPENED step is logged then); a call already taken, or taken by this agent, stays
     as it is."""
+    if call_session.is_final and call_session.agent_id is None:
+        # An old call looked at (from the calls log) is not taken by whoever opens it.
+        return False
     with transaction.atomic():
         taken = CallSession.objects.filter(pk=call_session.pk, agent__isnull=True).update(
             agent=agent, updated_at=timezone.now()

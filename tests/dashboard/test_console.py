@@ -144,6 +144,13 @@ def test_another_clients_call_is_not_found(login_as, people, tenants):
     assert agent.post(url("console_step", foreign), {"step": "consent"}).status_code == 404
 
 
+def test_an_ended_call_opened_from_the_log_is_not_taken(login_as, people, campaign, recipient):
+    ended = factories.CallSessionFactory(campaign=campaign, recipient=recipient, agent=None)
+    assert login_as(people.client_admin).get(url("console_call", ended)).status_code == 200
+    ended.refresh_from_db()
+    assert ended.agent is None and steps_of(ended) == []
+
+
 def test_the_first_agent_to_open_a_call_takes_it(login_as, people, call, tenants):
     login_as(people.agent).get(url("console_call", call))
     login_as(people.client_admin).get(url("console_call", call))
