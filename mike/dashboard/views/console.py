@@ -11,7 +11,6 @@ are the same templates the pages include.
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 from django import forms
@@ -46,7 +45,7 @@ from recipients.models import Recipient, SmsDirection, SmsOptInLog, SmsOptInStat
 
 from ..access import dashboard_view
 from .calls import CALL_TONES, duration
-from .recipients import local_time, mask_phone, short_time
+from .recipients import is_uuid, local_time, mask_phone, short_time
 
 # The steps an agent moves through, in order, as the step bar shows them.
 FLOW = (
@@ -300,11 +299,9 @@ def _work_context(request, call: CallSession, *, lookup=None, revealed=None, for
     script = call_scripts.script_for(client_id=call.client_id, campaign_id=call.campaign_id)
     sections = call_scripts.sections_of(script)
     current = SCRIPT_FOR_STEP.get(step, ())
-    rewards = _reward_rows(call, ladder, revealed or {})
     client = call.client
     return {
-        "call": call,
-        "recipient": recipient,
+        **_status_context(call),
         "step": step,
         "flow": [(s, ConsoleStep(s).label, s == step) for s in FLOW],
         "closed": step == ConsoleStep.CLOSED,
@@ -318,19 +315,31 @@ def _work_context(request, call: CallSession, *, lookup=None, revealed=None, for
         "duration": duration(call.call_duration_seconds),
         "ladder": ladder,
         "next_rung": next((r for r in ladder if r.state == "next"), None),
+        **_reward_context(request, call, ladder, revealed),
+        "script_sections": [{**s, "current": s["key"] in current} for s in sections],
+        "lookup": lookup,
+        "form": form or CloseForm(),
+        "dispositions": list(call.dispositions.select_related("agent").order_by("-created_at")),
+        **_opt_in_state(call, recipient),
+    }
+
+
+def _status_context(call: CallSession) -> dict:
+    """What every panel of the call needs, the polled ones too."""
+    return {"call": call, "recipient": call.recipient, "poll_seconds": STATUS_POLL_SECONDS}
+
+
+def _reward_context(request, call: CallSession, ladder, revealed=None) -> dict:
+    """The reward panel: each reward with its card and delivery, and whether to keep polling."""
+    rewards = _reward_rows(call, ladder, revealed or {})
+    return {
         "rewards": rewards,
         "reward_polling": any(row["reward"].status in REWARD_MOVING for row in rewards)
         or any(
             row["delivery"] is not None and row["delivery"].status in ("queued", "sending")
             for row in rewards
         ),
-        "may_reveal": card_codes.agent_may_reveal(request.user, client),
-        "script_sections": [{**s, "current": s["key"] in current} for s in sections],
-        "lookup": lookup,
-        "form": form or CloseForm(),
-        "poll_seconds": STATUS_POLL_SECONDS,
-        "dispositions": list(call.dispositions.select_related("agent").order_by("-created_at")),
-        **_opt_in_state(call, recipient),
+        "may_reveal": card_codes.agent_may_reveal(request.user, call.client),
     }
 
 
@@ -391,7 +400,7 @@ def attach(request, call_id):
     call = _call(request, call_id)
     recipient_id = request.POST.get("recipient", "")
     recipient = None
-    if _is_uuid(recipient_id):
+    if is_uuid(recipient_id):
         recipient = (
             request.scope.filter(Recipient.objects)
             .for_client(call.client)
@@ -408,14 +417,6 @@ def attach(request, call_id):
     else:
         messages.success(request, f"Call attached to {recipient.full_name or 'the recipient'}.")
     return _back_to(call)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 @require_POST
@@ -439,7 +440,7 @@ def choose_email(request, call_id):
 def meet_condition(request, call_id):
     call = _call(request, call_id)
     condition = request.POST.get("condition", "")
-    if not _is_uuid(condition):
+    if not is_uuid(condition):
         raise Http404("No such condition.")
     _act(request, call, console.meet_next_condition, condition_id=condition)
     return _back_to(call)
@@ -454,7 +455,7 @@ def reveal(request, call_id):
         RecipientGiftCard.objects.filter(pk=reward_id, recipient_id=call.recipient_id)
         .select_related("gift_card__pool__client")
         .first()
-        if _is_uuid(reward_id) and call.recipient_id
+        if is_uuid(reward_id) and call.recipient_id
         else None
     )
     if reward is None:
@@ -497,14 +498,17 @@ def close_call(request, call_id):
 @dashboard_view(section="calls", agents=True)
 def consent_status(request, call_id):
     call = _call(request, call_id)
-    return render(request, "app/calls/_consent_status.html", _work_context(request, call))
+    context = {**_status_context(call), **_opt_in_state(call, call.recipient)}
+    return render(request, "app/calls/_consent_status.html", context)
 
 
 @require_safe
 @dashboard_view(section="calls", agents=True)
 def reward_status(request, call_id):
     call = _call(request, call_id)
-    return render(request, "app/calls/_reward_status.html", _work_context(request, call))
+    ladder = selectors.condition_ladder(call.recipient)
+    context = {**_status_context(call), **_reward_context(request, call, ladder)}
+    return render(request, "app/calls/_reward_status.html", context)
 
 
 urlpatterns = [

@@ -470,7 +470,7 @@ def _selected(request) -> list[Recipient]:
     found = list(
         request.scope.filter(Recipient.objects)
         .select_related("audience__client")
-        .filter(pk__in=[i for i in ids if _is_uuid(i)])
+        .filter(pk__in=[i for i in ids if is_uuid(i)])
         .order_by("last_name", "first_name", "pk")
     )
     if approvable is not None and any(r.audience.client_id not in approvable for r in found):
@@ -478,7 +478,8 @@ def _selected(request) -> list[Recipient]:
     return found
 
 
-def _is_uuid(value: str) -> bool:
+def is_uuid(value: str) -> bool:
+    """Whether a posted id can be a primary key at all (so a bad one is a 404, not a 500)."""
     try:
         uuid.UUID(str(value))
     except ValueError:

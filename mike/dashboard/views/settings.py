@@ -29,20 +29,17 @@ from giftcards.services.thresholds import (
     thresholds_of,
 )
 from mike.accounts.models import Organization
-from mike.accounts.services import ClientSettingsError, update_client_settings
+from mike.accounts.services import (
+    CLIENT_SETTINGS_FIELDS,
+    ClientSettingsError,
+    update_client_settings,
+)
 from mike.core import texts
 
 from ..access import dashboard_view
 
-ORGANIZATION_FIELDS = (
-    "name",
-    "logo_url",
-    "sms_reward_template",
-    "sms_opt_in_template",
-    "auto_approve_recipients",
-    "agents_see_card_codes",
-    "phone_region",
-)
+# The page edits every setting the client's admins may change (the service's list).
+ORGANIZATION_FIELDS = CLIENT_SETTINGS_FIELDS
 # What the preview fills the variables with: a made-up recipient and card.
 SAMPLE = {
     "first_name": "Jamie",
