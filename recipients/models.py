@@ -79,6 +79,11 @@ class Audience(BaseModel):
     status = models.CharField(
         max_length=20, choices=AudienceStatus.choices, default=AudienceStatus.PROCESSING
     )
+    is_test = models.BooleanField(
+        "test data",
+        default=False,
+        help_text="Created with a test API key: its recipients are test data.",
+    )
 
     objects = TenantQuerySet.as_manager()
     client_lookup = "client"
@@ -274,6 +279,12 @@ class Recipient(TimeOrderedModel):
         default=False,
         help_text="Deliver this recipient's cards by email although they have a phone (chosen "
         "on a call: no SMS consent is needed then).",
+    )
+    is_test = models.BooleanField(
+        "test data",
+        default=False,
+        help_text="Pushed with a test API key: its rewards are never claimed from real stock, "
+        "bought or sent.",
     )
     verification_method = models.CharField(max_length=30, blank=True)
     disposition = models.CharField(max_length=40, blank=True)

@@ -208,7 +208,7 @@ class MembershipAdmin(MikeModelAdmin):
 class ApiKeyForm(forms.ModelForm):
     class Meta:
         model = ApiKey
-        fields = ("organization", "name", "scopes", "expires_at")
+        fields = ("organization", "name", "scopes", "is_test", "expires_at")
 
 
 @admin.register(ApiKey)

@@ -378,6 +378,12 @@ class ApiKey(BaseModel):
     )
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     scopes = models.JSONField(default=list, blank=True)
+    is_test = models.BooleanField(
+        "test key",
+        default=False,
+        help_text="A test key works against the same API, but what it creates is test data: its "
+        "rewards are never claimed from real stock nor texted.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -11,7 +11,7 @@ Staff and superusers see everything.
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
@@ -199,6 +199,11 @@ def user_can_access_client(user: User, client: Organization, permission: str = A
 # --- API keys -------------------------------------------------------------------------------------
 
 API_KEY_PREFIX = "mk_"
+# Test keys say so in their text, as Stripe's and Tremendous's do, so one pasted into production
+# configuration is recognised at a glance.
+TEST_KEY_PREFIX = "mk_test_"
+API_SCOPES = ("read", "write")
+API_KEY_USE_PRECISION = timedelta(minutes=1)
 
 
 def _hash_key(raw_key: str) -> str:
@@ -213,18 +218,32 @@ def create_api_key(
     scopes: list[str] | None = None,
     created_by: User | None = None,
     expires_at: datetime | None = None,
+    is_test: bool = False,
 ) -> tuple[ApiKey, str]:
-    """A new key for a client. Returns the row and the raw key, which is shown once and never stored."""
-    if organization.kind != OrganizationKind.CLIENT:
-        raise ValidationError({"organization": "API keys belong to a client."})
+    """A new key for a client or an agency (an agency's key reaches all its clients). Returns the
+    row and the raw key, which is shown once and never stored. Scopes are `read` and `write`;
+    `write` implies `read`."""
+    if organization.kind not in (OrganizationKind.CLIENT, OrganizationKind.AGENCY):
+        raise ValidationError({"organization": "API keys belong to a client or an agency."})
+    scopes = list(dict.fromkeys(scopes or ["read"]))
+    unknown = [scope for scope in scopes if scope not in API_SCOPES]
+    if unknown:
+        raise ValidationError({"scopes": f"Unknown scope {unknown[0]!r}: use read or write."})
+    if "write" in scopes and "read" not in scopes:
+        scopes.insert(0, "read")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "The expiry must be in the future."})
     prefix = secrets.token_hex(4)
-    raw_key = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(24)}"
+    raw_key = (
+        f"{TEST_KEY_PREFIX if is_test else API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(24)}"
+    )
     api_key = ApiKey(
         organization=organization,
         name=name,
         key_prefix=prefix,
         key_hash=_hash_key(raw_key),
-        scopes=list(scopes or []),
+        scopes=scopes,
+        is_test=is_test,
         created_by=created_by,
         expires_at=expires_at,
     )
@@ -244,7 +263,14 @@ def authenticate_api_key(raw_key: str) -> ApiKey | None:
         .first()
     )
     if api_key is not None:
-        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
+        # `last_used_at` is kept to the minute, not written on every request: a busy key would
+        # otherwise turn each read into a row write and a lock on the key.
+        now = timezone.now()
+        if api_key.last_used_at is None or now - api_key.last_used_at >= API_KEY_USE_PRECISION:
+            ApiKey.objects.filter(pk=api_key.pk).filter(
+                Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - API_KEY_USE_PRECISION)
+            ).update(last_used_at=now)
+            api_key.last_used_at = now
     return api_key
 
 
