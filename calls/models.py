@@ -244,6 +244,7 @@ class ConditionMetSource(models.TextChoices):
     TIME_DELAY = "time_delay", "Time delay"
     FORM_SUBMITTED = "form_submitted", "Form submitted"
     ADMIN = "admin", "Administrator"
+    API = "api", "API"
 
 
 class CallConditionMet(TimeOrderedModel):

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "mike.dashboard",
     "mike.rewards",
     "mike.imports",
+    "mike.api",
     "campaigns",
     "recipients",
     "giftcards",
@@ -82,6 +83,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "mike.api.middleware.ApiUtcMiddleware",
     # Last, as django-axes asks: it answers a locked-out sign-in with AXES_LOCKOUT_CALLABLE.
     "axes.middleware.AxesMiddleware",
 ]
@@ -201,6 +203,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "campaigns.tasks.roll_up_daily_counts",
         "schedule": 60 * 60,
     },
+    "purge-idempotency-records": {
+        "task": "mike.api.tasks.purge_idempotency_records",
+        "schedule": 60 * 60,
+    },
 }
 
 # Card deliveries: attempts before a delivery shows as failed in the admin, and how long a
@@ -316,6 +322,50 @@ RATELIMIT_VIEW = "mike.core.views.ratelimited"
 REDEEM_RATE = env.str("REDEEM_RATE", default="10/m")
 # Recipient lookups one call-centre agent may make in the call console (same format).
 CONSOLE_LOOKUP_RATE = env.str("CONSOLE_LOOKUP_RATE", default="20/m")
+
+# --- JSON API (/api/v1/) -----------------------------------------------------------------------
+# Django REST Framework with drf-spectacular: the most used API layer for Django, with the
+# OpenAPI generator schemathesis tests against; its serializers give one message per field.
+API_READ_RATE = env.str("API_READ_RATE", default="600/m")
+API_WRITE_RATE = env.str("API_WRITE_RATE", default="120/m")
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["mike.api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["mike.api.auth.HasKeyScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["mike.api.throttling.ApiKeyThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "mike.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Mike API",
+    "DESCRIPTION": "Push recipients, read campaigns, statuses, rewards and deliveries, mark "
+    "conditions met, and subscribe to Mike's events. Every error is JSON: "
+    '`{"error": {"type", "message", "fields"}}`.',
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mike.api.schema.add_error_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatus": "campaigns.models.CampaignStatus",
+        "AudienceStatus": "recipients.models.AudienceStatus",
+        "RewardStatus": "giftcards.models.choices.RewardStatus",
+        "DeliveryStatus": "giftcards.models.choices.DeliveryStatus",
+        "RewardDeliveryStatus": "giftcards.models.choices.RewardDeliveryStatus",
+    },
+}
 # Reverse proxies in front of Mike that append the address they saw to X-Forwarded-For: the
 # client's address is the entry this many from the right (mike.core.clientip). 0: clients connect
 # directly and REMOTE_ADDR is theirs. One too many lets clients pick their address; one too few

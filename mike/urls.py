@@ -22,6 +22,7 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("app/", include("mike.dashboard.urls")),
+    path("api/v1/", include("mike.api.urls")),
     path("redeem/", redeem, name="redeem"),
     path("hooks/twilio/voice/", include("calls.urls")),
     path("hooks/twilio/sms/", include("recipients.urls")),

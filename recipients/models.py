@@ -38,6 +38,7 @@ class AudienceSource(models.TextChoices):
     PURCHASE = "purchase", "Purchased list"
     MANUAL = "manual", "Entered by hand"
     CONTACT_LIST = "contact_list", "Contact list"
+    API = "api", "Pushed through the API"
 
 
 class AudienceStatus(models.TextChoices):

@@ -75,7 +75,7 @@ class ApiKeyFactory(DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Key {n}")
     key_prefix = factory.Sequence(lambda n: f"{n:08x}")
     key_hash = factory.Sequence(lambda n: f"{n:064x}")
-    scopes = factory.LazyFunction(lambda: ["recipients:read"])
+    scopes = factory.LazyFunction(lambda: ["read"])
 
 
 class UserTablePreferenceFactory(DjangoModelFactory):

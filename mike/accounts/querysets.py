@@ -20,5 +20,9 @@ class TenantQuerySet(models.QuerySet):
 
         return self.filter(**{f"{self.model.client_lookup}__in": accessible_client_ids(user)})
 
+    def for_clients(self, client_ids):
+        """The rows of these clients (an API key's reach: mike.api.auth.ApiPrincipal)."""
+        return self.filter(**{f"{self.model.client_lookup}__in": client_ids})
+
     def for_client(self, client):
         return self.filter(**{self.model.client_lookup: client})

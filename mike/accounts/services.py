@@ -274,6 +274,18 @@ def authenticate_api_key(raw_key: str) -> ApiKey | None:
     return api_key
 
 
+def api_key_client_ids(api_key: ApiKey) -> list:
+    """The ids of the client organizations a key reaches: its own client, or an agency key's
+    clients. Archived clients are left out, as for people."""
+    organization = api_key.organization
+    clients = Organization.objects.filter(kind=OrganizationKind.CLIENT, archived_at__isnull=True)
+    if organization.kind == OrganizationKind.AGENCY:
+        clients = clients.filter(parent=organization)
+    else:
+        clients = clients.filter(pk=organization.pk)
+    return list(clients.values_list("pk", flat=True))
+
+
 def revoke_api_key(*, api_key: ApiKey) -> ApiKey:
     """Revoke a key; idempotent (the first revocation time is kept)."""
     ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())

@@ -11,8 +11,9 @@ from calls import selectors as call_selectors
 from calls import services as call_services
 from calls.models import CallConditionMet, CallSession, ConditionMetSource, DispositionType
 from calls.services import ConditionOrderError
-from campaigns.models import CampaignCondition
+from campaigns.models import CampaignCondition, CampaignStatus, TriggerType
 from giftcards.services import ensure_reward
+from mike.core.errors import DomainError
 from recipients.models import Recipient
 
 from .approval import advance_after_commit
@@ -72,6 +73,48 @@ def mark_condition_met(
         notes=notes,
     )
     return met
+
+
+class ConditionRefused(DomainError):
+    """The condition cannot be met as asked; the message says why."""
+
+
+# A campaign's conditions are met only while its mail is out (as the console's lookups).
+MEETABLE_CAMPAIGN_STATUSES = (CampaignStatus.IN_PRODUCTION, CampaignStatus.MAILED)
+
+
+def mark_condition_met_by_api(
+    *, recipient: Recipient, condition_number: int, notes: str = ""
+) -> tuple[CallConditionMet, bool]:
+    """Meet condition `condition_number` of the recipient's campaign for a system that knows it
+    happened (a CRM, a booking tool) and says so through the API. Returns the row and whether it
+    is new: a repeat returns the first row and writes nothing. Same guarantees as
+    `mark_condition_met`; raises ConditionRefused (no campaign, no such active condition, a
+    time-delay condition, which is Mike's own clock's to meet, or a campaign not mailed) and
+    ConditionOrderError."""
+    campaign = recipient.campaign
+    if campaign is None:
+        raise ConditionRefused("The recipient is in no campaign, so it has no conditions to meet.")
+    if campaign.status not in MEETABLE_CAMPAIGN_STATUSES:
+        raise ConditionRefused(
+            f"The campaign is {campaign.get_status_display().lower()}: conditions are met only "
+            "while it is in production or mailed."
+        )
+    condition = campaign.conditions.filter(
+        condition_number=condition_number, is_active=True
+    ).first()
+    if condition is None:
+        raise ConditionRefused(f"The campaign has no active condition {condition_number}.")
+    if condition.trigger_type == TriggerType.TIME_DELAY:
+        raise ConditionRefused(
+            f"Condition {condition_number} is met by its time delay, not by a request."
+        )
+    return _meet(
+        recipient=recipient,
+        condition=condition,
+        source=ConditionMetSource.API,
+        notes=notes or "Marked met through the API",
+    )
 
 
 def mark_condition_met_by_crm_event(

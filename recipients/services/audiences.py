@@ -21,7 +21,9 @@ class AudienceInvalid(DomainError):
     """The audience cannot be created as asked; the message says why."""
 
 
-def create_audience(*, client, name: str, by=None) -> Audience:
+def create_audience(
+    *, client, name: str, by=None, source: str = AudienceSource.IMPORT, is_test: bool = False
+) -> Audience:
     """A new, empty audience of `client` named `name` (trimmed). Raises AudienceInvalid for a
     blank or too long name, an organization that is not an active client, or a name another
     audience of the client already has (two lists of one name cannot be told apart)."""
@@ -36,7 +38,7 @@ def create_audience(*, client, name: str, by=None) -> Audience:
         if Audience.objects.filter(client=client, name__iexact=name).exists():
             raise AudienceInvalid(f"{client.name} already has an audience named “{name}”.")
         audience = Audience(
-            client=client, name=name, source=AudienceSource.IMPORT, status=AudienceStatus.READY
+            client=client, name=name, source=source, status=AudienceStatus.READY, is_test=is_test
         )
         try:
             audience.full_clean()

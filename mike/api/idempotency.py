@@ -1,0 +1,102 @@
+"""`Idempotency-Key` on POST: the work is done once per key, and a repeat is answered with the
+first answer (as Stripe's and Tremendous's APIs do).
+
+The record is written in the same transaction as the work. A second request with the same key
+arriving while the first is still running waits on the unique index until the first commits,
+then finds its answer and replays it; if the first failed (rolled back), the second does the
+work itself. So two retries racing never do the work twice, and a failure never leaves a key
+that refuses its retry. Only answers below 500 are kept: a refusal (400, 409) is replayed too,
+as the same request would be refused again."""
+
+import hashlib
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from rest_framework.response import Response
+
+from .errors import Unprocessable, error_body
+from .models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+
+
+def _request_hash(request) -> str:
+    digest = hashlib.sha256()
+    digest.update(request.method.encode())
+    digest.update(b"\0")
+    digest.update(request.get_full_path().encode())
+    digest.update(b"\0")
+    digest.update(request.body)
+    return digest.hexdigest()
+
+
+def idempotent(work):
+    """Decorate an APIView's `post`: runs it in a transaction, once per idempotency key."""
+
+    def post(view, request, *args, **kwargs):
+        key = request.headers.get(HEADER, "")
+        if not key:
+            with transaction.atomic():
+                return work(view, request, *args, **kwargs)
+        if len(key) > MAX_KEY_LENGTH or not key.isprintable():
+            return Response(
+                error_body(
+                    400,
+                    f"The {HEADER} header must be at most {MAX_KEY_LENGTH} printable characters.",
+                ),
+                status=400,
+            )
+        body_hash = _request_hash(request._request)
+        api_key = request.auth
+        with transaction.atomic():
+            # ON CONFLICT DO NOTHING waits for a concurrent holder of the key to commit or roll
+            # back; afterwards the row read below is that holder's answer, or ours to write.
+            IdempotencyRecord.objects.bulk_create(
+                [
+                    IdempotencyRecord(
+                        api_key=api_key, key=key, request_hash=body_hash, status_code=0
+                    )
+                ],
+                ignore_conflicts=True,
+            )
+            record = IdempotencyRecord.objects.select_for_update().get(api_key=api_key, key=key)
+            if record.request_hash != body_hash:
+                raise Unprocessable(
+                    f"This {HEADER} was used with another request; use a new key for a new request."
+                )
+            if record.status_code:
+                replay = Response(record.response_body, status=record.status_code)
+                replay["Idempotent-Replayed"] = "true"
+                return replay
+            response = _run(work, view, request, *args, **kwargs)
+            if response.status_code < 500:
+                record.status_code = response.status_code
+                record.response_body = response.data
+                record.save(update_fields=["status_code", "response_body", "updated_at"])
+            else:
+                transaction.set_rollback(True)
+            return response
+
+    post.__doc__ = work.__doc__
+    post.__name__ = work.__name__
+    post.__wrapped__ = work
+    return post
+
+
+def _run(work, view, request, *args, **kwargs):
+    """The work's answer, a refusal included (rendered by the API's handler), in a savepoint so
+    a refusal leaves nothing behind but the record of it."""
+    try:
+        with transaction.atomic():
+            return work(view, request, *args, **kwargs)
+    except Exception as exc:
+        return view.handle_exception(exc)
+
+
+def purge_expired() -> int:
+    cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

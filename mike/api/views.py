@@ -1,0 +1,401 @@
+"""The JSON API's endpoints: thin views over the services, scoped to the key's clients.
+
+Each queryset starts from `for_clients(principal.client_ids)` and, for recipients and what hangs
+off them, from the key's kind of data (a test key sees test data, a live key live data), so
+another tenant's object and the other kind's are the same 404.
+"""
+
+from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from campaigns.models import Campaign
+from giftcards.models import GiftCardDelivery, RecipientGiftCard
+from mike.accounts.models import Organization
+from mike.rewards.conditions import mark_condition_met_by_api
+from recipients.codes import normalize_code
+from recipients.models import Audience, AudienceSource, Recipient
+from recipients.services.audiences import AudienceInvalid, create_audience
+from recipients.services.push import push_recipients
+
+from . import serializers as api
+from .errors import Conflict
+from .filters import CampaignFilter, DeliveryFilter, RecipientFilter, RewardFilter
+from .idempotency import idempotent
+from .pagination import ApiCursorPagination, TimeOrderedPagination
+from .selectors import campaign_funnel
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Any unique string (a UUID): a repeat of the request with the same key is "
+    "answered with the first answer and does nothing again. Kept for 24 hours.",
+)
+
+
+def principal(request):
+    return request.user
+
+
+def campaigns_of(request):
+    return Campaign.objects.for_clients(principal(request).client_ids)
+
+
+def audiences_of(request):
+    return Audience.objects.for_clients(principal(request).client_ids).filter(
+        is_test=principal(request).is_test
+    )
+
+
+def recipients_of(request):
+    return Recipient.objects.for_clients(principal(request).client_ids).filter(
+        is_test=principal(request).is_test
+    )
+
+
+# --- Campaigns ---------------------------------------------------------------------------------
+
+
+class CampaignList(generics.ListAPIView):
+    """The campaigns of the key's clients, newest first."""
+
+    queryset = Campaign.objects.none()  # the schema's; requests use get_queryset
+    serializer_class = api.CampaignSerializer
+    pagination_class = ApiCursorPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = CampaignFilter
+
+    def get_queryset(self):
+        return campaigns_of(self.request)
+
+
+class CampaignDetail(generics.RetrieveAPIView):
+    """One campaign, with its conditions (in order) and its funnel's counts."""
+
+    queryset = Campaign.objects.none()  # the schema's; requests use get_queryset
+    serializer_class = api.CampaignDetailSerializer
+
+    def get_queryset(self):
+        return campaigns_of(self.request)
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if "pk" in self.kwargs and getattr(self, "_campaign", None) is not None:
+            context["funnel"] = campaign_funnel(
+                campaign=self._campaign, is_test=principal(self.request).is_test
+            )
+        return context
+
+    def get_object(self):
+        self._campaign = super().get_object()
+        return self._campaign
+
+
+# --- Audiences ---------------------------------------------------------------------------------
+
+
+class AudienceList(generics.ListAPIView):
+    """Audiences of the key's clients (a test key's own test audiences), newest first."""
+
+    queryset = Audience.objects.none()  # the schema's; requests use get_queryset
+    serializer_class = api.AudienceSerializer
+    pagination_class = ApiCursorPagination
+
+    def get_queryset(self):
+        return audiences_of(self.request).prefetch_related("campaigns")
+
+    @extend_schema(
+        request=api.AudienceCreateSerializer,
+        responses={201: api.AudienceSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @idempotent
+    def post(self, request):
+        """Create an empty audience to push recipients into. A test key's audiences are test
+        data: only test keys see them, and their recipients are never rewarded for real."""
+        data = api.AudienceCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        client = _client_for(request, data.validated_data.get("client"))
+        try:
+            audience = create_audience(
+                client=client,
+                name=data.validated_data["name"],
+                by=None,
+                source=AudienceSource.API,
+                is_test=principal(request).is_test,
+            )
+        except AudienceInvalid as error:
+            raise serializers.ValidationError({"name": [str(error)]}) from None
+        return Response(api.AudienceSerializer(audience).data, status=status.HTTP_201_CREATED)
+
+
+def _client_for(request, client_id):
+    """The client an object is created for: the key's own client, or with an agency's key the
+    client named (one of the agency's)."""
+    ids = principal(request).client_ids
+    if client_id is None:
+        if len(ids) == 1 and principal(request).organization.is_client:
+            return principal(request).organization
+        raise serializers.ValidationError({"client": ["Name the client (an agency's key)."]})
+    if client_id not in ids:
+        raise serializers.ValidationError({"client": ["No such client for this API key."]})
+    return Organization.objects.get(pk=client_id)
+
+
+class AudienceDetail(generics.RetrieveAPIView):
+    queryset = Audience.objects.none()  # the schema's; requests use get_queryset
+    serializer_class = api.AudienceSerializer
+
+    def get_queryset(self):
+        return audiences_of(self.request)
+
+
+class AudienceRecipients(APIView):
+    @extend_schema(
+        request=api.RecipientPushSerializer,
+        responses={200: api.PushResultSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @idempotent
+    def post(self, request, pk):
+        """Push up to 1,000 recipients into the audience. Each row is checked as a CSV import's
+        row is (phone, email, ZIP, codes) and answered in order: `created`, `existing` (its
+        external id is already in the audience: nothing changes, so a retried batch never
+        creates anybody twice) or `error` with a message per field. Good rows are kept even
+        when others are refused."""
+        audience = get_object_or_404(audiences_of(request), pk=pk)
+        data = api.RecipientPushSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        campaign = _campaign_for(request, audience, data.validated_data.get("campaign"))
+        rows, shape_errors = [], {}
+        for index, row in enumerate(data.validated_data["recipients"]):
+            checked = api.RecipientRowSerializer(data=row)
+            if checked.is_valid():
+                rows.append(checked.validated_data)
+            else:
+                rows.append(None)
+                shape_errors[index] = checked.errors
+        pushed = push_recipients(
+            audience=audience,
+            rows=[row or {} for row in rows],
+            campaign=campaign,
+        )
+        results = []
+        for result in pushed:
+            if result.index in shape_errors:
+                results.append(
+                    {
+                        "index": result.index,
+                        "status": "error",
+                        "errors": api_errors(shape_errors[result.index]),
+                    }
+                )
+                continue
+            entry = {"index": result.index, "status": result.status}
+            if result.recipient is not None:
+                entry.update(
+                    id=result.recipient.pk,
+                    external_id=str(result.recipient.custom_fields.get("external_id", "")),
+                    redemption_code=result.recipient.display_code,
+                )
+            else:
+                entry["errors"] = result.errors
+            results.append(entry)
+        body = {
+            "created": sum(1 for r in results if r["status"] == "created"),
+            "existing": sum(1 for r in results if r["status"] == "existing"),
+            "errors": sum(1 for r in results if r["status"] == "error"),
+            "results": results,
+        }
+        return Response(api.PushResultSerializer(body).data)
+
+
+def api_errors(errors) -> dict:
+    return {str(key): [str(message) for message in value] for key, value in errors.items()}
+
+
+def _campaign_for(request, audience, campaign_id):
+    if campaign_id is not None:
+        campaign = campaigns_of(request).filter(pk=campaign_id, client=audience.client).first()
+        if campaign is None:
+            raise serializers.ValidationError(
+                {"campaign": ["No such campaign of the audience's client for this API key."]}
+            )
+        return campaign
+    campaigns = list(audience.campaigns.all()[:2])
+    return campaigns[0] if len(campaigns) == 1 else None
+
+
+# --- Recipients --------------------------------------------------------------------------------
+
+
+class RecipientList(generics.ListAPIView):
+    """Recipients of the key's clients, newest first, with filters."""
+
+    queryset = Recipient.objects.none()  # the schema's; requests use get_queryset
+    serializer_class = api.RecipientSerializer
+    pagination_class = TimeOrderedPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = RecipientFilter
+
+    def get_queryset(self):
+        return recipients_of(self.request)
+
+
+class RecipientDetail(generics.RetrieveAPIView):
+    """One recipient with its approval, opt-in, conditions met and rewards (with delivery)."""
+
+    queryset = Recipient.objects.none()  # the schema's; requests use get_queryset
+    serializer_class = api.RecipientDetailSerializer
+
+    def get_queryset(self):
+        return recipients_of(self.request)
+
+
+class RecipientLookup(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("external_id", str, description="Your system's id of the recipient."),
+            OpenApiParameter(
+                "audience", str, description="The audience, when an external id is in several."
+            ),
+            OpenApiParameter("redemption_code", str, description="The code printed on the mail."),
+        ],
+        responses={200: api.RecipientDetailSerializer},
+    )
+    def get(self, request):
+        """One recipient by external id (within an audience when it is in several) or by the
+        redemption code printed on their mail."""
+        recipients = recipients_of(request)
+        code = request.query_params.get("redemption_code", "")
+        external_id = request.query_params.get("external_id", "")
+        if code:
+            recipients = recipients.filter(redemption_code=normalize_code(code)[:40])
+        elif external_id:
+            recipients = recipients.filter(custom_fields__external_id=external_id[:100])
+            audience = request.query_params.get("audience", "")
+            if audience:
+                if not _is_uuid(audience):
+                    raise serializers.ValidationError({"audience": ["Not an audience id."]})
+                recipients = recipients.filter(audience_id=audience)
+        else:
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Give external_id or redemption_code."]}
+            )
+        found = list(recipients[:2])
+        if not found:
+            return Response(
+                {"error": {"type": "not_found", "message": "No such recipient for this API key."}},
+                status=404,
+            )
+        if len(found) > 1:
+            raise Conflict("That external id is in several audiences: add ?audience=<id>.")
+        return Response(api.RecipientDetailSerializer(found[0]).data)
+
+
+def _is_uuid(value: str) -> bool:
+    from mike.dashboard.views.recipients import is_uuid
+
+    return is_uuid(value)
+
+
+class RecipientConditions(APIView):
+    @extend_schema(
+        request=api.ConditionMetInputSerializer,
+        responses={200: api.ConditionMetSerializer, 201: api.ConditionMetSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @idempotent
+    def post(self, request, pk):
+        """Mark a condition of the recipient's campaign met, for a system that knows it happened
+        (a call, an appointment). Conditions are met in order; meeting one twice is answered
+        200 with the first record and does nothing more. What follows (approval, the opt-in
+        text, the card) is the reward pipeline's, as when an agent marks it."""
+        recipient = get_object_or_404(recipients_of(request).select_related("campaign"), pk=pk)
+        data = api.ConditionMetInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        met, created = mark_condition_met_by_api(
+            recipient=recipient,
+            condition_number=data.validated_data["condition_number"],
+            notes=data.validated_data.get("notes", ""),
+        )
+        reward = (
+            RecipientGiftCard.objects.filter(recipient=recipient, condition_id=met.condition_id)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        body = {
+            "recipient": recipient.pk,
+            "condition_number": met.condition_number,
+            "created": created,
+            "met_at": met.created_at,
+            "reward": reward,
+        }
+        return Response(
+            api.ConditionMetSerializer(body).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+# --- Rewards and deliveries --------------------------------------------------------------------
+
+
+def rewards_of(request):
+    return (
+        RecipientGiftCard.objects.for_clients(principal(request).client_ids)
+        .filter(recipient__is_test=principal(request).is_test)
+        .select_related("condition", "brand", "gift_card")
+    )
+
+
+def deliveries_of(request):
+    return GiftCardDelivery.objects.for_clients(principal(request).client_ids).filter(
+        recipient__is_test=principal(request).is_test
+    )
+
+
+class RewardList(generics.ListAPIView):
+    """Rewards (one per recipient and condition met), newest first. Card codes are masked."""
+
+    queryset = RecipientGiftCard.objects.none()  # the schema's; requests use get_queryset
+    serializer_class = api.RewardSerializer
+    pagination_class = TimeOrderedPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = RewardFilter
+
+    def get_queryset(self):
+        return rewards_of(self.request)
+
+
+class RewardDetail(generics.RetrieveAPIView):
+    queryset = RecipientGiftCard.objects.none()  # the schema's; requests use get_queryset
+    serializer_class = api.RewardSerializer
+
+    def get_queryset(self):
+        return rewards_of(self.request)
+
+
+class DeliveryList(generics.ListAPIView):
+    """Deliveries of cards (each text or email of a card), newest first."""
+
+    queryset = GiftCardDelivery.objects.none()  # the schema's; requests use get_queryset
+    serializer_class = api.DeliverySerializer
+    pagination_class = TimeOrderedPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = DeliveryFilter
+
+    def get_queryset(self):
+        return deliveries_of(self.request)
+
+
+class DeliveryDetail(generics.RetrieveAPIView):
+    queryset = GiftCardDelivery.objects.none()  # the schema's; requests use get_queryset
+    serializer_class = api.DeliverySerializer
+
+    def get_queryset(self):
+        return deliveries_of(self.request)
