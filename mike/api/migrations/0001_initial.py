@@ -2,8 +2,9 @@
 
 import django.core.serializers.json
 import django.db.models.deletion
-import mike.core.models
 from django.db import migrations, models
+
+import mike.core.models
 
 
 class Migration(migrations.Migration):
