@@ -331,7 +331,10 @@ API_WRITE_RATE = env.str("API_WRITE_RATE", default="120/m")
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["mike.api.auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["mike.api.auth.HasKeyScope"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "mike.api.auth.HasKeyScope",
+        "mike.api.auth.KnownQueryParameters",
+    ],
     "DEFAULT_THROTTLE_CLASSES": ["mike.api.throttling.ApiKeyThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],

@@ -112,3 +112,48 @@ class TestKeyOnly(BasePermission):
 
     def has_permission(self, request, view):
         return isinstance(request.user, ApiPrincipal) and request.user.is_test
+
+
+class KnownQueryParameters(BasePermission):
+    """A query parameter the operation does not document is a 400 naming it, not silently
+    ignored: `?stauts=failed` would otherwise answer every row, and the caller would never know.
+    The known ones are the view's filters, its paginator's and its `query_serializer_class`'s.
+    Checked after authentication, so an anonymous caller still hears 401 first."""
+
+    def has_permission(self, request, view):
+        params = request.query_params
+        errors = {
+            name or "(empty name)": ["Not a parameter of this operation."]
+            for name in sorted(set(params) - known_query_parameters(view))
+        }
+        # An empty value is a variable the caller forgot to fill: a 400 instead of "no filter",
+        # which would answer every row and hide the bug (the document says minLength 1).
+        errors.update(
+            (name, ["Give a value, or leave the parameter out."])
+            for name in sorted(params)
+            if name not in errors and "" in params.getlist(name)
+        )
+        if errors:
+            raise exceptions.ValidationError(errors)
+        return True
+
+
+def known_query_parameters(view) -> set[str]:
+    known = set()
+    filterset_class = getattr(view, "filterset_class", None)
+    if filterset_class is not None:
+        known.update(filterset_class.base_filters)
+    paginator = getattr(view, "paginator", None)
+    if paginator is not None:
+        known.update(
+            name
+            for name in (
+                getattr(paginator, "cursor_query_param", None),
+                getattr(paginator, "page_size_query_param", None),
+            )
+            if name
+        )
+    query_serializer_class = getattr(view, "query_serializer_class", None)
+    if query_serializer_class is not None:
+        known.update(query_serializer_class().fields)
+    return known

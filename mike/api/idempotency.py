@@ -9,6 +9,7 @@ that refuses its retry. Only answers below 500 are kept: a refusal (400, 409) is
 as the same request would be refused again."""
 
 import hashlib
+import re
 from datetime import timedelta
 
 from django.conf import settings
@@ -21,6 +22,8 @@ from .models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+# Printable ASCII: what survives an HTTP header unchanged (a proxy may re-encode anything else).
+KEY_PATTERN = rf"^[\x20-\x7e]{{1,{MAX_KEY_LENGTH}}}$"
 
 
 def _request_hash(request) -> str:
@@ -37,15 +40,16 @@ def idempotent(work):
     """Decorate an APIView's `post`: runs it in a transaction, once per idempotency key."""
 
     def post(view, request, *args, **kwargs):
-        key = request.headers.get(HEADER, "")
-        if not key:
+        key = request.headers.get(HEADER)
+        if key is None:
             with transaction.atomic():
                 return work(view, request, *args, **kwargs)
-        if len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        if not re.fullmatch(KEY_PATTERN, key):
             return Response(
                 error_body(
                     400,
-                    f"The {HEADER} header must be at most {MAX_KEY_LENGTH} printable characters.",
+                    f"The {HEADER} header must be 1 to {MAX_KEY_LENGTH} printable ASCII "
+                    "characters.",
                 ),
                 status=400,
             )

@@ -56,6 +56,11 @@ def add_error_responses(result, generator, request, public):
         for method, operation in path.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
+            for parameter in operation.get("parameters", []):
+                # The API refuses an empty query value (KnownQueryParameters); say so.
+                schema = parameter.get("schema", {})
+                if parameter.get("in") == "query" and schema.get("type") == "string":
+                    schema.setdefault("minLength", 1)
             for status, description in ERRORS.items():
                 if status == "422" and method != "post":
                     continue

@@ -72,10 +72,6 @@ class CampaignDetailSerializer(CampaignSerializer):
     def get_funnel(self, campaign) -> FunnelSerializer:
         return self.context["funnel"]
 
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        return data
-
 
 class AudienceSerializer(serializers.ModelSerializer):
     client = serializers.UUIDField(source="client_id")
@@ -100,7 +96,15 @@ class AudienceSerializer(serializers.ModelSerializer):
 
 
 class AudienceCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
+    # Length checked on what was sent, then trimmed: trimming first would let a 201-character
+    # name with a leading space through a field documented as at most 200.
+    name = serializers.CharField(max_length=200, trim_whitespace=False)
+
+    def validate_name(self, name):
+        if not name.strip():
+            raise serializers.ValidationError("Give the audience a name.")
+        return name.strip()
+
     client = serializers.UUIDField(
         required=False,
         help_text="The client the audience belongs to; needed only with an agency's key.",
@@ -285,6 +289,23 @@ class PushResultSerializer(serializers.Serializer):
     existing = serializers.IntegerField()
     errors = serializers.IntegerField()
     results = PushRowResultSerializer(many=True)
+
+
+class RecipientLookupQuerySerializer(serializers.Serializer):
+    external_id = serializers.CharField(
+        required=False, max_length=100, help_text="Your system's id of the recipient."
+    )
+    audience = serializers.UUIDField(
+        required=False, help_text="The audience, when an external id is in several."
+    )
+    redemption_code = serializers.CharField(
+        required=False, min_length=3, max_length=60, help_text="The code printed on the mail."
+    )
+
+    def validate(self, data):
+        if not data.get("external_id") and not data.get("redemption_code"):
+            raise serializers.ValidationError("Give external_id or redemption_code.")
+        return data
 
 
 class ConditionMetInputSerializer(serializers.Serializer):

@@ -30,5 +30,6 @@ urlpatterns = [
     path("rewards/<uuid:pk>/", views.RewardDetail.as_view(), name="reward"),
     path("deliveries/", views.DeliveryList.as_view(), name="deliveries"),
     path("deliveries/<uuid:pk>/", views.DeliveryDetail.as_view(), name="delivery"),
-    re_path(r"^.*$", not_found),
+    # [\s\S], not ".": a path with a newline in it is still an API path.
+    re_path(r"^[\s\S]*$", not_found),
 ]

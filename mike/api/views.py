@@ -24,13 +24,13 @@ from recipients.services.push import push_recipients
 from . import serializers as api
 from .errors import Conflict
 from .filters import CampaignFilter, DeliveryFilter, RecipientFilter, RewardFilter
-from .idempotency import idempotent
+from .idempotency import KEY_PATTERN, MAX_KEY_LENGTH, idempotent
 from .pagination import ApiCursorPagination, TimeOrderedPagination
 from .selectors import campaign_funnel
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     "Idempotency-Key",
-    str,
+    {"type": "string", "pattern": KEY_PATTERN, "maxLength": MAX_KEY_LENGTH},
     OpenApiParameter.HEADER,
     required=False,
     description="Any unique string (a UUID): a repeat of the request with the same key is "
@@ -258,35 +258,25 @@ class RecipientDetail(generics.RetrieveAPIView):
 
 
 class RecipientLookup(APIView):
+    query_serializer_class = api.RecipientLookupQuerySerializer
+
     @extend_schema(
-        parameters=[
-            OpenApiParameter("external_id", str, description="Your system's id of the recipient."),
-            OpenApiParameter(
-                "audience", str, description="The audience, when an external id is in several."
-            ),
-            OpenApiParameter("redemption_code", str, description="The code printed on the mail."),
-        ],
+        parameters=[api.RecipientLookupQuerySerializer],
         responses={200: api.RecipientDetailSerializer},
     )
     def get(self, request):
         """One recipient by external id (within an audience when it is in several) or by the
         redemption code printed on their mail."""
+        query = self.query_serializer_class(data=request.query_params)
+        query.is_valid(raise_exception=True)
         recipients = recipients_of(request)
-        code = request.query_params.get("redemption_code", "")
-        external_id = request.query_params.get("external_id", "")
-        if code:
-            recipients = recipients.filter(redemption_code=normalize_code(code)[:40])
-        elif external_id:
-            recipients = recipients.filter(custom_fields__external_id=external_id[:100])
-            audience = request.query_params.get("audience", "")
-            if audience:
-                if not _is_uuid(audience):
-                    raise serializers.ValidationError({"audience": ["Not an audience id."]})
-                recipients = recipients.filter(audience_id=audience)
+        given = query.validated_data
+        if given.get("redemption_code"):
+            recipients = recipients.filter(redemption_code=normalize_code(given["redemption_code"]))
         else:
-            raise serializers.ValidationError(
-                {"non_field_errors": ["Give external_id or redemption_code."]}
-            )
+            recipients = recipients.filter(custom_fields__external_id=given["external_id"])
+            if given.get("audience"):
+                recipients = recipients.filter(audience_id=given["audience"])
         found = list(recipients[:2])
         if not found:
             return Response(
@@ -296,12 +286,6 @@ class RecipientLookup(APIView):
         if len(found) > 1:
             raise Conflict("That external id is in several audiences: add ?audience=<id>.")
         return Response(api.RecipientDetailSerializer(found[0]).data)
-
-
-def _is_uuid(value: str) -> bool:
-    from mike.dashboard.views.recipients import is_uuid
-
-    return is_uuid(value)
 
 
 class RecipientConditions(APIView):

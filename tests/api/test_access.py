@@ -181,3 +181,26 @@ def test_unknown_paths_methods_and_bodies_answer_json():
         "/api/v1/audiences/", {"name": "x"}, HTTP_AUTHORIZATION=f"Bearer {api.raw_key}"
     )
     assert_json_error(form, 415)
+    # A POST to no route is a JSON 404 as well, not the CSRF page; a newline in a path too.
+    assert_json_error(api.post("campaigns/x/y/"), 404)
+    assert_json_error(api.get("campaigns/%0A/"), 404)
+
+
+def test_unknown_or_empty_query_parameters_are_400_naming_them():
+    api = api_for(ClientFactory())
+    body = assert_json_error(api.get("recipients/", {"stauts": "approved"}), 400)
+    assert "stauts" in body["error"]["fields"]
+    body = assert_json_error(api.get("rewards/", {"campaign": ""}), 400)
+    assert body["error"]["fields"]["campaign"] == ["Give a value, or leave the parameter out."]
+    body = assert_json_error(api.get("campaigns/", {"limit": "0"}), 400)
+    assert "limit" in body["error"]["fields"]
+    assert_json_error(api.get("campaigns/", {"limit": "many"}), 400)
+    assert api.get("campaigns/", {"limit": "200", "status": "mailed"}).status_code == 200
+    # Still 401 before 400 for a caller without a key.
+    assert_json_error(Api(None).get("recipients/", {"stauts": "x"}), 401)
+
+
+def test_an_offset_past_what_the_database_takes_is_converted_not_a_500():
+    api = api_for(ClientFactory())
+    ok = api.get("recipients/", {"created_after": "0892-03-16T05:11:26-19:12"})
+    assert ok.status_code == 200, ok.content
