@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.db.models.fields.json import KT
 
+from mike.core import lookups  # noqa: F401  (registers `__any`, used below)
 from mike.core.errors import DomainError
 from mike.core.imports import Row, RowError
 from mike.core.phones import DEFAULT_REGION
@@ -97,7 +98,7 @@ def push_recipients(*, audience: Audience, rows: list[dict], campaign=None) -> l
         by_external_id = {
             recipient.custom_fields.get("external_id"): recipient
             for recipient in in_audience.annotate(ext=KT("custom_fields__external_id")).filter(
-                ext__in=[p.external_id for _, p in parsed_rows if p.external_id]
+                ext__any=[p.external_id for _, p in parsed_rows if p.external_id]
             )
         }
         phones = {p.fields["phone"] for _, p in parsed_rows if p.fields["phone"]}
