@@ -1,6 +1,13 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 
-from mike.core.admin import MikeModelAdmin, MikeTabularInline, ReadOnlyAdminMixin
+from mike.core.admin import (
+    MikeModelAdmin,
+    MikeTabularInline,
+    ReadOnlyAdminMixin,
+    action_form_page,
+)
+from mike.rewards.campaigns import change_campaign_status
 
 from .models import (
     AceForm,
@@ -8,12 +15,14 @@ from .models import (
     AceFormSubmission,
     Campaign,
     CampaignCondition,
+    CampaignStatus,
     DailyCount,
     DailyCountCoverage,
     Event,
     LandingPage,
     MailTemplate,
 )
+from .services import CampaignError
 
 TIMESTAMPS = ("id", "created_at", "updated_at")
 
@@ -58,6 +67,10 @@ class CampaignConditionInline(MikeTabularInline):
     ordering = ("condition_number",)
 
 
+class CampaignStatusForm(forms.Form):
+    to = forms.ChoiceField(label="New status", choices=CampaignStatus.choices)
+
+
 @admin.register(Campaign)
 class CampaignAdmin(MikeModelAdmin):
     list_display = (
@@ -84,6 +97,47 @@ class CampaignAdmin(MikeModelAdmin):
     readonly_fields = TIMESTAMPS
     date_hierarchy = "created_at"
     inlines = [CampaignConditionInline]
+    actions = ["change_status"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The status moves only along its transitions, through the action below (the service
+        # checks readiness, records the event, and the audience's recipients join the campaign
+        # when its mail goes out); a new campaign starts as a draft.
+        if obj is None:
+            return self.readonly_fields
+        return (*self.readonly_fields, "status")
+
+    @admin.action(description="Change the status of selected campaigns", permissions=["change"])
+    def change_status(self, request, queryset):
+        form = CampaignStatusForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            changed, refused = 0, []
+            for campaign in queryset:
+                try:
+                    change_campaign_status(
+                        campaign=campaign, to=form.cleaned_data["to"], by=request.user
+                    )
+                except CampaignError as error:
+                    refused.append(f"{campaign.name}: {error}")
+                else:
+                    changed += 1
+            if changed:
+                messages.success(request, f"{changed} campaign(s) changed.")
+            if refused:
+                messages.error(request, " ".join(refused[:5]))
+            return None
+        return action_form_page(
+            self,
+            request,
+            queryset,
+            form=form,
+            title="Change campaign status",
+            intro="Each campaign moves only along the allowed steps (draft → proofed → in "
+            "production → mailed → completed; paused; cancelled).",
+            submit="Change status",
+            label=lambda campaign: f"{campaign.name} · {campaign.get_status_display()}",
+        )
+
     fieldsets = (
         (None, {"fields": ("id", "client", "name", "status", "audience", "contact_list")}),
         (

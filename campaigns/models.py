@@ -227,6 +227,9 @@ CAMPAIGN_TRANSITIONS: dict[str, tuple[str, ...]] = {
     CampaignStatus.COMPLETED: (),
     CampaignStatus.CANCELLED: (),
 }
+# Statuses of a campaign whose mail is out: its conditions can be met (the console's lookups, the
+# API) and its audience's recipients are its own (recipients.services.adopt_mailing_campaign).
+MAILING_CAMPAIGN_STATUSES = (CampaignStatus.IN_PRODUCTION, CampaignStatus.MAILED)
 # Statuses whose campaign can no longer be edited (details, conditions, tracked number).
 CLOSED_CAMPAIGN_STATUSES = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
 

@@ -11,6 +11,7 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Greatest
 
 from calls.models import CallConditionMet, CallSession
+from campaigns.models import MAILING_CAMPAIGN_STATUSES, Campaign
 from giftcards.models import GiftCardDelivery, RecipientGiftCard, SmsDeliveryLog
 from mike.core.phones import normalize_phone
 
@@ -22,6 +23,18 @@ from .models import ApprovalStatus, RecipientAuditLog, SmsDirection, SmsOptInLog
 TIMELINE_LIMIT_PER_KIND = 200
 # Fewer digits than this is a name or a code, not a phone number.
 MIN_PHONE_DIGITS = 7
+
+
+def mailing_campaign_id(audience_id):
+    """The id of the one campaign in production or mailed that mails the audience: the campaign
+    a recipient added to the audience now belongs to. None when there is none, or several (then
+    nothing says which; the recipient gets one when a campaign is named, as the API allows)."""
+    ids = list(
+        Campaign.objects.filter(
+            audience_id=audience_id, status__in=MAILING_CAMPAIGN_STATUSES
+        ).values_list("pk", flat=True)[:2]
+    )
+    return ids[0] if len(ids) == 1 else None
 
 
 def with_list_facts(queryset):

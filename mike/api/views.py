@@ -18,6 +18,7 @@ from mike.accounts.models import Organization
 from mike.rewards.conditions import mark_condition_met_by_api
 from recipients.codes import normalize_code
 from recipients.models import Audience, AudienceSource, Recipient
+from recipients.selectors import mailing_campaign_id
 from recipients.services.audiences import AudienceInvalid, create_audience
 from recipients.services.push import push_recipients
 
@@ -227,6 +228,10 @@ def _campaign_for(request, audience, campaign_id):
                 {"campaign": ["No such campaign of the audience's client for this API key."]}
             )
         return campaign
+    # The campaign mailing the audience, else its only campaign (one still being set up).
+    mailing = mailing_campaign_id(audience.pk)
+    if mailing is not None:
+        return campaigns_of(request).filter(pk=mailing).first()
     campaigns = list(audience.campaigns.all()[:2])
     return campaigns[0] if len(campaigns) == 1 else None
 

@@ -11,7 +11,11 @@ from calls import selectors as call_selectors
 from calls import services as call_services
 from calls.models import CallConditionMet, CallSession, ConditionMetSource, DispositionType
 from calls.services import ConditionOrderError
-from campaigns.models import CampaignCondition, CampaignStatus, TriggerType
+from campaigns.models import (
+    MAILING_CAMPAIGN_STATUSES,
+    CampaignCondition,
+    TriggerType,
+)
 from giftcards.services import ensure_reward
 from mike.core.errors import DomainError
 from recipients.models import Recipient
@@ -80,7 +84,7 @@ class ConditionRefused(DomainError):
 
 
 # A campaign's conditions are met only while its mail is out (as the console's lookups).
-MEETABLE_CAMPAIGN_STATUSES = (CampaignStatus.IN_PRODUCTION, CampaignStatus.MAILED)
+MEETABLE_CAMPAIGN_STATUSES = MAILING_CAMPAIGN_STATUSES
 
 
 def mark_condition_met_by_api(

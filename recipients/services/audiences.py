@@ -8,9 +8,10 @@ import logging
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from mike.core.errors import DomainError
-from recipients.models import Audience, AudienceSource, AudienceStatus
+from recipients.models import Audience, AudienceSource, AudienceStatus, Recipient
 
 logger = logging.getLogger(__name__)
 
@@ -47,3 +48,24 @@ def create_audience(
         audience.save()
     logger.info("audience %s created for %s by %s", audience.pk, client.pk, getattr(by, "pk", None))
     return audience
+
+
+def adopt_mailing_campaign(*, campaign) -> int:
+    """Make `campaign` the campaign of its audience's recipients that have none, now that its
+    mail is going out (in production or mailed): a recipient's conditions, calls and rewards are
+    their campaign's, so a recipient imported into the audience before the campaign existed
+    could otherwise never meet a condition. Recipients already on another campaign keep it
+    (an audience mailed again keeps each person's first campaign). Returns how many."""
+    if campaign.audience_id is None:
+        return 0
+    adopted = Recipient.objects.filter(
+        audience_id=campaign.audience_id, campaign__isnull=True
+    ).update(campaign=campaign, updated_at=timezone.now())
+    if adopted:
+        logger.info(
+            "%s recipients of audience %s adopted campaign %s",
+            adopted,
+            campaign.audience_id,
+            campaign.pk,
+        )
+    return adopted

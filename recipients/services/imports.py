@@ -19,6 +19,7 @@ from mike.imports.models import ImportJob, ImportKind
 from recipients.codes import draw_codes, generate_recipient_token
 from recipients.imports import ALIASES, RECIPIENT_FIELDS, ParsedRecipient, parse_recipient
 from recipients.models import Audience, AudienceStatus, Recipient, ValidationStatus
+from recipients.selectors import mailing_campaign_id
 
 LABELS = {
     "first_name": "First name",
@@ -81,6 +82,9 @@ class RecipientImporter(Importer):
     def prepare(self) -> None:
         self.audience = self.job.audience
         self.region = self.audience.client.phone_region or DEFAULT_REGION
+        # Recipients added while a campaign mails the audience are that campaign's (as those
+        # there before it went out: recipients.services.adopt_mailing_campaign).
+        self.campaign_id = mailing_campaign_id(self.audience.pk)
 
     def parse(self, row: Row, mapping: dict[str, str]) -> ParsedRecipient:
         return parse_recipient(row, mapping, self.region)
@@ -131,6 +135,7 @@ class RecipientImporter(Importer):
             ),
             constants={
                 "audience_id": self.audience.pk,
+                "campaign_id": self.campaign_id,
                 "validation_status": ValidationStatus.VALID,
             },
         )

@@ -145,6 +145,8 @@ def test_every_task_keeps_the_name_queued_messages_and_beat_use():
         # Not pipeline work: the import engine's own tasks (mike.imports.tasks).
         "mike.imports.tasks.run_import_job",
         "mike.imports.tasks.resume_stale_imports",
+        # The API's housekeeping: expired Idempotency-Key answers (mike.api.tasks).
+        "mike.api.tasks.purge_idempotency_records",
     }
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert scheduled <= names

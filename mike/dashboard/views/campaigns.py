@@ -23,6 +23,7 @@ from campaigns import selectors, services
 from campaigns.models import Campaign, CampaignStatus
 from giftcards.models import CreditAccount, GiftCardBrand
 from mike.core import texts
+from mike.rewards.campaigns import change_campaign_status
 
 from ..access import dashboard_view
 from ..forms_campaigns import (
@@ -483,7 +484,7 @@ def campaign_status(request, campaign_id):
     request.scope.require_manage(campaign.client)
     to = request.POST.get("to", "")
     try:
-        changed = services.change_campaign_status(campaign=campaign, to=to, by=request.user)
+        changed = change_campaign_status(campaign=campaign, to=to, by=request.user)
     except services.CampaignError as error:
         messages.error(request, str(error))
     else:
