@@ -42,6 +42,14 @@ class Api:
             **self.headers(extra),
         )
 
+    def put(self, path, body=None, **extra):
+        return self.http.put(
+            f"/api/v1/{path}",
+            json.dumps(body or {}),
+            content_type="application/json",
+            **self.headers(extra),
+        )
+
     def delete(self, path, **extra):
         return self.http.delete(f"/api/v1/{path}", **self.headers(extra))
 
