@@ -257,10 +257,7 @@ def disable_if_failing(subscription_id, *, now=None) -> bool:
         hours = settings.WEBHOOK_DISABLE_AFTER_HOURS
         subscription.is_active = False
         subscription.disabled_at = now
-        subscription.disabled_reason = (
-            f"Every delivery failed for {hours} hours (since "
-            f"{timezone.localtime(subscription.failing_since):%Y-%m-%d %H:%M %Z})."
-        )
+        subscription.disabled_reason = f"Every delivery failed for {hours} hours."
         subscription.save(
             update_fields=["is_active", "disabled_at", "disabled_reason", "updated_at"]
         )

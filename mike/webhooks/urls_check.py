@@ -8,8 +8,10 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from mike.core.errors import DomainError
 
-class UnsafeUrl(ValueError):
+
+class UnsafeUrl(DomainError, ValueError):
     """The URL may not be posted to; the message says why, for the subscription's owner."""
 
 

@@ -14,6 +14,8 @@ from django.contrib import messages
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -125,6 +127,11 @@ def subscription_badges(subscription):
     return badge
 
 
+def when(moment) -> str:
+    """A time to the second in the client's time zone (the page's: client_time)."""
+    return date_format(timezone.localtime(moment), "M j, H:i:s")
+
+
 class DeliveryTable(DashboardTable):
     event = tables.Column("Event", accessor="event__event_type", orderable=False)
     status = tables.Column("Status", orderable=False)
@@ -157,7 +164,7 @@ class DeliveryTable(DashboardTable):
         if record.status == WebhookDeliveryStatus.FAILED and record.next_attempt_at:
             due = format_html(
                 '<br><span class="small muted">next try {}</span>',
-                record.next_attempt_at.strftime("%b %-d, %H:%M:%S"),
+                when(record.next_attempt_at),
             )
         return format_html(
             '<span class="badge {}">{}</span>{}',
@@ -180,7 +187,7 @@ class DeliveryTable(DashboardTable):
                 (
                     "ok" if attempt.succeeded else "bad",
                     attempt.status_code or "no answer",
-                    attempt.attempted_at.strftime("%b %-d, %H:%M:%S"),
+                    when(attempt.attempted_at),
                     attempt.duration_ms,
                     format_html('<br><span class="small muted">{}</span>', attempt.error)
                     if attempt.error
