@@ -336,7 +336,8 @@ def record_condition_met(
         )
         webhooks.emit(
             WebhookEventType.CONDITION_MET,
-            client=recipient.audience.client_id,
+            # The campaign's client (loaded for the event above): no query for the audience.
+            client=condition.campaign.client_id,
             payload=lambda: payloads.condition_met(
                 met, condition=condition, recipient_obj=recipient
             ),

@@ -271,7 +271,10 @@ def record_sent(delivery: GiftCardDelivery, card: GiftCard, sent: sms.SentSms | 
         )
         webhooks.emit(
             WebhookEventType.GIFT_CARD_DELIVERED,
-            client=delivery.recipient.audience.client_id,
+            # The campaign is loaded for the event above; the audience is not.
+            client=delivery.campaign.client_id
+            if delivery.campaign_id
+            else delivery.recipient.audience.client_id,
             payload=lambda: {
                 "reward": str(delivery.reward_id),
                 "recipient": str(delivery.recipient_id),

@@ -78,7 +78,7 @@ def _subscription(request, webhook_id) -> WebhookSubscription:
 
 
 class SubscriptionTable(DashboardTable):
-    url = tables.Column("URL", attrs={"td": {"class": "break-anywhere"}})
+    url = tables.Column("URL", attrs={"td": {"class": "webhook-url"}})
     state = tables.Column("Status", accessor="is_active", orderable=False)
     events = tables.Column("Events", orderable=False)
     last_success_at = tables.DateTimeColumn(
