@@ -114,3 +114,23 @@ def test_an_agency_key_names_the_client(db):
     assert refused.status_code == 400
     created = api.post("webhooks/", {**BODY, "client": str(own.pk)})
     assert created.status_code == 201 and created.json()["client"] == str(own.pk)
+
+
+def test_odd_bodies_are_400_with_fields_never_500(api):
+    created = api.post("webhooks/", BODY).json()
+    path = f"webhooks/{created['id']}/"
+    for body in (
+        {"url": None, "events": ["sms.opt_in"]},
+        {"url": "https://example.com/\x00", "events": ["sms.opt_in"]},
+        {"url": "https://example.com/x", "events": "sms.opt_in"},
+        {"url": "https://example.com/x", "events": [["sms.opt_in"]]},
+        {"url": "https://example.com/x" + "a" * 2100, "events": ["sms.opt_in"]},
+        {"url": "https://example.com/x", "events": ["sms.opt_in"], "client": "nope"},
+    ):
+        response = api.post("webhooks/", body)
+        assert response.status_code == 400, (body, response.content)
+        assert response.json()["error"]["fields"]
+    for body in ({"is_active": "maybe"}, {"events": None}, {"url": ""}, {"events": {}}):
+        response = api.patch(path, body)
+        assert response.status_code == 400, (body, response.content)
+    assert WebhookSubscription.objects.count() == 1

@@ -324,12 +324,17 @@ def webhook(request, webhook_id):
     return _detail(request, subscription, form=form, status=400)
 
 
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 @dashboard_view(section="settings")
 def webhook_secret(request, webhook_id):
     """Show the secret (a POST, so it is never in a link, a history or a cache), or with
-    `rotate` replace it."""
+    `rotate` replace it. A GET (the deliveries' page links on the page that showed it) goes
+    back to the webhook's page."""
     subscription = _subscription(request, webhook_id)
+    if request.method != "POST":
+        target = reverse("dashboard:webhook", args=[subscription.pk])
+        query = request.GET.urlencode()
+        return redirect(f"{target}?{query}" if query else target)
     if request.POST.get("rotate"):
         secret = rotate_secret(subscription=subscription)
         messages.success(
