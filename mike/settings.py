@@ -230,6 +230,13 @@ WEBHOOK_REQUEUE_SECONDS = env.int("WEBHOOK_REQUEUE_SECONDS", default=300)
 # Off in production: webhook URLs must be https:// and resolve to public addresses (no posting
 # to Mike's own network). On in development and tests, whose receivers are local servers.
 WEBHOOK_ALLOW_LOCAL_URLS = env.bool("WEBHOOK_ALLOW_LOCAL_URLS", default=DEBUG or TESTING)
+# A queue of their own for the sends (run a worker with `-Q webhooks`), so slow subscriber
+# endpoints never hold the workers that text cards. Empty (default): the default queue.
+WEBHOOK_TASK_QUEUE = env.str("WEBHOOK_TASK_QUEUE", default="")
+if WEBHOOK_TASK_QUEUE:
+    CELERY_TASK_ROUTES = {
+        "mike.webhooks.tasks.send_webhook_delivery": {"queue": WEBHOOK_TASK_QUEUE}
+    }
 
 # Card deliveries: attempts before a delivery shows as failed in the admin, and how long a
 # delivery or opt-in may sit unfinished before the sweep re-queues it.
