@@ -93,7 +93,12 @@ def claim(delivery_id, *, now=None) -> WebhookDelivery | None:
     )
     if not taken:
         return None
-    return WebhookDelivery.objects.select_related("event", "subscription").get(pk=delivery_id)
+    # None if the subscription was deleted (with its deliveries) since.
+    return (
+        WebhookDelivery.objects.select_related("event", "subscription")
+        .filter(pk=delivery_id)
+        .first()
+    )
 
 
 def post(delivery: WebhookDelivery) -> Answer:
