@@ -163,3 +163,25 @@ def test_an_import_emits_one_event_per_new_recipient(
     names = sorted(item.json["data"]["first_name"] for item in receiver.received)
     assert names == ["Ada", "Bob"]
     assert {item.json["data"]["source"] for item in receiver.received} == {"import"}
+
+
+def test_without_subscribers_each_change_costs_one_read_of_the_subscriptions(
+    world, client_org, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    campaign = world["campaign"]
+    with CaptureQueriesContext(connection) as queries:
+        with django_capture_on_commit_callbacks(execute=True):
+            [pushed] = push_recipients(
+                audience=campaign.audience, rows=[{"phone": "555-234-7777"}], campaign=campaign
+            )
+        with django_capture_on_commit_callbacks(execute=True):
+            mark_condition_met(
+                recipient=pushed.recipient, condition=world["condition"], source="agent"
+            )
+    touching = [q["sql"] for q in queries.captured_queries if "webhooks_" in q["sql"]]
+    # recipient.created and condition.met: one SELECT each, nothing written.
+    assert len(touching) == 2
+    assert all(sql.startswith("SELECT") for sql in touching)
