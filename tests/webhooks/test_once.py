@@ -75,3 +75,13 @@ def test_a_disabled_subscription_is_not_resent_to(
     update_subscription(subscription=subscription, is_active=False)
     with pytest.raises(ResendRefused, match="Enable the webhook"):
         resend_delivery(delivery=WebhookDelivery.objects.get(event=event))
+
+
+@pytest.mark.django_db
+def test_a_delivery_still_being_tried_is_not_resent(subscribe, client_org):
+    subscribe()
+    event = webhooks.emit(WebhookEventType.CONDITION_MET, client=client_org, payload={})
+    pending = WebhookDelivery.objects.get(event=event)  # its send waits for the commit
+    with pytest.raises(ResendRefused, match="being sent now"):
+        resend_delivery(delivery=pending)
+    assert WebhookDelivery.objects.count() == 1

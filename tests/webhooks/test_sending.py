@@ -297,3 +297,14 @@ def test_a_private_address_is_refused_outside_development(settings):
         with pytest.raises(UnsafeUrl):
             check_url(url, resolve=True)
     check_url("https://93.184.215.14/hook", resolve=True)
+
+
+def test_a_client_without_admins_has_its_agency_admins_told(client_org):
+    from mike.webhooks.alerts import owner_emails
+
+    agency_admin = factories.UserFactory(email="agency@a.test")
+    grant_role(user=agency_admin, role=Role.AGENCY_ADMIN, organization=client_org.parent)
+    assert owner_emails(client_org) == ["agency@a.test"]
+    client_admin = factories.UserFactory(email="admin@summit.test")
+    grant_role(user=client_admin, role=Role.CLIENT_ADMIN, organization=client_org)
+    assert owner_emails(client_org) == ["admin@summit.test"]
