@@ -18,8 +18,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from campaigns.models import CampaignCondition, Event, EventSource, EventType
+from mike import webhooks
 from mike.core.errors import DomainError
 from mike.core.phones import normalize_phone
+from mike.webhooks import payloads
+from mike.webhooks.catalogue import WebhookEventType
 from recipients.models import Recipient, RecipientAuditAction, RecipientAuditLog
 
 from . import selectors
@@ -233,6 +236,12 @@ def apply_call_status(
                 call_sid=call_sid,
                 duration=session.call_duration_seconds,
             )
+            webhooks.emit(
+                WebhookEventType.CALL_COMPLETED,
+                client=session.client_id,
+                payload=lambda: payloads.call(session),
+                is_test=session.recipient.is_test if session.recipient is not None else False,
+            )
     return session, became_completed
 
 
@@ -324,6 +333,15 @@ def record_condition_met(
             condition_number=condition.condition_number,
             condition_id=str(condition.pk),
             met_source=source,
+        )
+        webhooks.emit(
+            WebhookEventType.CONDITION_MET,
+            # The campaign's client (loaded for the event above): no query for the audience.
+            client=condition.campaign.client_id,
+            payload=lambda: payloads.condition_met(
+                met, condition=condition, recipient_obj=recipient
+            ),
+            is_test=recipient.is_test,
         )
     return met, True
 

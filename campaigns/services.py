@@ -16,7 +16,10 @@ from collections.abc import Mapping, Sequence
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from mike import webhooks
 from mike.core.errors import DomainError
+from mike.webhooks import payloads
+from mike.webhooks.catalogue import WebhookEventType
 
 from .models import (
     Campaign,
@@ -205,6 +208,11 @@ def create_campaign(*, client, by, name: str, **fields) -> Campaign:
     Event.objects.record(
         EventType.CAMPAIGN_CREATED, campaign=campaign, source=EventSource.ADMIN, by=_by_id(by)
     )
+    webhooks.emit(
+        WebhookEventType.CAMPAIGN_CREATED,
+        client=campaign.client_id,
+        payload=payloads.campaign(campaign),
+    )
     return campaign
 
 
@@ -320,6 +328,11 @@ def change_campaign_status(*, campaign: Campaign, to: str, by) -> Campaign:
         status_from=previous,
         status_to=to,
     )
+    webhooks.emit(
+        WebhookEventType.CAMPAIGN_STATUS_CHANGED,
+        client=locked.client_id,
+        payload={**payloads.campaign(locked), "status_from": previous, "status_to": to},
+    )
     return locked
 
 
@@ -384,5 +397,10 @@ def duplicate_campaign(*, campaign: Campaign, by) -> Campaign:
         source=EventSource.ADMIN,
         by=_by_id(by),
         duplicated_from=str(source.pk),
+    )
+    webhooks.emit(
+        WebhookEventType.CAMPAIGN_CREATED,
+        client=copy.client_id,
+        payload={**payloads.campaign(copy), "duplicated_from": str(source.pk)},
     )
     return copy

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "mike.rewards",
     "mike.imports",
     "mike.api",
+    "mike.webhooks",
     "campaigns",
     "recipients",
     "giftcards",
@@ -207,7 +208,35 @@ CELERY_BEAT_SCHEDULE = {
         "task": "mike.api.tasks.purge_idempotency_records",
         "schedule": 60 * 60,
     },
+    # Event webhooks out (mike.webhooks.sending): due retries, lost sends, dead workers.
+    "sweep-webhook-deliveries": {
+        "task": "mike.webhooks.tasks.sweep_webhook_deliveries",
+        "schedule": env.int("WEBHOOK_SWEEP_SECONDS", default=60),
+    },
 }
+
+# Event webhooks out: how long Mike waits for a subscriber's endpoint (connect, then the answer),
+# how long a delivery is retried (exponential backoff from WEBHOOK_RETRY_BASE_SECONDS, at most
+# WEBHOOK_RETRY_MAX_MINUTES apart, with jitter), when a subscription failing throughout is
+# disabled, a sending worker's lease, and when the sweep queues again a send whose task is lost.
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=3.0)
+WEBHOOK_READ_TIMEOUT_SECONDS = env.float("WEBHOOK_READ_TIMEOUT_SECONDS", default=5.0)
+WEBHOOK_RETRY_HOURS = env.int("WEBHOOK_RETRY_HOURS", default=24)
+WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=30)
+WEBHOOK_RETRY_MAX_MINUTES = env.int("WEBHOOK_RETRY_MAX_MINUTES", default=60)
+WEBHOOK_DISABLE_AFTER_HOURS = env.int("WEBHOOK_DISABLE_AFTER_HOURS", default=24)
+WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
+WEBHOOK_REQUEUE_SECONDS = env.int("WEBHOOK_REQUEUE_SECONDS", default=300)
+# Off in production: webhook URLs must be https:// and resolve to public addresses (no posting
+# to Mike's own network). On in development and tests, whose receivers are local servers.
+WEBHOOK_ALLOW_LOCAL_URLS = env.bool("WEBHOOK_ALLOW_LOCAL_URLS", default=DEBUG or TESTING)
+# A queue of their own for the sends (run a worker with `-Q webhooks`), so slow subscriber
+# endpoints never hold the workers that text cards. Empty (default): the default queue.
+WEBHOOK_TASK_QUEUE = env.str("WEBHOOK_TASK_QUEUE", default="")
+if WEBHOOK_TASK_QUEUE:
+    CELERY_TASK_ROUTES = {
+        "mike.webhooks.tasks.send_webhook_delivery": {"queue": WEBHOOK_TASK_QUEUE}
+    }
 
 # Card deliveries: attempts before a delivery shows as failed in the admin, and how long a
 # delivery or opt-in may sit unfinished before the sweep re-queues it.

@@ -32,10 +32,13 @@ from giftcards.models import (
     RecipientGiftCard,
     RewardStatus,
 )
+from mike import webhooks
 from mike.core import ratelimit
 from mike.core.clientip import UNKNOWN, client_ip
 from mike.core.phones import format_national
 from mike.core.views import ratelimited
+from mike.webhooks import payloads
+from mike.webhooks.catalogue import WebhookEventType
 
 from .codes import CODE_LENGTH, is_well_formed, normalize_code
 from .models import (
@@ -234,6 +237,16 @@ def mark_redeemed(*, recipient: Recipient, ip: str, user_agent: str) -> bool:
         user_agent=user_agent[:1000],
     )
     Event.objects.record(EventType.REDEEMED, recipient=locked, source=EventSource.PURL)
+    webhooks.emit(
+        WebhookEventType.RECIPIENT_REDEEMED,
+        client=locked.audience.client_id,
+        payload=lambda: {
+            **payloads.recipient(locked),
+            "approval_status": ApprovalStatus.REDEEMED,
+            "redeemed_at": now.isoformat(),
+        },
+        is_test=locked.is_test,
+    )
     return True
 
 

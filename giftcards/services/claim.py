@@ -4,8 +4,11 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
 from calls.models import ConditionMetSource
+from mike import webhooks
 from mike.accounts.models import Organization
 from mike.core.errors import DomainError
+from mike.webhooks import payloads
+from mike.webhooks.catalogue import WebhookEventType
 
 from ..models import (
     CLAIMABLE_REWARD_STATUSES,
@@ -153,6 +156,18 @@ def claim_reward_card(
                 card_value=reward.card_value,
                 pool=GiftCardPool.objects.get(pk=pool_ids[0]) if pool_ids else None,
             )
+        webhooks.emit(
+            WebhookEventType.GIFT_CARD_PROVISIONED,
+            client=inputs.client_id,
+            payload=lambda: {
+                **payloads.reward(
+                    reward, brand_name=reward.brand.brand_name, delivery=rows.delivery
+                ),
+                "status": "claimed",
+                "source": assignment_source,
+            },
+            is_test=recipient.is_test,
+        )
     return card, rows.delivery
 
 

@@ -36,7 +36,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns.models import Event, EventSource, EventType
+from mike import webhooks
 from mike.core import sms
+from mike.webhooks.catalogue import WebhookEventType
 from recipients.models import RecipientAuditAction, RecipientAuditLog
 
 from ..models import (
@@ -266,6 +268,23 @@ def record_sent(delivery: GiftCardDelivery, card: GiftCard, sent: sms.SentSms | 
             method=delivery.delivery_method,
             brand=card.brand.brand_name,
             value=str(card.card_value),
+        )
+        webhooks.emit(
+            WebhookEventType.GIFT_CARD_DELIVERED,
+            # The campaign is loaded for the event above; the audience is not.
+            client=delivery.campaign.client_id
+            if delivery.campaign_id
+            else delivery.recipient.audience.client_id,
+            payload=lambda: {
+                "reward": str(delivery.reward_id),
+                "recipient": str(delivery.recipient_id),
+                "campaign": str(delivery.campaign_id) if delivery.campaign_id else None,
+                "delivery": {"id": str(delivery.pk), "method": delivery.delivery_method},
+                "brand": card.brand.brand_name,
+                "value": str(card.card_value),
+                "delivered_at": now.isoformat(),
+            },
+            is_test=delivery.recipient.is_test,
         )
 
 

@@ -5,6 +5,8 @@ from rest_framework import serializers
 
 from campaigns.models import Campaign, CampaignCondition
 from giftcards.models import GiftCardDelivery, RecipientGiftCard
+from mike.webhooks.catalogue import WebhookEventType
+from mike.webhooks.models import WebhookSubscription
 from recipients.models import Audience, Recipient
 
 MAX_PUSH = 1000
@@ -325,3 +327,64 @@ class SimulateReplySerializer(serializers.Serializer):
     body = serializers.CharField(
         max_length=160, help_text="What the recipient texts back: YES, STOP …"
     )
+
+
+# --- Webhook subscriptions --------------------------------------------------------------------
+
+
+class WebhookSubscriptionSerializer(serializers.ModelSerializer):
+    client = serializers.UUIDField(source="client_id")
+    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEventType.choices))
+
+    class Meta:
+        model = WebhookSubscription
+        fields = (
+            "id",
+            "client",
+            "url",
+            "description",
+            "events",
+            "is_active",
+            "is_test",
+            "disabled_at",
+            "disabled_reason",
+            "failing_since",
+            "last_success_at",
+            "created_at",
+            "updated_at",
+        )
+
+
+class WebhookSubscriptionCreatedSerializer(WebhookSubscriptionSerializer):
+    secret = serializers.CharField(
+        help_text="The signing secret: returned here only, keep it. Each delivery's "
+        '`X-Mike-Signature` is `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.'
+    )
+
+    class Meta(WebhookSubscriptionSerializer.Meta):
+        fields = (*WebhookSubscriptionSerializer.Meta.fields, "secret")
+
+
+class WebhookSubscriptionCreateSerializer(serializers.Serializer):
+    client = serializers.UUIDField(
+        required=False, help_text="The client (with an agency's key); a client's key needs none."
+    )
+    url = serializers.CharField(max_length=2000)
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEventType.choices),
+        min_length=1,
+        max_length=len(WebhookEventType.values),
+    )
+
+
+class WebhookSubscriptionUpdateSerializer(serializers.Serializer):
+    url = serializers.CharField(max_length=2000, required=False)
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEventType.choices),
+        min_length=1,
+        max_length=len(WebhookEventType.values),
+        required=False,
+    )
+    is_active = serializers.BooleanField(required=False)

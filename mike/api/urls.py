@@ -30,6 +30,8 @@ urlpatterns = [
     path("rewards/<uuid:pk>/", views.RewardDetail.as_view(), name="reward"),
     path("deliveries/", views.DeliveryList.as_view(), name="deliveries"),
     path("deliveries/<uuid:pk>/", views.DeliveryDetail.as_view(), name="delivery"),
+    path("webhooks/", views.WebhookList.as_view(), name="webhooks"),
+    path("webhooks/<uuid:pk>/", views.WebhookDetail.as_view(), name="webhook"),
     # [\s\S], not ".": a path with a newline in it is still an API path.
     re_path(r"^[\s\S]*$", not_found),
 ]

@@ -16,6 +16,13 @@ from campaigns.models import Campaign
 from giftcards.models import GiftCardDelivery, RecipientGiftCard
 from mike.accounts.models import Organization
 from mike.rewards.conditions import mark_condition_met_by_api
+from mike.webhooks.models import WebhookSubscription
+from mike.webhooks.services import (
+    SubscriptionInvalid,
+    create_subscription,
+    delete_subscription,
+    update_subscription,
+)
 from recipients.codes import normalize_code
 from recipients.models import Audience, AudienceSource, Recipient
 from recipients.selectors import mailing_campaign_id
@@ -388,3 +395,88 @@ class DeliveryDetail(generics.RetrieveAPIView):
 
     def get_queryset(self):
         return deliveries_of(self.request)
+
+
+# --- Webhook subscriptions ---------------------------------------------------------------------
+
+
+def webhooks_of(request):
+    """The key's clients' subscriptions of the key's kind: a test key manages test
+    subscriptions (which receive test data's events), a live key live ones."""
+    return WebhookSubscription.objects.for_clients(principal(request).client_ids).filter(
+        is_test=principal(request).is_test
+    )
+
+
+def _subscription_refused(error: SubscriptionInvalid):
+    return serializers.ValidationError(error.errors)
+
+
+class WebhookList(generics.ListAPIView):
+    """The webhook subscriptions of the key's clients, newest first."""
+
+    queryset = WebhookSubscription.objects.none()  # the schema's; requests use get_queryset
+    serializer_class = api.WebhookSubscriptionSerializer
+    pagination_class = ApiCursorPagination
+
+    def get_queryset(self):
+        return webhooks_of(self.request)
+
+    @extend_schema(
+        request=api.WebhookSubscriptionCreateSerializer,
+        responses={201: api.WebhookSubscriptionCreatedSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @idempotent
+    def post(self, request):
+        """Subscribe a URL to events. The answer holds the signing secret, the only time the
+        API shows it (a client admin can see it again in the dashboard). A test key's
+        subscriptions receive the events of test data only."""
+        data = api.WebhookSubscriptionCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        client = _client_for(request, data.validated_data.get("client"))
+        try:
+            subscription, secret = create_subscription(
+                client=client,
+                url=data.validated_data["url"],
+                events=data.validated_data["events"],
+                description=data.validated_data.get("description", ""),
+                api_key=request.auth,
+                is_test=principal(request).is_test,
+            )
+        except SubscriptionInvalid as error:
+            raise _subscription_refused(error) from None
+        body = api.WebhookSubscriptionSerializer(subscription).data
+        return Response({**body, "secret": secret}, status=status.HTTP_201_CREATED)
+
+
+class WebhookDetail(generics.RetrieveAPIView):
+    """One webhook subscription (without its secret)."""
+
+    queryset = WebhookSubscription.objects.none()  # the schema's; requests use get_queryset
+    serializer_class = api.WebhookSubscriptionSerializer
+
+    def get_queryset(self):
+        return webhooks_of(self.request)
+
+    @extend_schema(
+        request=api.WebhookSubscriptionUpdateSerializer,
+        responses={200: api.WebhookSubscriptionSerializer},
+    )
+    def patch(self, request, pk):
+        """Change the URL, the events, the description, or switch it on or off. Switching a
+        subscription Mike disabled on again clears its failure count."""
+        subscription = self.get_object()
+        data = api.WebhookSubscriptionUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            subscription = update_subscription(subscription=subscription, **data.validated_data)
+        except SubscriptionInvalid as error:
+            raise _subscription_refused(error) from None
+        return Response(api.WebhookSubscriptionSerializer(subscription).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk):
+        """Delete the subscription: nothing more is sent to it."""
+        delete_subscription(subscription=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

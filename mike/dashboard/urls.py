@@ -18,6 +18,7 @@ from .views import (
     scripts,
     settings,
     team,
+    webhooks,
 )
 
 app_name = "dashboard"
@@ -40,4 +41,5 @@ urlpatterns = [
     *scripts.urlpatterns,
     *numbers.urlpatterns,
     *settings.urlpatterns,
+    *webhooks.urlpatterns,
 ]

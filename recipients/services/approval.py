@@ -4,7 +4,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import Event, EventSource, EventType
+from mike import webhooks
 from mike.core.errors import DomainError
+from mike.webhooks import payloads
+from mike.webhooks.catalogue import WebhookEventType
 
 from ..models import (
     ApprovalStatus,
@@ -67,6 +70,16 @@ def approve_recipient(*, recipient: Recipient, by=None, call_session=None) -> Re
             recipient=locked,
             source=EventSource.ADMIN if by is not None else EventSource.SYSTEM,
             approved_by=_user_id(by),
+        )
+        webhooks.emit(
+            WebhookEventType.RECIPIENT_APPROVED,
+            client=locked.audience.client_id,
+            payload=lambda: {
+                **payloads.recipient(locked),
+                "approved_at": locked.approved_at.isoformat(),
+                "automatic": by is None,
+            },
+            is_test=locked.is_test,
         )
     return locked
 

@@ -17,9 +17,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from crm.models import Contact, ContactList
+from mike import webhooks
 from mike.core.bulk import insert_rows
 from mike.core.errors import DomainError
 from mike.core.phones import normalize_phone
+from mike.webhooks import payloads
+from mike.webhooks.catalogue import WebhookEventType
 from recipients.codes import draw_codes, generate_recipient_token
 from recipients.models import (
     Audience,
@@ -124,17 +127,23 @@ def _write_batch(audience: Audience, contacts: list[Contact]) -> tuple[int, int,
                 # Drawn for the whole batch (a model default would query once per row); the
                 # unique constraints are the check.
                 codes = draw_codes(len(kept))
-                insert_rows(
-                    Recipient,
-                    [
-                        Recipient(
-                            audience=audience,
-                            redemption_code=code,
-                            token=generate_recipient_token(),
-                            **fields,
-                        )
-                        for fields, code in zip(kept, codes, strict=True)
+                rows = [
+                    Recipient(
+                        audience=audience,
+                        redemption_code=code,
+                        token=generate_recipient_token(),
+                        **fields,
+                    )
+                    for fields, code in zip(kept, codes, strict=True)
+                ]
+                insert_rows(Recipient, rows)
+                webhooks.emit_many(
+                    WebhookEventType.RECIPIENT_CREATED,
+                    client=audience.client_id,
+                    payloads=lambda rows=rows: [
+                        {**payloads.recipient(row), "source": "contact_list"} for row in rows
                     ],
+                    is_test=audience.is_test,
                 )
         except IntegrityError:
             # A code or token taken by a concurrent writer since the draw: the batch rolled

@@ -10,12 +10,15 @@ from collections.abc import Callable
 from django.db.models import Count, Q
 from django.db.models.fields.json import KT
 
+from mike import webhooks
 from mike.core.bulk import insert_values
 from mike.core.imports import ImportReport, Row
 from mike.core.lookups import stored_values
 from mike.core.phones import DEFAULT_REGION
 from mike.imports.engine import Field, Importer
 from mike.imports.models import ImportJob, ImportKind
+from mike.webhooks import payloads
+from mike.webhooks.catalogue import WebhookEventType
 from recipients.codes import draw_codes, generate_recipient_token
 from recipients.imports import ALIASES, RECIPIENT_FIELDS, ParsedRecipient, parse_recipient
 from recipients.models import Audience, AudienceStatus, Recipient, ValidationStatus
@@ -121,23 +124,37 @@ class RecipientImporter(Importer):
         # 2**50 of them) fails the unique constraint, and the engine rolls the batch back and
         # runs it again, with new codes.
         generated = iter(draw_codes(sum(1 for p in kept if not p.code)))
+        codes = [parsed.code or next(generated) for parsed in kept]
         report.imported += insert_values(
             Recipient,
             _COLUMNS,
             (
                 (
-                    parsed.code or next(generated),
+                    code,
                     generate_recipient_token(),
                     parsed.custom_fields,
                     *map(parsed.fields.__getitem__, RECIPIENT_FIELDS),
                 )
-                for parsed in kept
+                for code, parsed in zip(codes, kept, strict=True)
             ),
             constants={
                 "audience_id": self.audience.pk,
                 "campaign_id": self.campaign_id,
                 "validation_status": ValidationStatus.VALID,
             },
+        )
+        audience = self.audience
+        webhooks.emit_many(
+            WebhookEventType.RECIPIENT_CREATED,
+            client=audience.client_id,
+            # Read back by code (COPY returns no keys), and only when somebody subscribed.
+            payloads=lambda: [
+                {**payloads.recipient(recipient), "source": "import"}
+                for recipient in Recipient.objects.filter(
+                    audience=audience, redemption_code__in=codes
+                ).order_by("id")
+            ],
+            is_test=audience.is_test,
         )
 
     def finish(self, job: ImportJob) -> None:

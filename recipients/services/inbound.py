@@ -14,8 +14,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import Event, EventSource, EventType
+from mike import webhooks
 from mike.core.phones import normalize_phone
 from mike.core.sms import CARRIER_OPT_OUT_ERROR, SmsProvider
+from mike.webhooks import payloads
+from mike.webhooks.catalogue import WebhookEventType
 
 from .. import sms_replies
 from ..models import (
@@ -109,6 +112,17 @@ def _set_opt_in_status(
     if event is not None:
         Event.objects.record(
             event, recipient=recipient, source=EventSource.SMS, message_sid=message_sid, **details
+        )
+    if event == EventType.OPTED_IN:
+        webhooks.emit(
+            WebhookEventType.SMS_OPT_IN,
+            client=recipient.audience.client_id,
+            payload=lambda: {
+                **payloads.recipient(recipient),
+                "opted_in_at": timezone.now().isoformat(),
+                "reply": body or "",
+            },
+            is_test=recipient.is_test,
         )
 
 

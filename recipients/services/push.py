@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.db.models.fields.json import KT
 
+from mike import webhooks
 from mike.core import lookups  # noqa: F401  (registers `__any`, used below)
 from mike.core.errors import DomainError
 from mike.core.imports import Row, RowError
 from mike.core.phones import DEFAULT_REGION
+from mike.webhooks import payloads
+from mike.webhooks.catalogue import WebhookEventType
 from recipients.codes import draw_codes, generate_recipient_token
 from recipients.imports import ALIASES, RECIPIENT_FIELDS, ParsedRecipient, parse_recipient
 from recipients.models import Audience, Recipient, ValidationStatus
@@ -148,6 +151,14 @@ def push_recipients(*, audience: Audience, rows: list[dict], campaign=None) -> l
             ) from None
         for (result, _), recipient in zip(fresh, new, strict=True):
             result.status, result.recipient = "created", recipient
+        webhooks.emit_many(
+            WebhookEventType.RECIPIENT_CREATED,
+            client=audience.client_id,
+            payloads=lambda: [
+                {**payloads.recipient(recipient), "source": "api"} for recipient in new
+            ],
+            is_test=audience.is_test,
+        )
         if new:
             Audience.objects.filter(pk=audience.pk).update(
                 total_count=Recipient.objects.filter(audience=audience).count(),

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from mike.accounts.models import ApiKey
 from mike.accounts.services import revoke_api_key
+from mike.webhooks.services import create_subscription
 from tests.api.conftest import Api, api_for
 from tests.factories import (
     AgencyFactory,
@@ -26,12 +27,16 @@ def objects_of(client):
         reward__condition__campaign__audience=AudienceFactory(client=client),
     )
     reward = delivery.reward
+    webhook, _ = create_subscription(
+        client=client, url="https://example.com/hooks", events=["condition.met"]
+    )
     return {
         "campaign": reward.campaign,
         "audience": reward.recipient.audience,
         "recipient": reward.recipient,
         "reward": reward,
         "delivery": delivery,
+        "webhook": webhook,
     }
 
 
@@ -42,6 +47,7 @@ def detail_paths(objects):
         f"recipients/{objects['recipient'].pk}/",
         f"rewards/{objects['reward'].pk}/",
         f"deliveries/{objects['delivery'].pk}/",
+        f"webhooks/{objects['webhook'].pk}/",
     ]
 
 
@@ -56,7 +62,7 @@ def write_requests(objects):
     ]
 
 
-LISTS = ["campaigns/", "audiences/", "recipients/", "rewards/", "deliveries/"]
+LISTS = ["campaigns/", "audiences/", "recipients/", "rewards/", "deliveries/", "webhooks/"]
 
 
 def assert_json_error(response, status):

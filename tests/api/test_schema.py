@@ -23,21 +23,23 @@ from tests.factories import (
 
 # What OpenAPI cannot say, said here: these operations answer a schema-valid request with 400
 # when it names an object the key does not reach (a random client or campaign id) or leaves out
-# both of two either-or parameters; and a POST repeating an Idempotency-Key with another body
+# both of two either-or parameters, or gives a webhook URL that is not one Mike may post to; and a POST repeating an Idempotency-Key with another body
 # is a 422 (the generator reuses keys). Every other check runs as is.
 #
 # The key is this test's own (sent below), so the generator leaves the security header alone;
 # and it invents no extra headers, which no server can tell from a proxy's (unknown query
-# parameters are refused: test_access covers that). Deterministic, so a failure reproduces.
+# parameters are refused: test_access covers that), nor NUL characters, which no text column
+# takes and every text field refuses with a 400. Deterministic, so a failure reproduces.
 CONFIG = SchemathesisConfig.from_str(
     """
 [generation]
 with-security-parameters = false
 allow-extra-parameters = false
+allow-x00 = false
 deterministic = true
 
 [[operations]]
-include-path-regex = "^/api/v1/(audiences/|audiences/[^/]+/recipients/|recipients/lookup/)$"
+include-path-regex = "^/api/v1/(audiences/|audiences/[^/]+/recipients/|recipients/lookup/|webhooks/)$"
 checks.positive_data_acceptance.expected-statuses = [
     "2xx", "400", "401", "403", "404", "409", "422", "429"
 ]

@@ -145,8 +145,10 @@ def test_every_task_keeps_the_name_queued_messages_and_beat_use():
         # Not pipeline work: the import engine's own tasks (mike.imports.tasks).
         "mike.imports.tasks.run_import_job",
         "mike.imports.tasks.resume_stale_imports",
-        # The API's housekeeping: expired Idempotency-Key answers (mike.api.tasks).
+        # Not pipeline work either: the API's and the event webhooks' own.
         "mike.api.tasks.purge_idempotency_records",
+        "mike.webhooks.tasks.send_webhook_delivery",
+        "mike.webhooks.tasks.sweep_webhook_deliveries",
     }
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert scheduled <= names

@@ -74,6 +74,12 @@ def sweep_objects(tenants, people):
         by=people.client_admin,
     )
     audience = factories.AudienceFactory(client=tenants.client_a)
+    from mike.webhooks.services import create_subscription, send_test_event
+
+    webhook, _ = create_subscription(
+        client=tenants.client_a, url="https://example.com/hooks", events=["condition.met"]
+    )
+    webhook_delivery = send_test_event(subscription=webhook)
     job = create_job(
         "recipients",
         target=audience,
@@ -96,6 +102,8 @@ def sweep_objects(tenants, people):
         "member_id": Membership.objects.get(user=people.client_user).pk,
         "invitation_id": invitation.pk,
         "token": token,
+        "webhook_id": webhook.pk,
+        "webhook_delivery_id": webhook_delivery.pk,
         "tab": "conditions",
         "step": "details",
     }
