@@ -13,6 +13,7 @@ from .views import (
     giftcards,
     home,
     imports,
+    integrations,
     numbers,
     recipients,
     scripts,
@@ -40,4 +41,5 @@ urlpatterns = [
     *scripts.urlpatterns,
     *numbers.urlpatterns,
     *settings.urlpatterns,
+    *integrations.urlpatterns,
 ]

@@ -13,6 +13,7 @@ from crm.models import CrmIntegration, CrmProvider
 from crm.services import create_integration
 from mike.core.signing import signature_header
 from tests import factories
+from tests.dashboard.conftest import login_as, people, tenants  # noqa: F401  (fixtures)
 
 
 @dataclass
