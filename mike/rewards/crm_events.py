@@ -47,7 +47,11 @@ def _apply(event: CrmEvent) -> None:
         return
     recipient, matched_by = selectors.match_recipient(integration, identity, condition_name)
     if recipient is None:
-        where = f"{integration.campaign.name}'s" if integration.campaign_id else "the client's"
+        where = (
+            f"the campaign {integration.campaign.name}"
+            if integration.campaign_id
+            else integration.client.name
+        )
         event.error_message = f"No recipient of {where} has {identity.describe()}."
         return
     event.recipient = recipient
@@ -80,7 +84,7 @@ def process_crm_event(event_id) -> str | None:
     with transaction.atomic():
         event = (
             CrmEvent.objects.select_for_update(of=("self",))
-            .select_related("integration__campaign")
+            .select_related("integration__campaign", "integration__client")
             .filter(pk=event_id)
             .first()
         )

@@ -388,7 +388,7 @@ class EventTable(DashboardTable):
         empty_values=(),
     )
     created_at = tables.DateTimeColumn(
-        verbose_name="Received", format="M j, Y H:i:s", attrs={"td": {"class": "nowrap"}}
+        verbose_name="Received", format="M j, Y H:i", attrs={"td": {"class": "nowrap"}}
     )
     event_type = tables.Column(
         "Event",
@@ -397,7 +397,9 @@ class EventTable(DashboardTable):
     )
     outcome = tables.Column("Outcome", accessor="pk", orderable=False)
     recipient = tables.Column("Recipient", orderable=False, default="")
-    condition_triggered = tables.Column("Condition", default="", attrs={"td": {"class": "num"}})
+    condition_triggered = tables.Column(
+        "Condition met", default="", attrs={"td": {"class": "num"}}, empty_values=(None,)
+    )
     error_message = tables.Column("Why", default="", attrs={"td": {"class": "failure"}})
     integration = tables.Column("Integration", orderable=False)
     external_id = tables.Column("Event id", attrs={"td": {"class": "mono break-anywhere"}})
@@ -405,7 +407,7 @@ class EventTable(DashboardTable):
 
     class Meta(DashboardTable.Meta):
         empty_text = "No events here."
-        sequence = ("select", "created_at", "event_type", "outcome", "...")
+        sequence = ("select", "created_at", "event_type", "outcome", "actions", "...")
 
     always_visible = ("created_at", "event_type", "outcome")
 
@@ -431,6 +433,14 @@ class EventTable(DashboardTable):
         return record.recipient.full_name or str(record.recipient)
 
     value_recipient = render_recipient
+
+    def render_condition_triggered(self, record):
+        if record.condition_triggered is not None:
+            return str(record.condition_triggered)
+        return mark_safe('<span class="muted">None</span>') if record.matched else ""
+
+    def value_condition_triggered(self, record):
+        return record.condition_triggered
 
     def render_error_message(self, value):
         return value[:160]
