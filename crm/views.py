@@ -55,12 +55,37 @@ def _read_body(request) -> bytes | None:
     return None if len(body) > limit else body
 
 
+def _refuse_constant(name):
+    # NaN and Infinity are not JSON, and PostgreSQL's jsonb cannot store them.
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _has_nul(node) -> bool:
+    """Whether a NUL character hides in any key or string: PostgreSQL's jsonb cannot store one."""
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
 def _events_in(body: bytes) -> list[dict] | str:
     """The events of a body, or the reason it is refused."""
     try:
-        data = json.loads(body.decode("utf-8"))
+        data = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError):
         return "The body is not JSON: send one event as a JSON object, or an array of them."
+    except RecursionError:
+        return "The body is nested too deeply to read."
+    if _has_nul(data):
+        return "The body holds a NUL character (\\u0000), which Mike cannot store: remove it."
     events = data if isinstance(data, list) else [data]
     if not events:
         return "The array is empty: send at least one event."

@@ -283,3 +283,34 @@ def test_the_nav_links_to_the_integrations_for_managers(login_as, people, crm):
     page = login_as(people.client_admin).get(reverse("dashboard:home"))
 
     assert reverse("dashboard:integrations").encode() in page.content
+
+
+def test_the_events_list_runs_as_many_queries_for_many_rows(login_as, people, crm):
+    from tests.dashboard.helpers import assert_queries_do_not_grow
+
+    web = login_as(people.client_admin)
+    web.get(reverse("dashboard:crm_events"))  # the first request fills per-process caches
+    counter = iter(range(10_000))
+
+    def add(n):
+        for _ in range(n):
+            i = next(counter)
+            phone = "5552010001" if i % 2 else "5559990000"
+            event_of(crm["integration"], {"phone": phone}, f"many-{i}")
+
+    assert_queries_do_not_grow(web, reverse("dashboard:crm_events"), add, few=2, many=20)
+
+
+def test_the_events_export_lists_the_filtered_rows(login_as, people, crm):
+    from tests.dashboard.helpers import read_csv
+
+    event_of(crm["integration"], {"phone": "5552010001"}, "ok-1")
+    event_of(crm["integration"], {"phone": "5559990000"}, "lost-1")
+
+    rows = read_csv(
+        login_as(people.client_admin).get(
+            reverse("dashboard:crm_events"), {"outcome": "unmatched", "export": "csv"}
+        )
+    )
+
+    assert [(row["Event id"], row["Outcome"]) for row in rows] == [("lost-1", "unmatched")]

@@ -236,9 +236,14 @@ def test_get_is_405_json(world, client):
         (b'"a string"', "JSON object"),
         (b"[1, 2]", "JSON object"),
         (b"", "not JSON"),
+        (b'{"id": "a", "score": NaN}', "not JSON"),
+        (b'{"id": "a", "event": "x\\u0000y"}', "NUL"),
+        (b'{"id\\u0000": "a"}', "NUL"),
+        (b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
     ],
 )
 def test_a_signed_body_that_is_not_events_is_400(world, post_event, body, says):
+    """Anything the database could not store is refused here, with a reason, never a 500."""
     response = post_event(world.integration, body)
 
     assert response.status_code == 400
