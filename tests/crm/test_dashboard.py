@@ -314,3 +314,28 @@ def test_the_events_export_lists_the_filtered_rows(login_as, people, crm):
     )
 
     assert [(row["Event id"], row["Outcome"]) for row in rows] == [("lost-1", "unmatched")]
+
+
+def test_reprocess_returns_to_the_filtered_list_it_was_asked_from(login_as, people, crm):
+    event = event_of(crm["integration"], {"phone": "5559990000"}, "lost-1")
+    shown = "/app/integrations/events/?outcome=unmatched&q=lost"
+
+    response = login_as(people.client_admin).post(
+        reverse("dashboard:crm_events_reprocess"),
+        {"events": [str(event.pk)], "next": "/app/integrations/events/"},
+        HTTP_REFERER=f"http://testserver{shown}",
+    )
+
+    assert response["Location"] == shown
+
+
+def test_reprocess_never_returns_to_another_site(login_as, people, crm):
+    event = event_of(crm["integration"], {"phone": "5559990000"}, "lost-1")
+
+    response = login_as(people.client_admin).post(
+        reverse("dashboard:crm_event_reprocess", args=[event.pk]),
+        {"next": "https://evil.example/"},
+        HTTP_REFERER="https://evil.example/x",
+    )
+
+    assert response["Location"] == reverse("dashboard:crm_events")

@@ -11,6 +11,7 @@ through crm.services and mike.rewards.crm_events.
 
 import json
 import uuid
+from urllib.parse import urlsplit
 
 import django_filters
 import django_tables2 as tables
@@ -499,11 +500,14 @@ def _events_queryset(request, client):
 
 
 def _back(request, fallback: str) -> str:
-    target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
+    """Where a reprocess returns to: the page it was asked from. The Referer comes first because
+    htmx filters change the page's address after the form's `next` was written."""
+    for target in (request.headers.get("Referer", ""), request.POST.get("next", "")):
+        if target and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            parts = urlsplit(target)
+            return parts.path + (f"?{parts.query}" if parts.query else "")
     return fallback
 
 
