@@ -399,7 +399,7 @@ class EventTable(DashboardTable):
     outcome = tables.Column("Outcome", accessor="pk", orderable=False)
     recipient = tables.Column("Recipient", orderable=False, default="")
     condition_triggered = tables.Column(
-        "Condition met", default="", attrs={"td": {"class": "num"}}, empty_values=(None,)
+        "Condition met", attrs={"td": {"class": "num"}}, empty_values=()
     )
     error_message = tables.Column("Why", default="", attrs={"td": {"class": "failure"}})
     integration = tables.Column("Integration", orderable=False)
@@ -408,7 +408,15 @@ class EventTable(DashboardTable):
 
     class Meta(DashboardTable.Meta):
         empty_text = "No events here."
-        sequence = ("select", "created_at", "event_type", "outcome", "actions", "...")
+        sequence = (
+            "select",
+            "created_at",
+            "event_type",
+            "outcome",
+            "actions",
+            "error_message",
+            "...",
+        )
 
     always_visible = ("created_at", "event_type", "outcome")
 
