@@ -16,12 +16,14 @@ import hmac
 import time
 from collections.abc import Iterable
 
+from .errors import DomainError
+
 SIGNATURE_HEADER = "X-Mike-Signature"
 SCHEME = "v1"
 DEFAULT_TOLERANCE_SECONDS = 5 * 60
 
 
-class SignatureError(Exception):
+class SignatureError(DomainError):
     """The signature is missing, malformed, stale or wrong; the message says which (safe to show
     the sender: it never reveals the expected value)."""
 
