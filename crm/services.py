@@ -72,6 +72,15 @@ def _validate(*, client, campaign, crm_provider, field_mappings, event_mappings)
     return fields, events
 
 
+def _full_clean(integration: CrmIntegration) -> None:
+    try:
+        integration.full_clean()
+    except ValidationError as error:
+        raise IntegrationRefused(
+            {field: " ".join(messages) for field, messages in error.message_dict.items()}
+        ) from error
+
+
 def create_integration(
     *,
     client,
@@ -102,7 +111,7 @@ def create_integration(
         event_mappings=events,
         is_active=is_active,
     )
-    integration.full_clean()
+    _full_clean(integration)
     with transaction.atomic():
         integration.save()
     return integration
@@ -134,7 +143,7 @@ def update_integration(
         locked.field_mappings = fields
         locked.event_mappings = events
         locked.is_active = is_active
-        locked.full_clean()
+        _full_clean(locked)
         locked.save()
     return locked
 
@@ -172,6 +181,13 @@ def accepted_secrets(integration: CrmIntegration, now=None) -> list[str]:
     ):
         found.append(integration.previous_webhook_secret)
     return found
+
+
+def grace_ends(integration: CrmIntegration, now=None):
+    """When the previous secret stops being accepted, or None when it no longer is."""
+    if len(accepted_secrets(integration, now)) < 2:
+        return None
+    return integration.secret_rotated_at + timedelta(hours=settings.CRM_WEBHOOK_SECRET_GRACE_HOURS)
 
 
 def _fallback_event_id(payload, signed_at: int) -> str:
@@ -229,10 +245,3 @@ def mark_events_for_reprocessing(event_ids) -> list:
             updated_at=timezone.now(),
         )
     return ids
-
-
-def validation_errors(error: ValidationError) -> dict[str, str]:
-    """A model ValidationError as {field: message}, for forms."""
-    if hasattr(error, "error_dict"):
-        return {field: " ".join(e.messages) for field, e in error.message_dict.items()}
-    return {"__all__": " ".join(error.messages)}

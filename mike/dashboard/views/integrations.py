@@ -31,8 +31,8 @@ from crm.models import CrmEvent, CrmEventOutcome, CrmIntegration, CrmProvider
 from crm.presets import MAPPING_FIELDS, preset_for
 from crm.services import (
     IntegrationRefused,
-    accepted_secrets,
     create_integration,
+    grace_ends,
     rotate_webhook_secret,
     update_integration,
 )
@@ -322,7 +322,7 @@ def integration_detail(request, integration_id):
         ],
         "example": json.dumps(preset.example, indent=2),
         "events_url": f"{reverse('dashboard:crm_events')}?integration={integration.pk}",
-        "in_grace": len(accepted_secrets(integration)) > 1,
+        "grace_ends": grace_ends(integration),
     }
     return render(request, "app/integrations/detail.html", context)
 
