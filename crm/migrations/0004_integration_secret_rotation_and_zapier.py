@@ -5,8 +5,6 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0008_api_test_data"),
-        ("campaigns", "0007_daily_count_new_event_types"),
         ("crm", "0003_contact_client_mobile_index"),
     ]
 
