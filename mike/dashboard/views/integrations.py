@@ -300,7 +300,13 @@ def integration_create(request):
 
 def _presets_for_page():
     return [
-        {"label": label, "fields": preset_for(value).field_mappings}
+        {
+            "label": label,
+            "fields": [
+                (name, preset_for(value).field_mappings.get(key, ""))
+                for key, name in MAPPING_FIELDS.items()
+            ],
+        }
         for value, label in PROVIDER_CHOICES[:4]
     ]
 
