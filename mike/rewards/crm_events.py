@@ -125,10 +125,12 @@ def process_crm_event(event_id) -> str | None:
 
 
 def queue_processing(event_id) -> None:
-    """Queue the event's processing once the current transaction commits."""
+    """Queue the event's processing once the current transaction commits. Robust: a broker that
+    cannot be reached is logged, not raised, so the CRM still hears that its event is stored
+    (the sweep queues it again later)."""
     from .tasks import process_crm_event as task
 
-    transaction.on_commit(lambda: task.delay(str(event_id)))
+    transaction.on_commit(lambda: task.delay(str(event_id)), robust=True)
 
 
 def reprocess_crm_events(event_ids) -> int:

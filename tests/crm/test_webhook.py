@@ -318,3 +318,35 @@ def test_after_rotation_the_previous_secret_still_works_for_a_while(world, post_
 
     settings.CRM_WEBHOOK_SECRET_GRACE_HOURS = 0
     assert post_event(integration, zapier_event(event_id="late"), secret=old).status_code == 401
+
+
+def test_a_broker_outage_after_the_commit_still_answers_200_and_the_sweep_catches_up(
+    world, post_event, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The event is stored before its task is queued; queuing failing (Redis down) must not turn
+    the answer into a 500, which would make the CRM send it again for nothing."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from kombu.exceptions import OperationalError
+
+    from mike.rewards import tasks
+    from mike.rewards.crm_events import sweep_crm_events
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.process_crm_event, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_event(world.integration, zapier_event(phone="5552010001"))
+
+    assert response.status_code == 200
+    event = CrmEvent.objects.get()
+    assert event.outcome == "received"
+
+    monkeypatch.undo()
+    CrmEvent.objects.filter(pk=event.pk).update(updated_at=timezone.now() - timedelta(minutes=6))
+    assert sweep_crm_events() == 1
+    event.refresh_from_db()
+    assert event.outcome == "processed"
+    assert CallConditionMet.objects.filter(recipient=world.recipient).count() == 1
