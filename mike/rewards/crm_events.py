@@ -20,12 +20,13 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from calls import selectors as call_selectors
 from calls.services import ConditionOrderError
 from crm import selectors
 from crm.models import CrmEvent
 from crm.services import mark_events_for_reprocessing
 
-from .conditions import mark_condition_met_by_crm_event
+from .conditions import MEETABLE_CAMPAIGN_STATUSES, mark_condition_met_by_crm_event
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,18 @@ def _apply(event: CrmEvent) -> None:
     event.matched = True
     if not event.event_type:
         event.error_message = "The event carries no event name where the field mappings look."
+        return
+    campaign = recipient.campaign
+    if (
+        campaign is not None
+        and campaign.status not in MEETABLE_CAMPAIGN_STATUSES
+        and call_selectors.crm_event_condition(recipient, condition_name) is not None
+    ):
+        # As the API and the console: a campaign's conditions are met only while its mail is out.
+        event.error_message = (
+            f"{campaign.name} is {campaign.get_status_display().lower()}: its conditions are met "
+            "only while it is in production or mailed. Reprocess the event once it is."
+        )
         return
     met = mark_condition_met_by_crm_event(
         recipient=recipient, event_name=condition_name, crm_event=event

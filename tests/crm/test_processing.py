@@ -374,3 +374,31 @@ def test_a_processing_error_is_recorded_and_the_event_listed_as_failed(world, mo
     assert event.outcome == "failed"
     assert "the pipeline is down" in event.error_message
     assert not CallConditionMet.objects.exists()
+
+
+@pytest.mark.parametrize("status", ["draft", "paused", "completed"])
+def test_a_campaign_whose_mail_is_not_out_meets_nothing_and_says_so(world, status):
+    world.campaign.status = status
+    world.campaign.save()
+
+    event = processed(world.integration, zapier_event(phone="5552010001"))
+
+    assert event.outcome == "failed"
+    assert "only while it is in production or mailed" in event.error_message
+    assert not CallConditionMet.objects.exists()
+
+
+def test_once_the_campaign_is_mailed_reprocessing_meets_the_condition(
+    world, django_capture_on_commit_callbacks
+):
+    world.campaign.status = "draft"
+    world.campaign.save()
+    event = processed(world.integration, zapier_event(phone="5552010001"))
+    world.campaign.status = "mailed"
+    world.campaign.save()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        reprocess_crm_events([event.pk])
+
+    event.refresh_from_db()
+    assert event.outcome == "processed" and event.condition_triggered == 1
