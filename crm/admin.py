@@ -1,6 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from mike.core.admin import MikeModelAdmin, MikeTabularInline, ReadOnlyAdminMixin
+from mike.rewards.crm_events import reprocess_crm_events
 from recipients.admin import masked_code
 from recipients.admin.contact_lists import BuildAudienceAction
 
@@ -100,8 +101,9 @@ class CrmIntegrationAdmin(MikeModelAdmin):
     search_fields = ("name", "client__name", "campaign__name")
     autocomplete_fields = ("client", "campaign")
     list_select_related = ("client", "campaign")
-    readonly_fields = (*TIMESTAMPS, "webhook_token", "last_event_at")
-    exclude = ("webhook_secret",)
+    readonly_fields = (*TIMESTAMPS, "webhook_token", "secret_rotated_at", "last_event_at")
+    # The secret is shown and rotated in the client's dashboard (Integrations), never here.
+    exclude = ("webhook_secret", "previous_webhook_secret")
 
 
 @admin.register(CrmEvent)
@@ -110,12 +112,13 @@ class CrmEventAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
         "event_type",
         "integration",
         "recipient",
+        "outcome_badge",
         "matched",
         "processed",
         "condition_triggered",
         "created_at",
     )
-    list_filter = ("matched", "processed", "event_type")
+    list_filter = ("matched", "processed", "integration__crm_provider", "event_type")
     search_fields = (
         "event_type",
         "external_id",
@@ -124,3 +127,26 @@ class CrmEventAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
     )
     list_select_related = ("integration", "recipient")
     date_hierarchy = "created_at"
+    actions = ["reprocess"]
+
+    @admin.display(description="Outcome")
+    def outcome_badge(self, obj):
+        return obj.get_outcome_display()
+
+    @admin.action(description="Reprocess the selected events with their integration's mappings")
+    def reprocess(self, request, queryset):
+        queued = reprocess_crm_events(queryset.values_list("pk", flat=True))
+        self.message_user(
+            request,
+            f"Queued {queued} event(s) to be processed again; a condition already met is not met "
+            "twice.",
+            messages.SUCCESS,
+        )
+
+    def get_actions(self, request):
+        # ReadOnlyAdminMixin refuses change permission, which actions need by default; staff who
+        # may see the events may send them through the service again, nothing more.
+        actions = super().get_actions(request)
+        if not request.user.has_perm("crm.view_crmevent"):
+            actions.pop("reprocess", None)
+        return actions

@@ -268,6 +268,7 @@ class CrmProvider(models.TextChoices):
     ZOHO = "zoho", "Zoho"
     GOHIGHLEVEL = "gohighlevel", "GoHighLevel"
     PIPEDRIVE = "pipedrive", "Pipedrive"
+    ZAPIER = "zapier", "Zapier"
     CUSTOM = "custom", "Custom"
 
 
@@ -275,9 +276,12 @@ class CrmIntegration(BaseModel):
     """A client's CRM connection (seed: `crm_integrations`).
 
     Inbound events arrive at a URL carrying `webhook_token` and are verified with `webhook_secret`
-    (HMAC). `field_mappings` says which payload fields hold phone, email or redemption code;
-    `event_mappings` renames the CRM's event names to the names conditions use. API credentials are
-    stored only encrypted (`api_credentials_encrypted`, Fernet, see giftcards.crypto).
+    (HMAC, mike.core.signing); for a while after the secret is rotated the previous one is still
+    accepted (`previous_webhook_secret`, CRM_WEBHOOK_SECRET_GRACE_HOURS), so the CRM can be
+    updated without losing events. `field_mappings` maps Mike's names (event_id, event_name,
+    phone, email, redemption_code) to paths in the payload (crm.presets); `event_mappings`
+    renames the CRM's event names to the names conditions use (`crm_event_name`). API credentials
+    are stored only encrypted (`api_credentials_encrypted`, Fernet, see giftcards.crypto).
     """
 
     client = models.ForeignKey(
@@ -298,6 +302,8 @@ class CrmIntegration(BaseModel):
     crm_provider = models.CharField(max_length=20, choices=CrmProvider.choices)
     webhook_token = models.CharField(max_length=64, unique=True, default=generate_webhook_token)
     webhook_secret = models.CharField(max_length=128, default=generate_webhook_secret)
+    previous_webhook_secret = models.CharField(max_length=128, blank=True, editable=False)
+    secret_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
     webhook_url = models.URLField(
         max_length=500, blank=True, help_text="Where Mike posts its own events to this CRM."
     )
@@ -392,4 +398,35 @@ class CrmEvent(TimeOrderedModel):
         ]
 
     def __str__(self):
-        return f"{self.event_type} ({'processed' if self.processed else 'pending'})"
+        return f"{self.event_type or 'event'} ({self.get_outcome_display().lower()})"
+
+    @property
+    def outcome(self) -> str:
+        """Where the event stands: received (waiting for its task), unmatched, failed, or
+        processed (matched; `condition_triggered` says whether it met a condition)."""
+        if not self.processed:
+            return CrmEventOutcome.RECEIVED
+        if self.error_message and self.matched:
+            return CrmEventOutcome.FAILED
+        if not self.matched:
+            return CrmEventOutcome.UNMATCHED
+        return CrmEventOutcome.PROCESSED
+
+    def get_outcome_display(self) -> str:
+        return CrmEventOutcome(self.outcome).label
+
+
+class CrmEventOutcome(models.TextChoices):
+    RECEIVED = "received", "Received"
+    UNMATCHED = "unmatched", "Unmatched"
+    FAILED = "failed", "Failed"
+    PROCESSED = "processed", "Processed"
+
+
+# The rows of each outcome, for filters (the same rules as CrmEvent.outcome).
+OUTCOME_FILTERS = {
+    CrmEventOutcome.RECEIVED: Q(processed=False),
+    CrmEventOutcome.UNMATCHED: Q(processed=True, matched=False),
+    CrmEventOutcome.FAILED: Q(processed=True, matched=True) & ~Q(error_message=""),
+    CrmEventOutcome.PROCESSED: Q(processed=True, matched=True, error_message=""),
+}

@@ -204,6 +204,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "campaigns.tasks.roll_up_daily_counts",
         "schedule": 60 * 60,
     },
+    # CRM events stored but never processed (their task lost): processed again.
+    "sweep-crm-events": {
+        "task": "crm.tasks.sweep_crm_events",
+        "schedule": 5 * 60,
+    },
     "purge-idempotency-records": {
         "task": "mike.api.tasks.purge_idempotency_records",
         "schedule": 60 * 60,
@@ -351,6 +356,18 @@ RATELIMIT_VIEW = "mike.core.views.ratelimited"
 REDEEM_RATE = env.str("REDEEM_RATE", default="10/m")
 # Recipient lookups one call-centre agent may make in the call console (same format).
 CONSOLE_LOOKUP_RATE = env.str("CONSOLE_LOOKUP_RATE", default="20/m")
+
+# --- CRM webhooks in (/hooks/crm/<token>/) ------------------------------------------------------
+# Requests one integration may send, in django-ratelimit's format (counted before the signature
+# is checked, so a flood costs no more than a lookup); the largest body and the most events one
+# request may carry; how far a signature's timestamp may be from Mike's clock; how long a rotated
+# secret is still accepted; how long an event may wait for its task before the sweep queues it.
+CRM_WEBHOOK_RATE = env.str("CRM_WEBHOOK_RATE", default="300/m")
+CRM_WEBHOOK_MAX_BYTES = env.int("CRM_WEBHOOK_MAX_KB", default=256) * 1024
+CRM_WEBHOOK_MAX_EVENTS = env.int("CRM_WEBHOOK_MAX_EVENTS", default=100)
+CRM_WEBHOOK_TOLERANCE_SECONDS = env.int("CRM_WEBHOOK_TOLERANCE_SECONDS", default=5 * 60)
+CRM_WEBHOOK_SECRET_GRACE_HOURS = env.int("CRM_WEBHOOK_SECRET_GRACE_HOURS", default=24)
+CRM_EVENT_STUCK_MINUTES = env.int("CRM_EVENT_STUCK_MINUTES", default=5)
 
 # --- JSON API (/api/v1/) -----------------------------------------------------------------------
 # Django REST Framework with drf-spectacular: the most used API layer for Django, with the

@@ -26,5 +26,6 @@ urlpatterns = [
     path("redeem/", redeem, name="redeem"),
     path("hooks/twilio/voice/", include("calls.urls")),
     path("hooks/twilio/sms/", include("recipients.urls")),
+    path("hooks/crm/", include("crm.urls")),
     path("", RedirectView.as_view(url="/app/", permanent=False)),
 ]

@@ -38,6 +38,9 @@ ITEMS = (
     NavItem("Team", "dashboard:team", "team", "Account"),
     NavItem("Call scripts", "dashboard:scripts", "scripts", "Account", shown=_managers),
     NavItem("Phone numbers", "dashboard:numbers", "numbers", "Account", shown=_managers),
+    NavItem(
+        "CRM integrations", "dashboard:integrations", "integrations", "Account", shown=_managers
+    ),
     NavItem("Settings", "dashboard:settings", "settings", "Account", shown=_managers),
 )
 

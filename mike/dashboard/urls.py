@@ -13,6 +13,7 @@ from .views import (
     giftcards,
     home,
     imports,
+    integrations,
     numbers,
     recipients,
     scripts,
@@ -42,4 +43,5 @@ urlpatterns = [
     *numbers.urlpatterns,
     *settings.urlpatterns,
     *webhooks.urlpatterns,
+    *integrations.urlpatterns,
 ]

@@ -20,7 +20,7 @@ from mike.core.sms import SmsError
 from recipients.models import Recipient
 from recipients.services import request_opt_in
 
-from . import sweeps
+from . import crm_events, sweeps
 from .conditions import apply_time_delays
 from .delivery import send_delivery
 
@@ -105,3 +105,18 @@ def roll_up_daily_counts() -> int:
     Beat runs it hourly. Idempotent (a day is rolled up once); a missed run only means the
     dashboards count a few more days from the events themselves."""
     return roll_up()
+
+
+@shared_task(name="crm.tasks.process_crm_event", acks_late=True)
+def process_crm_event(event_id: str) -> str | None:
+    """Match a stored CRM event and meet its condition (mike.rewards.crm_events). Idempotent: an
+    event already processed is left as it is. Should this message be lost, the sweep queues the
+    event again."""
+    return crm_events.process_crm_event(event_id)
+
+
+@shared_task(name="crm.tasks.sweep_crm_events", acks_late=True)
+def sweep_crm_events() -> int:
+    """Queue every CRM event received but never processed (its task lost). Beat runs it every
+    few minutes; idempotent (processing skips an event already done)."""
+    return crm_events.sweep_crm_events()

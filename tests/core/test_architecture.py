@@ -142,6 +142,8 @@ def test_every_task_keeps_the_name_queued_messages_and_beat_use():
         "recipients.tasks.send_opt_in_sms",
         "calls.tasks.apply_time_delay_conditions",
         "campaigns.tasks.roll_up_daily_counts",
+        "crm.tasks.process_crm_event",
+        "crm.tasks.sweep_crm_events",
         # Not pipeline work: the import engine's own tasks (mike.imports.tasks).
         "mike.imports.tasks.run_import_job",
         "mike.imports.tasks.resume_stale_imports",

@@ -87,8 +87,11 @@ def sweep_objects(tenants, people):
         via="dashboard",
         user=people.client_admin,
     )
+    crm_event = factories.CrmEventFactory(integration__client=tenants.client_a)
     return {
         "name": "RecipientTable",
+        "integration_id": crm_event.integration_id,
+        "event_id": crm_event.pk,
         "audience_id": audience.pk,
         "job_id": job.pk,
         "campaign_id": campaign.pk,

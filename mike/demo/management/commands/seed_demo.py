@@ -256,6 +256,7 @@ class Command(BaseCommand):
             if index == 0:
                 self.live_calls(spec, campaign)
                 self.call_script(client, admin)
+                self.crm_integration(spec, client, campaign)
             self.history(spec, client, campaign)
             if index == 0:
                 self.invitation(client, admin, f"new.hire@{spec.slug}.test")
@@ -629,6 +630,31 @@ class Command(BaseCommand):
                 "from the office manager and choose “Call back later”.",
             },
         )
+
+    def crm_integration(self, spec: ClientSpec, client: Organization, campaign: Campaign) -> None:
+        """A Zapier integration with a few events, as if its Zap had posted them: one about a
+        recipient of the campaign, one about nobody Mike knows (unmatched, to fix)."""
+        from crm.models import CrmIntegration, CrmProvider
+        from crm.services import create_integration, record_event
+        from mike.rewards.crm_events import process_crm_event
+
+        if CrmIntegration.objects.filter(client=client).exists():
+            return
+        integration = create_integration(
+            client=client, crm_provider=CrmProvider.ZAPIER, name="Zapier: bookings"
+        )
+        recipient = campaign.recipients.order_by("created_at").first()
+        payloads = [
+            {"id": "zap-1001", "event": "inspection_booked", "phone": recipient.phone},
+            {"id": "zap-1002", "event": "inspection_booked", "email": "someone.new@example.com"},
+            {"id": "zap-1003", "event": "quote_sent", "email": recipient.email.upper()},
+        ]
+        for n, payload in enumerate(payloads):
+            event, created = record_event(
+                integration=integration, payload=payload, signed_at=1_780_000_000 + n
+            )
+            if created:
+                process_crm_event(event.pk)
 
     def live_calls(self, spec: ClientSpec, campaign: Campaign) -> None:
         """Two calls on the line now, for the demo agent to take in the call console: one from
