@@ -1,6 +1,7 @@
 """The dashboards' URLs, under /app/. Each page family keeps its own `urlpatterns` beside its views."""
 
 from .views import (
+    api_keys,
     audiences,
     auth,
     calls,
@@ -40,4 +41,5 @@ urlpatterns = [
     *scripts.urlpatterns,
     *numbers.urlpatterns,
     *settings.urlpatterns,
+    *api_keys.urlpatterns,
 ]
