@@ -42,6 +42,7 @@ SESSION_KEY = "api_key_shown_once"
 # The "created" page shows the key only this soon after the POST that made it.
 SHOW_ONCE_WITHIN = timedelta(minutes=5)
 STATUS_BADGE = {"active": "ok", "expired": "warn", "revoked": "bad"}
+NOWRAP = {"td": {"class": "nowrap"}}
 REFUSAL = "Your role may not manage API keys: ask an admin of the client or its agency."
 
 
@@ -88,24 +89,25 @@ class ApiKeyTable(DashboardTable):
     organization = tables.Column(
         "For", accessor="organization__name", order_by="organization__name"
     )
-    prefix = tables.Column("Key", accessor="key_prefix", attrs={"td": {"class": "mono"}})
-    mode = tables.Column("Mode", accessor="is_test")
+    prefix = tables.Column("Key", accessor="key_prefix", attrs=NOWRAP)
     scopes = tables.Column("Access", orderable=False)
-    created = tables.Column("Created", accessor="created_at")
-    expires_at = tables.Column("Expires", default="Never")
-    last_used_at = tables.Column("Last used", default="Never")
+    created = tables.Column("Created", accessor="created_at", attrs=NOWRAP)
+    expires_at = tables.Column("Expires", default="Never", attrs=NOWRAP)
+    last_used_at = tables.Column("Last used", default="Never", attrs=NOWRAP)
     status = tables.Column(
         "Status",
         accessor="revoked_at",
         order_by=("revoked_at", "expires_at"),
         empty_values=(),
     )
-    actions = tables.Column("", empty_values=(), orderable=False)
 
     class Meta(DashboardTable.Meta):
         empty_text = "No API keys yet. Create one to connect your CRM, Zapier or your own code."
+        # The status, and the Revoke button under it, beside the name: a phone's width shows
+        # them without scrolling.
+        sequence = ("name", "status", "prefix", "scopes", "organization", "...")
 
-    always_visible = ("name", "prefix", "status", "actions")
+    always_visible = ("name", "prefix", "status")
 
     def __init__(self, *args, show_owner=True, **kwargs):
         super().__init__(*args, **kwargs)
@@ -114,7 +116,12 @@ class ApiKeyTable(DashboardTable):
             self.columns.hide("organization")
 
     def render_prefix(self, record):
-        return record.display_prefix
+        # Live or test as a badge beside the prefix the key itself begins with.
+        if record.is_test:
+            badge = format_html('<span class="badge warn">{}</span>', "Test")
+        else:
+            badge = format_html('<span class="badge info">{}</span>', "Live")
+        return format_html('<span class="mono">{}</span> {}', record.display_prefix, badge)
 
     def value_prefix(self, record):
         return record.display_prefix
@@ -128,16 +135,8 @@ class ApiKeyTable(DashboardTable):
     def value_organization(self, record):
         return record.organization.name
 
-    def render_mode(self, record):
-        if record.is_test:
-            return format_html('<span class="badge warn">{}</span>', "Test")
-        return format_html('<span class="badge info">{}</span>', "Live")
-
-    def value_mode(self, record):
-        return "test" if record.is_test else "live"
-
     def render_scopes(self, value):
-        return "Read and write" if "write" in (value or []) else "Read only"
+        return "Read, write" if "write" in (value or []) else "Read"
 
     def value_scopes(self, value):
         return " ".join(value or [])
@@ -166,20 +165,16 @@ class ApiKeyTable(DashboardTable):
         if status == "revoked":
             when = _day(record.revoked_at)
             return format_html('{}<br><span class="muted small">{}</span>', badge, when)
-        return badge
+        url = reverse("dashboard:api_key_revoke", kwargs={"key_id": record.pk})
+        return format_html(
+            '{badge}<br><a class="button small danger key-revoke" href="{url}" hx-get="{url}"'
+            ' hx-target="#revoke-panel" hx-swap="innerHTML">Revoke</a>',
+            badge=badge,
+            url=url,
+        )
 
     def value_status(self, record):
         return record.status
-
-    def render_actions(self, record):
-        if record.revoked:
-            return ""
-        url = reverse("dashboard:api_key_revoke", kwargs={"key_id": record.pk})
-        return format_html(
-            '<a class="button small danger" href="{url}" hx-get="{url}" hx-target="#revoke-panel"'
-            ' hx-swap="innerHTML">Revoke</a>',
-            url=url,
-        )
 
 
 @require_safe
