@@ -358,10 +358,12 @@ class Membership(BaseModel):
 
 
 class ApiKeyQuerySet(TenantQuerySet):
-    def for_user(self, user):
-        """The keys `user` may manage: a key is a credential, so only the people who may change
-        its organization see it (staff; a client's admins and its agency's admins; an agency's
-        admins for the agency's own keys), never a client's read-only users."""
+    def manageable_by(self, user):
+        """The keys `user` may see, create and revoke in the dashboard. A key is a credential, so
+        this is narrower than `for_user` (which, as for every tenant model, is what the user's
+        clients' people may read): only those who may change its organization see it (staff; a
+        client's admins and its agency's admins; an agency's admins for the agency's own keys,
+        which `for_user` leaves out since they belong to no one client)."""
         if user is None or not user.is_authenticated or not user.is_active:
             return self.none()
         if user.is_superuser or user.is_staff:

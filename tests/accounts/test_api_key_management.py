@@ -45,7 +45,7 @@ def test_each_role_sees_the_keys_it_manages(orgs):
     client_key, _ = create_api_key(organization=orgs["client"], name="client")
     other_key, _ = create_api_key(organization=orgs["other"], name="other")
     seen = {
-        role: set(ApiKey.objects.for_user(person(role, org)))
+        role: set(ApiKey.objects.manageable_by(person(role, org)))
         for role, org in (
             (Role.AGENCY_ADMIN, orgs["agency"]),
             (Role.AGENCY_USER, orgs["agency"]),
@@ -61,7 +61,7 @@ def test_each_role_sees_the_keys_it_manages(orgs):
         Role.CLIENT_USER: set(),
         Role.CALL_CENTER_AGENT: set(),
     }
-    assert set(ApiKey.objects.for_user(UserFactory(is_staff=True))) == {
+    assert set(ApiKey.objects.manageable_by(UserFactory(is_staff=True))) == {
         agency_key,
         client_key,
         other_key,

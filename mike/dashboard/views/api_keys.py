@@ -3,7 +3,7 @@ once), and revoking one.
 
 Who: staff, a client's admins (its keys) and an agency's admins (the agency's own keys, which reach
 every client of the agency, and each of its clients' keys). Everyone else gets 403; another
-tenant's key is not found (404), through `ApiKey.objects.for_user`.
+tenant's key is not found (404), through `ApiKey.objects.manageable_by`.
 
 The key is shown once: creating it puts the raw key, encrypted (`mike.core.crypto`), in the session
 and redirects to the key's "created" page, which takes it out of the session as it shows it. A
@@ -65,7 +65,7 @@ def owners_for(request) -> list[Organization]:
 
 def _keys(request, owners):
     return (
-        ApiKey.objects.for_user(request.user)
+        ApiKey.objects.manageable_by(request.user)
         .filter(organization__in=owners)
         .select_related("organization", "created_by", "revoked_by")
     )
