@@ -110,3 +110,31 @@ def test_two_revocations_at_once_record_the_first():
     assert not run.errors
     assert run.results[0].revoked_by == first
     assert ApiKey.objects.get(pk=api_key.pk).revoked_by == first
+
+
+def test_the_admin_creates_keys_through_the_service_and_revokes_with_a_record(client, orgs):
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    response = client.post(
+        "/admin/accounts/apikey/add/",
+        {
+            "organization": str(orgs["client"].pk),
+            "name": "Sandbox",
+            "scopes": '["read", "write"]',
+            "is_test": "on",
+            "expires_at_0": "",
+            "expires_at_1": "",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    api_key = ApiKey.objects.get(name="Sandbox")
+    assert api_key.is_test and api_key.created_by == staff
+    change = client.get(f"/admin/accounts/apikey/{api_key.pk}/change/").context["adminform"]
+    assert {"organization", "is_test", "revoked_by"} <= set(change.readonly_fields)
+
+    client.post(
+        "/admin/accounts/apikey/",
+        {"action": "revoke_keys", "_selected_action": [str(api_key.pk)]},
+    )
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is not None and api_key.revoked_by == staff
