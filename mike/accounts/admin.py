@@ -226,8 +226,21 @@ class ApiKeyAdmin(MikeModelAdmin):
     search_fields = ("name", "key_prefix", "organization__name")
     autocomplete_fields = ("organization",)
     list_select_related = ("organization",)
-    readonly_fields = ("key_prefix", "last_used_at", "revoked_at", "created_by", "created_at")
+    readonly_fields = (
+        "key_prefix",
+        "last_used_at",
+        "revoked_at",
+        "revoked_by",
+        "created_by",
+        "created_at",
+    )
     actions = ["revoke_keys"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A key's organization and kind are what it was made for: a live key does not become a
+        # test key, nor move to another client, by an edit.
+        fields = super().get_readonly_fields(request, obj)
+        return (*fields, "organization", "is_test") if obj is not None else fields
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -239,6 +252,7 @@ class ApiKeyAdmin(MikeModelAdmin):
             scopes=obj.scopes,
             created_by=request.user,
             expires_at=obj.expires_at,
+            is_test=obj.is_test,
         )
         obj.pk = api_key.pk
         messages.warning(request, f"Copy this key now; it is not shown again: {raw_key}")
@@ -246,7 +260,7 @@ class ApiKeyAdmin(MikeModelAdmin):
     @admin.action(description="Revoke selected keys")
     def revoke_keys(self, request, queryset):
         for api_key in queryset:
-            services.revoke_api_key(api_key=api_key)
+            services.revoke_api_key(api_key=api_key, by=request.user)
         messages.success(request, f"Revoked {queryset.count()} key(s).")
 
 

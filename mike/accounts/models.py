@@ -358,6 +358,20 @@ class Membership(BaseModel):
 
 
 class ApiKeyQuerySet(TenantQuerySet):
+    def manageable_by(self, user):
+        """The keys `user` may see, create and revoke in the dashboard. A key is a credential, so
+        this is narrower than `for_user` (which, as for every tenant model, is what the user's
+        clients' people may read): only those who may change its organization see it (staff; a
+        client's admins and its agency's admins; an agency's admins for the agency's own keys,
+        which `for_user` leaves out since they belong to no one client)."""
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_superuser or user.is_staff:
+            return self.all()
+        from mike.accounts.services import api_key_organization_ids
+
+        return self.filter(organization__in=api_key_organization_ids(user))
+
     def active(self):
         now = timezone.now()
         return self.filter(revoked_at__isnull=True).filter(
@@ -390,6 +404,9 @@ class ApiKey(BaseModel):
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     objects = ApiKeyQuerySet.as_manager()
     client_lookup = "organization"
@@ -408,6 +425,20 @@ class ApiKey(BaseModel):
     @property
     def is_usable(self) -> bool:
         return not self.revoked and (self.expires_at is None or self.expires_at > timezone.now())
+
+    @property
+    def status(self) -> str:
+        """ "revoked", "expired" or "active" (a revoked key stays revoked once it expires too)."""
+        if self.revoked:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return "expired"
+        return "active"
+
+    @property
+    def display_prefix(self) -> str:
+        """How the key begins (`mk_live_1a2b3c4d…`), enough to recognise it, never to use it."""
+        return f"mk_{'test' if self.is_test else 'live'}_{self.key_prefix}…"
 
 
 class UserTablePreference(BaseModel):

@@ -10,6 +10,7 @@ Staff and superusers see everything.
 """
 
 import hashlib
+import logging
 import secrets
 from datetime import datetime, timedelta
 
@@ -32,6 +33,8 @@ from .models import (
     Role,
     User,
 )
+
+logger = logging.getLogger(__name__)
 
 ACCESS = "access_organization"
 MANAGE = "manage_organization"
@@ -199,11 +202,51 @@ def user_can_access_client(user: User, client: Organization, permission: str = A
 # --- API keys -------------------------------------------------------------------------------------
 
 API_KEY_PREFIX = "mk_"
-# Test keys say so in their text, as Stripe's and Tremendous's do, so one pasted into production
-# configuration is recognised at a glance.
+# Live and test keys say which they are in their text, as Stripe's and Tremendous's do, so one
+# pasted into the wrong configuration is recognised at a glance.
+LIVE_KEY_PREFIX = "mk_live_"
 TEST_KEY_PREFIX = "mk_test_"
 API_SCOPES = ("read", "write")
 API_KEY_USE_PRECISION = timedelta(minutes=1)
+
+
+class ApiKeyRefused(DomainError, ValidationError):
+    """A key cannot be created or revoked by this person (their role may not manage its
+    organization)."""
+
+
+def api_key_organization_ids(user: User) -> list:
+    """The ids of the organizations whose API keys `user` may see, create and revoke: the clients
+    they may change (held on the client or on its agency) and the agencies they are an admin of.
+    Staff: every client that is not archived and every agency."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return []
+    if user.is_staff or user.is_superuser:
+        return list(
+            Organization.objects.filter(
+                Q(kind=OrganizationKind.AGENCY)
+                | Q(kind=OrganizationKind.CLIENT, archived_at__isnull=True)
+            ).values_list("pk", flat=True)
+        )
+    agencies = get_objects_for_user(
+        user,
+        f"accounts.{MANAGE}",
+        klass=Organization,
+        with_superuser=False,
+        accept_global_perms=False,
+    ).filter(kind=OrganizationKind.AGENCY)
+    return [
+        *agencies.values_list("pk", flat=True),
+        *Organization.objects.filter(pk__in=accessible_client_ids(user, MANAGE)).values_list(
+            "pk", flat=True
+        ),
+    ]
+
+
+def may_manage_api_keys(user: User, organization: Organization) -> bool:
+    if user is not None and user.is_active and (user.is_staff or user.is_superuser):
+        return True
+    return organization.pk in api_key_organization_ids(user)
 
 
 def _hash_key(raw_key: str) -> str:
@@ -222,7 +265,12 @@ def create_api_key(
 ) -> tuple[ApiKey, str]:
     """A new key for a client or an agency (an agency's key reaches all its clients). Returns the
     row and the raw key, which is shown once and never stored. Scopes are `read` and `write`;
-    `write` implies `read`."""
+    `write` implies `read`. A test key begins `mk_test_`, a live one `mk_live_`.
+
+    Raises ValidationError (by field) for a bad scope or an expiry not in the future, and
+    ApiKeyRefused when `created_by` may not manage the organization's keys."""
+    if created_by is not None and not may_manage_api_keys(created_by, organization):
+        raise ApiKeyRefused("Your role may not create API keys for this organization.")
     if organization.kind not in (OrganizationKind.CLIENT, OrganizationKind.AGENCY):
         raise ValidationError({"organization": "API keys belong to a client or an agency."})
     scopes = list(dict.fromkeys(scopes or ["read"]))
@@ -235,7 +283,7 @@ def create_api_key(
         raise ValidationError({"expires_at": "The expiry must be in the future."})
     prefix = secrets.token_hex(4)
     raw_key = (
-        f"{TEST_KEY_PREFIX if is_test else API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(24)}"
+        f"{TEST_KEY_PREFIX if is_test else LIVE_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(24)}"
     )
     api_key = ApiKey(
         organization=organization,
@@ -249,6 +297,13 @@ def create_api_key(
     )
     api_key.full_clean()
     api_key.save()
+    logger.info(
+        "API key %s (%s) of organization %s created by user %s",
+        api_key.pk,
+        api_key.key_prefix,
+        organization.pk,
+        getattr(created_by, "pk", None),
+    )
     return api_key, raw_key
 
 
@@ -286,10 +341,28 @@ def api_key_client_ids(api_key: ApiKey) -> list:
     return list(clients.values_list("pk", flat=True))
 
 
-def revoke_api_key(*, api_key: ApiKey) -> ApiKey:
-    """Revoke a key; idempotent (the first revocation time is kept)."""
-    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    api_key.refresh_from_db(fields=["revoked_at"])
+@transaction.atomic
+def revoke_api_key(*, api_key: ApiKey, by: User | None = None) -> ApiKey:
+    """Revoke a key: from now on it answers 401. Idempotent: revoking a revoked key changes
+    nothing, and the first revocation's time and person are kept (the audit trail: `revoked_at`,
+    `revoked_by`, and a log line). Locks the key's row, so two revocations at once record one.
+
+    Raises ApiKeyRefused when `by` may not manage the key's organization."""
+    if by is not None and not may_manage_api_keys(by, api_key.organization):
+        raise ApiKeyRefused("Your role may not revoke this organization's API keys.")
+    locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    if locked.revoked_at is None:
+        locked.revoked_at = timezone.now()
+        locked.revoked_by = by
+        locked.save(update_fields=["revoked_at", "revoked_by", "updated_at"])
+        logger.info(
+            "API key %s (%s) of organization %s revoked by user %s",
+            locked.pk,
+            locked.key_prefix,
+            locked.organization_id,
+            getattr(by, "pk", None),
+        )
+    api_key.revoked_at, api_key.revoked_by = locked.revoked_at, locked.revoked_by
     return api_key
 
 

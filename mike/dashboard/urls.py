@@ -1,6 +1,7 @@
 """The dashboards' URLs, under /app/. Each page family keeps its own `urlpatterns` beside its views."""
 
 from .views import (
+    api_keys,
     audiences,
     auth,
     calls,
@@ -44,4 +45,5 @@ urlpatterns = [
     *settings.urlpatterns,
     *webhooks.urlpatterns,
     *integrations.urlpatterns,
+    *api_keys.urlpatterns,
 ]

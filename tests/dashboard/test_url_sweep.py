@@ -57,6 +57,7 @@ def sweep_objects(tenants, people):
 
     from mike.accounts.invitations import invite
     from mike.accounts.models import Membership
+    from mike.accounts.services import create_api_key
     from mike.imports.services import create_job
     from tests import factories
 
@@ -104,6 +105,7 @@ def sweep_objects(tenants, people):
         "number_id": factories.TrackedPhoneNumberFactory(campaign=campaign).pk,
         "member_id": Membership.objects.get(user=people.client_user).pk,
         "invitation_id": invitation.pk,
+        "key_id": create_api_key(organization=tenants.client_a, name="sweep")[0].pk,
         "token": token,
         "webhook_id": webhook.pk,
         "webhook_delivery_id": webhook_delivery.pk,
