@@ -156,6 +156,16 @@ class RecipientFilter(django_filters.FilterSet):
         return queryset.filter(reward_status=value)
 
 
+def test_badge(recipient) -> str:
+    """A "Test" badge beside test data (a recipient pushed with a test API key), "" otherwise."""
+    if getattr(recipient, "is_test", False):
+        return format_html(' <span class="badge warn" title="{}">Test</span>', TEST_DATA_TITLE)
+    return ""
+
+
+TEST_DATA_TITLE = "Test data, made with a test API key: never texted, no real card"
+
+
 class PersonTable(DashboardTable):
     """The columns every list of recipients starts with: the name (linked to their page), the
     phone and code masked, and the campaign."""
@@ -193,9 +203,10 @@ class PersonTable(DashboardTable):
 
     def render_name(self, record):
         return format_html(
-            '<a class="nowrap" href="{}">{}</a>',
+            '<a class="nowrap" href="{}">{}</a>{}',
             reverse("dashboard:recipient", args=[record.pk]),
             record.full_name or "(no name)",
+            test_badge(record),
         )
 
     def value_name(self, record):
