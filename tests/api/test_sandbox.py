@@ -323,3 +323,17 @@ def test_simulate_reply_is_in_the_schema(world):
     operation = paths["/api/v1/recipients/{id}/simulate-reply/"]["post"]
     assert "Sandbox only" in operation["description"]
     assert "Idempotency-Key" in [p["name"] for p in operation["parameters"]]
+
+
+def test_revoking_a_sandbox_reward_refunds_nothing(world):
+    from giftcards.services.revocation import revoke_reward
+    from giftcards.services.sandbox import claim_sandbox_card
+
+    reward = _ready_test_reward(world)
+    claim_sandbox_card(recipient=reward.recipient, condition=world["condition"])
+    before = stock_snapshot(world["pool"])
+    revoked = revoke_reward(reward=reward, by=None, reason="Integration test finished")
+    assert revoked.status == RewardStatus.REVOKED and revoked.gift_card_id is None
+    assert stock_snapshot(world["pool"]) == before
+    delivery = GiftCardDelivery.objects.get(reward=reward)
+    assert delivery.status == DeliveryStatus.FAILED  # queued, never sent: stopped
