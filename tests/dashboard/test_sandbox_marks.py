@@ -15,6 +15,7 @@ from giftcards.models import DeliveryStatus, GiftCardDelivery
 from giftcards.services.sandbox import claim_sandbox_card
 from recipients.models import ApprovalStatus, SmsOptInStatus
 from tests import factories
+from tests.dashboard.helpers import read_csv
 from tests.dashboard.test_home import HOME, at, totals
 
 pytestmark = pytest.mark.django_db
@@ -78,6 +79,17 @@ def test_test_recipients_rewards_and_deliveries_are_badged(people, login_as, san
     assert ">Test</span>" in deliveries and "$15.00 (test)" in deliveries
     detail = web.get(reverse("dashboard:recipient", args=[sandbox["recipient"].pk]))
     assert ">Test</span>" in detail.content.decode()
+
+
+def test_exports_mark_test_rows(people, login_as, sandbox):
+    web = login_as(people.client_admin)
+    (reward,) = read_csv(web.get(reverse("dashboard:giftcard_rewards"), {"export": "csv"}))
+    assert reward["Recipient"] == "Tess Sandbox (test)"
+    assert reward["Card"] == sandbox["reward"].sandbox_code
+    (delivery,) = read_csv(web.get(reverse("dashboard:deliveries"), {"export": "csv"}))
+    assert delivery["Recipient"] == "Tess Sandbox (test)"
+    recipients = read_csv(web.get(reverse("dashboard:recipients"), {"export": "csv"}))
+    assert [row["Name"] for row in recipients] == ["Tess Sandbox (test)"]
 
 
 def test_the_resend_button_resends_a_sandbox_delivery_through_the_sandbox(

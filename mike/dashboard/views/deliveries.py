@@ -23,7 +23,7 @@ from mike.rewards.delivery import retry_delivery
 from ..access import dashboard_view
 from ..tables import DashboardTable, DateInput, scoped_campaigns, table_page
 from .giftcards import client_time, money, status_badge
-from .recipients import test_badge
+from .recipients import test_badge, test_suffix
 
 
 class DeliveryTable(DashboardTable):
@@ -62,7 +62,8 @@ class DeliveryTable(DashboardTable):
         )
 
     def value_recipient(self, record):
-        return record.recipient.full_name or str(record.recipient)
+        name = record.recipient.full_name or str(record.recipient)
+        return name + test_suffix(record.recipient)
 
     def value_card(self, record):
         # The reward's brand and value are its card's (copied from the condition); a sandbox

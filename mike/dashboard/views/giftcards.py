@@ -484,7 +484,10 @@ class RewardTable(DashboardTable):
         )
 
     def value_recipient(self, record):
-        return record.recipient.full_name or str(record.recipient)
+        from .recipients import test_suffix
+
+        name = record.recipient.full_name or str(record.recipient)
+        return name + test_suffix(record.recipient)
 
     def render_card_value(self, value):
         return money(value)

@@ -163,6 +163,12 @@ def test_badge(recipient) -> str:
     return ""
 
 
+def test_suffix(recipient) -> str:
+    """ " (test)" after test data's name in an export, so its rows (and their values) are never
+    taken for live ones."""
+    return " (test)" if getattr(recipient, "is_test", False) else ""
+
+
 TEST_DATA_TITLE = "Test data, made with a test API key: never texted, no real card"
 
 
@@ -210,7 +216,7 @@ class PersonTable(DashboardTable):
         )
 
     def value_name(self, record):
-        return record.full_name
+        return record.full_name + test_suffix(record)
 
     def render_phone(self, record):
         return format_html(
