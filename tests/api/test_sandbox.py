@@ -337,3 +337,48 @@ def test_revoking_a_sandbox_reward_refunds_nothing(world):
     assert stock_snapshot(world["pool"]) == before
     delivery = GiftCardDelivery.objects.get(reward=reward)
     assert delivery.status == DeliveryStatus.FAILED  # queued, never sent: stopped
+
+
+def test_admin_resend_opt_in_and_retry_stay_in_the_sandbox(
+    world, client, twilio_server, django_capture_on_commit_callbacks
+):
+    from giftcards.services.sandbox import claim_sandbox_card
+
+    client.force_login(factories.UserFactory(is_staff=True, is_superuser=True))
+    asked = factories.RecipientFactory(
+        audience=world["audience"],
+        campaign=world["campaign"],
+        is_test=True,
+        approval_status=ApprovalStatus.APPROVED,
+        sms_opt_in_status=SmsOptInStatus.PENDING,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("admin:recipients_recipient_changelist"),
+            {"action": "resend_opt_in", "_selected_action": [asked.pk]},
+            follow=True,
+        )
+    log = SmsOptInLog.objects.get(recipient=asked)
+    assert log.provider_used == SmsProvider.SANDBOX
+
+    reward = _ready_test_reward(world)
+    _, delivery = claim_sandbox_card(recipient=reward.recipient, condition=world["condition"])
+    GiftCardDelivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.FAILED, retry_count=5, max_retries=5, next_attempt_at=None
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("admin:giftcards_giftcarddelivery_changelist"),
+            {"action": "retry_deliveries", "_selected_action": [str(delivery.pk)]},
+            follow=True,
+        )
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DELIVERED and delivery.sms_status == "delivered (test)"
+    assert twilio_server.messages == [] and mail.outbox == []
+    # The admin shows a sandbox delivery and reward (no card) without error.
+    for name, pk in (
+        ("giftcards_giftcarddelivery", delivery.pk),
+        ("giftcards_recipientgiftcard", reward.pk),
+    ):
+        assert client.get(reverse(f"admin:{name}_change", args=[pk])).status_code == 200
+        assert client.get(reverse(f"admin:{name}_changelist")).status_code == 200
