@@ -382,3 +382,18 @@ def test_admin_resend_opt_in_and_retry_stay_in_the_sandbox(
     ):
         assert client.get(reverse(f"admin:{name}_change", args=[pk])).status_code == 200
         assert client.get(reverse(f"admin:{name}_changelist")).status_code == 200
+
+
+def test_an_email_only_test_recipient_gets_a_sandbox_card_without_an_email(
+    world, django_capture_on_commit_callbacks
+):
+    api = world["test_api"]
+    recipient_id = push_test_recipient(world, phone="", email="inbox@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post(f"recipients/{recipient_id}/conditions/", {"condition_number": 1})
+    (delivery,) = api.get("deliveries/", {"recipient": recipient_id}).json()["results"]
+    assert delivery["delivery_method"] == "email" and delivery["status"] == "delivered"
+    assert mail.outbox == []
+    # A reply simulated for a recipient without a phone is answered all the same.
+    answer = api.post(f"recipients/{recipient_id}/simulate-reply/", {"body": "HELP"})
+    assert answer.status_code == 200 and answer.json()["reply"]
