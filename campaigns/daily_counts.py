@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, DecimalField, Sum
+from django.db.models import Count, DecimalField, Q, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.utils import timezone
@@ -59,9 +59,11 @@ def last_closed_day(tz: ZoneInfo, now: datetime | None = None) -> date:
 
 def day_counts(events, tz: ZoneInfo):
     """`events` grouped by campaign, day (in `tz`) and type: rows of (campaign_id, day,
-    event_type, count, amount)."""
+    event_type, count, amount). Test data (the events of test recipients, made with a test API
+    key) is left out: the funnel and the money spent are the live campaign's."""
     return (
-        events.annotate(day=TruncDate("occurred_at", tzinfo=tz))
+        events.filter(Q(recipient__isnull=True) | Q(recipient__is_test=False))
+        .annotate(day=TruncDate("occurred_at", tzinfo=tz))
         .values_list("campaign_id", "day", "event_type")
         .annotate(n=Count("id"), amount=Coalesce(Sum(CARD_VALUE), Decimal("0")))
         .order_by()

@@ -60,9 +60,9 @@ def reward_rows(rewards):
 
 
 def delivery_rows(deliveries):
-    return deliveries.select_related("recipient", "gift_card__brand", "campaign").order_by(
-        "-created_at"
-    )
+    return deliveries.select_related(
+        "recipient", "gift_card__brand", "reward__brand", "campaign"
+    ).order_by("-created_at")
 
 
 def failed_delivery_count(deliveries) -> int:

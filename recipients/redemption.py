@@ -187,7 +187,7 @@ def reward_answer(recipient: Recipient) -> RewardAnswer:
     cards, lines = [], []
     for reward in rewards:
         line = None
-        if reward.status == RewardStatus.DELIVERED and reward.gift_card_id:
+        if reward.status == RewardStatus.DELIVERED and (reward.gift_card_id or reward.is_sandbox):
             cards.append(reward)
         elif reward.status == RewardStatus.CLAIMED:
             line = _claimed_line(recipient, reward)

@@ -45,7 +45,7 @@ class RecipientGiftCardAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
         "gift_card",
         "created_at",
     )
-    list_filter = ("status", "delivery_status", "delivery_method", "created_at")
+    list_filter = ("status", "delivery_status", "delivery_method", "is_sandbox", "created_at")
     search_fields = (
         "=recipient__redemption_code",
         "recipient__last_name",
@@ -82,6 +82,8 @@ class RecipientGiftCardAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
                 )
             },
         ),
+        # Test data (a test API key's): the fake card instead of a real one.
+        ("Sandbox", {"fields": ("is_sandbox", "sandbox_code")}),
         (
             "Delivery",
             {
@@ -155,7 +157,7 @@ class GiftCardDeliveryAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
         "retry_count",
         "next_attempt_at",
     )
-    list_filter = ("status", "failure_reason", "delivery_method", "created_at")
+    list_filter = ("status", "failure_reason", "delivery_method", "is_sandbox", "created_at")
     search_fields = (
         "delivery_address",
         "twilio_message_sid",
@@ -174,6 +176,7 @@ class GiftCardDeliveryAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
                     "id",
                     "reward",
                     "gift_card",
+                    "is_sandbox",
                     "recipient",
                     "campaign",
                     "call_session",

@@ -343,6 +343,8 @@ def failed_delivery_problems() -> list[Problem]:
             | Q(status__in=[DeliveryStatus.UNDELIVERED, DeliveryStatus.BOUNCED])
         )
         .exclude(reward__status__in=[RewardStatus.REVOKED, RewardStatus.REJECTED])
+        # Test data's deliveries are never sent, so never staff's problem.
+        .exclude(is_sandbox=True)
         .select_related("recipient__audience__client", "gift_card__brand")
         .order_by("created_at")
     )

@@ -90,6 +90,20 @@ class RecipientGiftCard(TimeOrderedModel):
     purchase_attempts = models.PositiveIntegerField(default=0)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.TextField(blank=True)
+    is_sandbox = models.BooleanField(
+        default=False,
+        # In the database too: hand-written inserts (the claim benchmark's) need not name it.
+        db_default=False,
+        help_text="Test data: the reward of a test recipient (pushed with a test API key). It "
+        "never takes a card from a pool, debits credit or buys from the provider; its card is "
+        "the fake `sandbox_code`.",
+    )
+    sandbox_code = models.CharField(
+        max_length=20,
+        blank=True,
+        db_default="",
+        help_text="The fake card code of a sandbox reward.",
+    )
 
     objects = RecipientGiftCardQuerySet.as_manager()
     client_lookup = "recipient__audience__client"
@@ -131,8 +145,15 @@ class RecipientGiftCard(TimeOrderedModel):
             ),
             models.CheckConstraint(
                 condition=~Q(status__in=[RewardStatus.CLAIMED, RewardStatus.DELIVERED])
-                | Q(gift_card__isnull=False),
+                | Q(gift_card__isnull=False)
+                | Q(is_sandbox=True),
                 name="recipientgiftcard_claimed_has_card",
+            ),
+            # A sandbox reward never holds a real card nor buys one.
+            models.CheckConstraint(
+                condition=Q(is_sandbox=False)
+                | Q(gift_card__isnull=True, provider_request_id__isnull=True),
+                name="recipientgiftcard_sandbox_has_no_card",
             ),
         ]
         indexes = [
@@ -172,7 +193,21 @@ class GiftCardDelivery(TimeOrderedModel):
     reward = models.ForeignKey(
         RecipientGiftCard, on_delete=models.PROTECT, related_name="deliveries"
     )
-    gift_card = models.ForeignKey(GiftCard, on_delete=models.PROTECT, related_name="deliveries")
+    gift_card = models.ForeignKey(
+        GiftCard,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="deliveries",
+        help_text="The card sent; none for a sandbox delivery.",
+    )
+    is_sandbox = models.BooleanField(
+        default=False,
+        # In the database too: hand-written inserts (the claim benchmark's) need not name it.
+        db_default=False,
+        help_text="Test data: a sandbox reward's delivery, recorded as delivered without any "
+        "text or email leaving.",
+    )
     recipient = models.ForeignKey(
         "recipients.Recipient", on_delete=models.PROTECT, related_name="gift_card_deliveries"
     )
@@ -254,6 +289,12 @@ class GiftCardDelivery(TimeOrderedModel):
             models.CheckConstraint(
                 condition=Q(retry_count__gte=0, max_retries__gte=0),
                 name="giftcarddelivery_retries_not_negative",
+            ),
+            # A live delivery sends a card; a sandbox one never does.
+            models.CheckConstraint(
+                condition=Q(is_sandbox=False, gift_card__isnull=False)
+                | Q(is_sandbox=True, gift_card__isnull=True),
+                name="giftcarddelivery_card_unless_sandbox",
             ),
         ]
         indexes = [

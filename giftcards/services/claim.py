@@ -23,6 +23,7 @@ from ..models import (
 from . import claim_sql
 from .claim_orm import _lock_inputs_portable, _write_claim_portable
 from .claim_rows import ClaimRows
+from .sandbox import refuse_test_recipient
 
 # --- Claiming a card for a reward --------------------------------------------------------------
 #
@@ -114,9 +115,13 @@ def claim_reward_card(
 ) -> tuple[GiftCard, GiftCardDelivery | None]:
     """claim_card_atomic, also returning the delivery it queued (None when the reward already had
     its card). `card_id` claims exactly that card (a provider purchase's, see services.purchase),
-    which a reward waiting on that purchase (`purchase_pending`) may take."""
+    which a reward waiting on that purchase (`purchase_pending`) may take.
+
+    Raises RefusedForTestData, having changed nothing, for a test recipient: test data never
+    takes stock (its rewards are claimed in the sandbox: services.sandbox)."""
     if assignment_source not in AssignmentSource.values:
         raise ValueError(f"Unknown assignment source {assignment_source!r}.")
+    refuse_test_recipient(recipient.pk, what="takes a card from stock or debits credit")
     portable = connection.vendor != "postgresql" or not settings.GIFTCARD_CLAIM_SQL
     lock = _lock_inputs_portable if portable else claim_sql.lock_inputs
     with transaction.atomic():

@@ -326,7 +326,9 @@ def record_failure(
         error_message=error[:2000],
         retry_count=attempts,
         last_retry_at=now,
-        provider_used=sms.SmsProvider.of(sms.backend_name()),
+        provider_used=sms.SmsProvider.SANDBOX
+        if delivery.is_sandbox
+        else sms.SmsProvider.of(sms.backend_name()),
     )
     if gave_up:
         RecipientGiftCard.objects.filter(pk=delivery.reward_id).update(

@@ -8,12 +8,16 @@ from django.urls import reverse
 from recipients.codes import format_code
 
 from ..models import GiftCard, GiftCardDelivery
+from .sandbox import RefusedForTestData
 
 
 def send_card_email(delivery: GiftCardDelivery, card: GiftCard, *, to: str) -> None:
     """Email the card (code, PIN, value, brand and how to use it) to `to`, as plain text and HTML.
-    Raises whatever the email backend raises (SMTP down, address refused)."""
+    Raises whatever the email backend raises (SMTP down, address refused), and
+    RefusedForTestData, sending nothing, for a test recipient (test data is never emailed)."""
     recipient = delivery.recipient
+    if recipient.is_test or delivery.is_sandbox:
+        raise RefusedForTestData("gets an email")
     context = {
         "recipient": recipient,
         "client": recipient.audience.client,

@@ -49,6 +49,7 @@ from .claim import NoCardAvailable, claim_reward_card
 from .credit import InsufficientCredit
 from .inventory import add_card_to_pool
 from .rewards import mark_awaiting_credit
+from .sandbox import RefusedForTestData
 
 logger = logging.getLogger(__name__)
 
@@ -96,9 +97,12 @@ def purchase_for_reward(
     """Buy the card of a reward that found none in stock, from the provider into `pool`, and claim
     it (see the module's docstring). A reward that no longer needs one (it has a card, is
     rejected or revoked, or its purchase is pending or was refused) changes nothing; a pending
-    purchase is settled by `settle_purchase`."""
+    purchase is settled by `settle_purchase`. Raises RefusedForTestData, buying nothing, for
+    a test recipient's reward (test data never reaches the provider)."""
     with transaction.atomic():
         recipient, locked = _lock(reward.pk)
+        if recipient.is_test:
+            raise RefusedForTestData("buys from the gift card provider")
         if (
             locked.gift_card_id is not None
             or locked.status not in CLAIMABLE_REWARD_STATUSES

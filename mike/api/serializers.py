@@ -119,7 +119,8 @@ class RewardSerializer(serializers.ModelSerializer):
     condition_number = serializers.IntegerField(source="condition.condition_number")
     brand = serializers.CharField(source="brand.brand_name")
     card_code = serializers.SerializerMethodField(
-        help_text="The card's code, masked: the full code is the recipient's alone."
+        help_text="The card's code, masked: the full code is the recipient's alone. A sandbox "
+        "reward's fake code (TEST-XXXX-XXXX) is shown whole."
     )
 
     class Meta:
@@ -133,6 +134,7 @@ class RewardSerializer(serializers.ModelSerializer):
             "brand",
             "card_value",
             "card_code",
+            "is_sandbox",
             "delivery_method",
             "delivery_status",
             "assigned_at",
@@ -141,6 +143,8 @@ class RewardSerializer(serializers.ModelSerializer):
         )
 
     def get_card_code(self, reward) -> str | None:
+        if reward.is_sandbox:
+            return reward.sandbox_code
         card = reward.gift_card
         return card.masked_code if card is not None else None
 
@@ -163,6 +167,7 @@ class DeliverySerializer(serializers.ModelSerializer):
             "condition_number",
             "delivery_method",
             "status",
+            "is_sandbox",
             "message",
             "sms_status",
             "failure_reason",
@@ -388,3 +393,15 @@ class WebhookSubscriptionUpdateSerializer(serializers.Serializer):
         required=False,
     )
     is_active = serializers.BooleanField(required=False)
+
+
+class SimulateReplyResultSerializer(serializers.Serializer):
+    reply = serializers.CharField(
+        allow_blank=True,
+        help_text="What Mike would have texted back (recorded as a sandbox message; blank after "
+        "a STOP, which the carrier answers).",
+    )
+    recipient = RecipientDetailSerializer(
+        help_text="The recipient as the reply left them. Sandbox deliveries run after the "
+        "request commits: read the recipient again to see them delivered (test)."
+    )

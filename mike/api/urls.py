@@ -26,6 +26,11 @@ urlpatterns = [
         views.RecipientConditions.as_view(),
         name="recipient_conditions",
     ),
+    path(
+        "recipients/<uuid:pk>/simulate-reply/",
+        views.RecipientSimulateReply.as_view(),
+        name="recipient_simulate_reply",
+    ),
     path("rewards/", views.RewardList.as_view(), name="rewards"),
     path("rewards/<uuid:pk>/", views.RewardDetail.as_view(), name="reward"),
     path("deliveries/", views.DeliveryList.as_view(), name="deliveries"),

@@ -16,6 +16,7 @@ from campaigns.models import Campaign
 from giftcards.models import GiftCardDelivery, RecipientGiftCard
 from mike.accounts.models import Organization
 from mike.rewards.conditions import mark_condition_met_by_api
+from mike.rewards.inbound import simulate_reply
 from mike.webhooks.models import WebhookSubscription
 from mike.webhooks.services import (
     SubscriptionInvalid,
@@ -30,6 +31,7 @@ from recipients.services.audiences import AudienceInvalid, create_audience
 from recipients.services.push import push_recipients
 
 from . import serializers as api
+from .auth import HasKeyScope, KnownQueryParameters, TestKeyOnly
 from .errors import Conflict
 from .filters import CampaignFilter, DeliveryFilter, RecipientFilter, RewardFilter
 from .idempotency import KEY_PATTERN, MAX_KEY_LENGTH, idempotent
@@ -335,6 +337,31 @@ class RecipientConditions(APIView):
         return Response(
             api.ConditionMetSerializer(body).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class RecipientSimulateReply(APIView):
+    permission_classes = [HasKeyScope, KnownQueryParameters, TestKeyOnly]
+
+    @extend_schema(
+        request=api.SimulateReplySerializer,
+        responses={200: api.SimulateReplyResultSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        description="Sandbox only (a test key; a live key gets 403): act on a text as if the "
+        "test recipient had replied it (YES opts in and their rewards get sandbox cards, STOP "
+        "opts out, HELP, START …), through the same path as a real reply, without Twilio. "
+        "Answers the reply Mike would have texted and the recipient's new status.",
+    )
+    @idempotent
+    def post(self, request, pk):
+        """Simulate the test recipient's reply to the opt-in text (the sandbox)."""
+        recipient = get_object_or_404(recipients_of(request), pk=pk)
+        data = api.SimulateReplySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        reply = simulate_reply(recipient=recipient, body=data.validated_data["body"])
+        recipient = Recipient.objects.get(pk=recipient.pk)
+        return Response(
+            api.SimulateReplyResultSerializer({"reply": reply, "recipient": recipient}).data
         )
 
 

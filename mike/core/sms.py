@@ -48,6 +48,7 @@ class SmsProvider(models.TextChoices):
     CONSOLE = "console", "Console"
     LOCMEM = "locmem", "Local memory (tests)"
     INFOBIP = "infobip", "Infobip"
+    SANDBOX = "sandbox", "Sandbox (test data, never sent)"
 
     @classmethod
     def of(cls, name: str) -> str:
@@ -135,6 +136,12 @@ def send_sms(to: str, body: str, *, status_callback: str = "") -> SentSms:
     else:
         raise SmsError(f"Unknown SMS_BACKEND {name!r}.", retryable=False)
     return sent
+
+
+def sandbox_sms(to: str, body: str) -> SentSms:
+    """A text to a test recipient (test data, made with a test API key): recorded like a sent
+    one, with a sandbox SID (`SB…`), and sent nowhere, whatever SMS_BACKEND says."""
+    return SentSms(to, body, f"SB{uuid.uuid4().hex}", "sent", SmsProvider.SANDBOX)
 
 
 def clear_outbox() -> None:

@@ -18,6 +18,7 @@ from giftcards.services import (
     mark_awaiting_stock,
 )
 from giftcards.services.purchase import purchase_for_reward
+from giftcards.services.sandbox import claim_sandbox_card
 from recipients.models import READY, Readiness, Recipient
 
 from .opt_in import reask_expired_opt_in
@@ -98,7 +99,22 @@ def claim_pending_rewards(*, recipient) -> list[RecipientGiftCard]:
 
 
 def _claim_one(reward: RecipientGiftCard, *, recipient, source: str, call_session) -> bool:
-    """Claim (or buy) one reward's card and queue its delivery; True when a card was claimed."""
+    """Claim (or buy) one reward's card and queue its delivery; True when a card was claimed.
+    A test recipient's reward gets its sandbox card instead (giftcards.services.sandbox)."""
+    if recipient.is_test:
+        try:
+            _, delivery = claim_sandbox_card(
+                recipient=recipient,
+                condition=reward.condition,
+                assignment_source=source,
+                call_session=call_session,
+            )
+        except RewardNotClaimable:
+            return False
+        if delivery is None:
+            return False
+        queue_delivery(delivery.pk)
+        return True
     try:
         _, delivery = claim_reward_card(
             recipient=recipient,

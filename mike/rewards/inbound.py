@@ -18,7 +18,13 @@ logger = logging.getLogger(__name__)
 
 
 def handle_inbound_sms(
-    *, from_number: str, body: str, message_sid: str, to_number: str = "", client_ids=None
+    *,
+    from_number: str,
+    body: str,
+    message_sid: str,
+    to_number: str = "",
+    client_ids=None,
+    recipient_id=None,
 ) -> str:
     """Act on a text a recipient sent (recipients.services.handle_inbound_sms: YES, STOP, START,
     HELP, idempotent by message SID) and return the reply to send back ("" for none).
@@ -28,7 +34,8 @@ def handle_inbound_sms(
     is answered with what its claims did ("your card is on its way" only when a card is). A claim
     that fails here is logged, and the sweep claims it later; the reply then says the card is
     being got ready, which is what is true. `client_ids`: only these clients' recipients (the
-    text came through a client's or agency's own Twilio account)."""
+    text came through a client's or agency's own Twilio account). `recipient_id`: a reply
+    simulated for that test recipient (`simulate_reply`)."""
     with transaction.atomic():
         inbound = recipient_services.handle_inbound_sms(
             from_number=from_number,
@@ -36,6 +43,7 @@ def handle_inbound_sms(
             message_sid=message_sid,
             to_number=to_number,
             client_ids=client_ids,
+            recipient_id=recipient_id,
         )
     claimed = []
     if not inbound.duplicate:
@@ -126,3 +134,20 @@ def apply_sms_status(*, message_sid: str, status: str, error_code: str = "") -> 
     ):
         return
     update_delivery_status(message_sid=message_sid, status=status, error_code=error_code)
+
+
+def simulate_reply(*, recipient: Recipient, body: str) -> str:
+    """The sandbox's inbound text: act on `body` as if the test recipient had texted it (YES opts
+    in and claims their sandbox rewards, STOP opts out, HELP, …) through the same path as a real
+    text, without Twilio and without touching anyone else at the number. Returns the reply Mike
+    would have texted back (recorded as a sandbox message). ValueError for a live recipient."""
+    from mike.core.sms import sandbox_sms
+
+    if not recipient.is_test:
+        raise ValueError("Only a test recipient's reply can be simulated.")
+    return handle_inbound_sms(
+        from_number=recipient.phone,
+        body=body,
+        message_sid=sandbox_sms(recipient.phone, body).sid,
+        recipient_id=recipient.pk,
+    )

@@ -43,11 +43,15 @@ RESPONSIVE_STATUSES = (
 
 def _recipients_of(phone: str, raw: str, *, including=None, client_ids=None) -> list[Recipient]:
     """Every recipient texted at this number (and the recipient whose pk is `including`, asked
-    or not), locked, most recently approved first; with `client_ids`, only those clients'."""
+    or not), locked, most recently approved first; with `client_ids`, only those clients'.
+
+    Test recipients (test data, never really texted) are never among those at a number: a real
+    text from a phone an integrator used for test data does not move them, and their simulated
+    replies (`handle_inbound_sms(recipient_id=…)`) move only them."""
     numbers = {n for n in (phone, raw) if n}
     if not numbers and including is None:
         return []
-    matches = Q(phone__in=numbers, sms_opt_in_status__in=RESPONSIVE_STATUSES)
+    matches = Q(phone__in=numbers, sms_opt_in_status__in=RESPONSIVE_STATUSES, is_test=False)
     if client_ids is not None:
         matches &= Q(audience__client_id__in=client_ids)
     if including is not None:
@@ -244,7 +248,13 @@ def _apply_keyword(
 
 
 def handle_inbound_sms(
-    *, from_number: str, body: str, message_sid: str, to_number: str = "", client_ids=None
+    *,
+    from_number: str,
+    body: str,
+    message_sid: str,
+    to_number: str = "",
+    client_ids=None,
+    recipient_id=None,
 ) -> InboundSms:
     """Act on a text a recipient sent (see InboundSms for what the caller learns).
 
@@ -256,13 +266,24 @@ def handle_inbound_sms(
     recipient). Locks every recipient at the number (primary-key order). With `client_ids` (the
     text came through a client's or agency's own Twilio account), only those clients' recipients
     are read or changed.
+
+    `recipient_id`: a reply simulated for that test recipient (the sandbox's simulate-reply):
+    only that recipient is read or changed, whoever else shares the number, and the log rows are
+    sandbox messages. ValueError for a live recipient.
     """
     keyword = sms_replies.classify(body)
     phone = normalize_phone(from_number)
+    provider = SmsProvider.TWILIO
     with transaction.atomic():
         # Locking the recipients first also serialises two deliveries of the same message: the
         # second one finds the first one's log row below.
-        recipients = _recipients_of(phone, from_number, client_ids=client_ids)
+        if recipient_id is not None:
+            recipients = _recipients_of("", "", including=recipient_id)
+            if not all(r.is_test for r in recipients):
+                raise ValueError("Only a test recipient's reply can be simulated.")
+            provider = SmsProvider.SANDBOX
+        else:
+            recipients = _recipients_of(phone, from_number, client_ids=client_ids)
         if not recipients:
             return InboundSms(keyword, phone or from_number)
         primary = recipients[0]
@@ -284,7 +305,7 @@ def handle_inbound_sms(
                     direction=SmsDirection.INBOUND,
                     message_text=body,
                     status=SmsStatus.RECEIVED,
-                    provider_used=SmsProvider.TWILIO,
+                    provider_used=provider,
                 )
         except IntegrityError:
             seen = SmsOptInLog.objects.get(message_sid=message_sid, direction=SmsDirection.INBOUND)
@@ -306,7 +327,8 @@ def log_reply(*, inbound: InboundSms, text: str) -> None:
         direction=SmsDirection.OUTBOUND,
         message_text=text,
         status=SmsStatus.SENT,
-        provider_used=SmsProvider.TWILIO,
+        # A test recipient's reply is recorded, never sent (the sandbox).
+        provider_used=SmsProvider.SANDBOX if inbound.primary.is_test else SmsProvider.TWILIO,
     )
 
 

@@ -242,13 +242,19 @@ def methods_of(view_class):
 
 
 def test_every_route_is_401_without_a_key_and_404_for_an_unknown_id():
-    api = api_for(ClientFactory())
+    from mike.api.auth import TestKeyOnly
+
+    client = ClientFactory()
+    live, test = api_for(client), api_for(client, is_test=True)
     for route, view_class in api_routes():
+        test_only = TestKeyOnly in getattr(view_class, "permission_classes", ())
         for method in methods_of(view_class):
             anonymous = getattr(Api(None), method)(route)
             assert_json_error(anonymous, 401)
             if any(part.count("-") == 4 for part in route.split("/")):
-                assert_json_error(getattr(api, method)(route), 404)
+                assert_json_error(getattr(test if test_only else live, method)(route), 404)
+            if test_only:
+                assert_json_error(getattr(live, method)(route), 403)
 
 
 def test_every_write_route_is_403_to_a_read_only_key():

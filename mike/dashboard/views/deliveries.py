@@ -23,11 +23,12 @@ from mike.rewards.delivery import retry_delivery
 from ..access import dashboard_view
 from ..tables import DashboardTable, DateInput, scoped_campaigns, table_page
 from .giftcards import client_time, money, status_badge
+from .recipients import test_badge, test_suffix
 
 
 class DeliveryTable(DashboardTable):
     recipient = tables.Column("Recipient", orderable=False)
-    card = tables.Column("Card", accessor="gift_card", orderable=False)
+    card = tables.Column("Card", accessor="reward", orderable=False)
     delivery_method = tables.Column("Channel")
     status = tables.Column("Status")
     failure_reason = tables.Column("Failure", default="", attrs={"td": {"class": "failure"}})
@@ -54,19 +55,26 @@ class DeliveryTable(DashboardTable):
 
     def render_recipient(self, record):
         return format_html(
-            '{}<br><span class="small muted">{}</span>',
+            '{}{}<br><span class="small muted">{}</span>',
             record.recipient.full_name or str(record.recipient),
+            test_badge(record.recipient),
             record.delivery_address,
         )
 
     def value_recipient(self, record):
-        return record.recipient.full_name or str(record.recipient)
+        name = record.recipient.full_name or str(record.recipient)
+        return name + test_suffix(record.recipient)
+
+    def value_card(self, record):
+        # The reward's brand and value are its card's (copied from the condition); a sandbox
+        # delivery has no card.
+        reward = record.reward
+        return f"{reward.brand.brand_name} {money(reward.card_value)}"
 
     def render_card(self, record):
-        card = record.gift_card
-        return f"{card.brand.brand_name} {money(card.card_value)}"
-
-    value_card = render_card
+        if record.is_sandbox:
+            return format_html("{} (test)", self.value_card(record))
+        return self.value_card(record)
 
     def render_status(self, record):
         return status_badge(record.status, record.get_status_display())

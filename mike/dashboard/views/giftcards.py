@@ -459,7 +459,7 @@ class RewardTable(DashboardTable):
     brand = tables.Column("Brand", accessor="brand__brand_name", order_by="brand__brand_name")
     card_value = tables.Column("Value", attrs={"td": {"class": "num"}})
     status = tables.Column("Status")
-    card = tables.Column("Card", accessor="gift_card", orderable=False, default="")
+    card = tables.Column("Card", accessor="pk", orderable=False, default="")
     assigned_at = tables.DateTimeColumn(
         verbose_name="Assigned", format="M j, Y H:i", attrs={"td": {"class": "when"}}, default=""
     )
@@ -475,9 +475,19 @@ class RewardTable(DashboardTable):
     always_visible = ("recipient",)
 
     def render_recipient(self, record):
-        return record.recipient.full_name or str(record.recipient)
+        from .recipients import test_badge
 
-    value_recipient = render_recipient
+        return format_html(
+            "{}{}",
+            record.recipient.full_name or str(record.recipient),
+            test_badge(record.recipient),
+        )
+
+    def value_recipient(self, record):
+        from .recipients import test_suffix
+
+        name = record.recipient.full_name or str(record.recipient)
+        return name + test_suffix(record.recipient)
 
     def render_card_value(self, value):
         return money(value)
@@ -492,10 +502,13 @@ class RewardTable(DashboardTable):
         return record.status
 
     def render_card(self, record):
-        return format_html('<span class="mono">{}</span>', record.gift_card.masked_code)
+        return format_html('<span class="mono">{}</span>', self.value_card(record))
 
     def value_card(self, record):
-        return record.gift_card.masked_code
+        # A sandbox reward's fake code is no secret; a real card's is masked.
+        if record.is_sandbox:
+            return record.sandbox_code
+        return record.gift_card.masked_code if record.gift_card_id else ""
 
     def render_actions(self, record):
         scope = self.request.scope

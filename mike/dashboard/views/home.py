@@ -114,7 +114,11 @@ def home(request):
         ),
         "per_day": per_day_chart(numbers),
         "recent": [
-            _sentence(event) for event in selectors.recent_events(in_scope(Event.objects, clients))
+            _sentence(event)
+            for event in selectors.recent_events(
+                # Test data (made with a test API key) is not the client's activity.
+                in_scope(Event.objects, clients).exclude(recipient__is_test=True)
+            )
         ],
         "alerts": alerts(clients),
         "onboarding": onboarding(scope.client) if scope.client else None,

@@ -156,6 +156,22 @@ class RecipientFilter(django_filters.FilterSet):
         return queryset.filter(reward_status=value)
 
 
+def test_badge(recipient) -> str:
+    """A "Test" badge beside test data (a recipient pushed with a test API key), "" otherwise."""
+    if getattr(recipient, "is_test", False):
+        return format_html(' <span class="badge warn" title="{}">Test</span>', TEST_DATA_TITLE)
+    return ""
+
+
+def test_suffix(recipient) -> str:
+    """ " (test)" after test data's name in an export, so its rows (and their values) are never
+    taken for live ones."""
+    return " (test)" if getattr(recipient, "is_test", False) else ""
+
+
+TEST_DATA_TITLE = "Test data, made with a test API key: never texted, no real card"
+
+
 class PersonTable(DashboardTable):
     """The columns every list of recipients starts with: the name (linked to their page), the
     phone and code masked, and the campaign."""
@@ -193,13 +209,14 @@ class PersonTable(DashboardTable):
 
     def render_name(self, record):
         return format_html(
-            '<a class="nowrap" href="{}">{}</a>',
+            '<a class="nowrap" href="{}">{}</a>{}',
             reverse("dashboard:recipient", args=[record.pk]),
             record.full_name or "(no name)",
+            test_badge(record),
         )
 
     def value_name(self, record):
-        return record.full_name
+        return record.full_name + test_suffix(record)
 
     def render_phone(self, record):
         return format_html(
