@@ -31,6 +31,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from mike.core.signing import signature_header
+
 from .alerts import alert_subscription_disabled
 from .models import (
     WebhookAttempt,
@@ -39,7 +41,6 @@ from .models import (
     WebhookSubscription,
 )
 from .outbox import queue_after_commit
-from .signing import signature_header
 from .timing import backoff
 from .urls_check import UnsafeUrl, check_url
 
@@ -111,7 +112,7 @@ def post(delivery: WebhookDelivery) -> Answer:
         "X-Mike-Event-Type": delivery.event.event_type,
         "X-Mike-Delivery": str(delivery.pk),
         "X-Mike-Timestamp": str(timestamp),
-        "X-Mike-Signature": signature_header(subscription.secret, timestamp, body),
+        "X-Mike-Signature": signature_header(subscription.secret, body, timestamp),
     }
     started = time.monotonic()
 
