@@ -23,7 +23,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import Event, EventSource, EventType
+from mike import webhooks
 from mike.core.errors import DomainError
+from mike.webhooks import payloads
+from mike.webhooks.catalogue import WebhookEventType
 from recipients.models import Recipient, RecipientAuditAction, RecipientAuditLog
 
 from ..models import (
@@ -154,6 +157,18 @@ def claim_sandbox_card(
             card_value=str(reward.card_value),
             sandbox=True,
         )
+        # Test subscriptions hear of it as of a live card, so an integration can be built on it.
+        webhooks.emit(
+            WebhookEventType.GIFT_CARD_PROVISIONED,
+            client=locked.audience.client_id,
+            payload=lambda: {
+                **payloads.reward(reward, brand_name=reward.brand.brand_name, delivery=delivery),
+                "status": "claimed",
+                "source": assignment_source,
+                "sandbox": True,
+            },
+            is_test=True,
+        )
     return reward, delivery
 
 
@@ -210,4 +225,19 @@ def record_sandbox_delivered(delivery: GiftCardDelivery, *, message: str) -> Non
             brand=reward.brand.brand_name,
             value=str(reward.card_value),
             sandbox=True,
+        )
+        webhooks.emit(
+            WebhookEventType.GIFT_CARD_DELIVERED,
+            client=delivery.recipient.audience.client_id,
+            payload=lambda: {
+                "reward": str(delivery.reward_id),
+                "recipient": str(delivery.recipient_id),
+                "campaign": str(delivery.campaign_id) if delivery.campaign_id else None,
+                "delivery": {"id": str(delivery.pk), "method": delivery.delivery_method},
+                "brand": reward.brand.brand_name,
+                "value": str(reward.card_value),
+                "delivered_at": now.isoformat(),
+                "sandbox": True,
+            },
+            is_test=True,
         )

@@ -31,6 +31,7 @@ from mike.rewards.inbound import simulate_reply
 from recipients.models import ApprovalStatus, SmsOptInLog, SmsOptInStatus
 from tests import factories
 from tests.api.conftest import api_for
+from tests.webhooks.conftest import receiver  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -397,3 +398,29 @@ def test_an_email_only_test_recipient_gets_a_sandbox_card_without_an_email(
     # A reply simulated for a recipient without a phone is answered all the same.
     answer = api.post(f"recipients/{recipient_id}/simulate-reply/", {"body": "HELP"})
     assert answer.status_code == 200 and answer.json()["reply"]
+
+
+def test_a_test_subscription_hears_the_sandbox_card_and_a_live_one_does_not(
+    world,
+    receiver,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    from mike.webhooks.services import create_subscription
+
+    run = django_capture_on_commit_callbacks
+    events = ["gift_card.provisioned", "gift_card.delivered"]
+    _, secret = create_subscription(
+        client=world["client"], url=receiver.url, events=events, is_test=True
+    )
+    create_subscription(
+        client=world["client"], url=receiver.url + "/live", events=events, is_test=False
+    )
+    receiver.secret = secret
+    recipient_id = push_test_recipient(world)
+    with run(execute=True):
+        world["test_api"].post(f"recipients/{recipient_id}/conditions/", {"condition_number": 1})
+    with run(execute=True):
+        world["test_api"].post(f"recipients/{recipient_id}/simulate-reply/", {"body": "YES"})
+    assert receiver.types == ["gift_card.provisioned", "gift_card.delivered"]
+    assert all(item.signature_ok for item in receiver.received)
+    assert all(item.json["data"]["sandbox"] is True for item in receiver.received)
