@@ -38,6 +38,7 @@ from django.utils import timezone
 from campaigns.models import Event, EventSource, EventType
 from mike import webhooks
 from mike.core import sms
+from mike.webhooks import payloads
 from mike.webhooks.catalogue import WebhookEventType
 from recipients.models import RecipientAuditAction, RecipientAuditLog
 
@@ -275,15 +276,9 @@ def record_sent(delivery: GiftCardDelivery, card: GiftCard, sent: sms.SentSms | 
             client=delivery.campaign.client_id
             if delivery.campaign_id
             else delivery.recipient.audience.client_id,
-            payload=lambda: {
-                "reward": str(delivery.reward_id),
-                "recipient": str(delivery.recipient_id),
-                "campaign": str(delivery.campaign_id) if delivery.campaign_id else None,
-                "delivery": {"id": str(delivery.pk), "method": delivery.delivery_method},
-                "brand": card.brand.brand_name,
-                "value": str(card.card_value),
-                "delivered_at": now.isoformat(),
-            },
+            payload=lambda: payloads.delivered(
+                delivery, brand_name=card.brand.brand_name, value=card.card_value, delivered_at=now
+            ),
             is_test=delivery.recipient.is_test,
         )
 

@@ -229,15 +229,12 @@ def record_sandbox_delivered(delivery: GiftCardDelivery, *, message: str) -> Non
         webhooks.emit(
             WebhookEventType.GIFT_CARD_DELIVERED,
             client=delivery.recipient.audience.client_id,
-            payload=lambda: {
-                "reward": str(delivery.reward_id),
-                "recipient": str(delivery.recipient_id),
-                "campaign": str(delivery.campaign_id) if delivery.campaign_id else None,
-                "delivery": {"id": str(delivery.pk), "method": delivery.delivery_method},
-                "brand": reward.brand.brand_name,
-                "value": str(reward.card_value),
-                "delivered_at": now.isoformat(),
-                "sandbox": True,
-            },
+            payload=lambda: payloads.delivered(
+                delivery,
+                brand_name=reward.brand.brand_name,
+                value=reward.card_value,
+                delivered_at=now,
+                sandbox=True,
+            ),
             is_test=True,
         )

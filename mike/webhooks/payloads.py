@@ -91,6 +91,22 @@ def reward(reward_obj, *, brand_name: str, delivery=None) -> dict:
     return data
 
 
+def delivered(delivery, *, brand_name: str, value, delivered_at, sandbox: bool = False) -> dict:
+    """`gift_card.delivered`: the same fields for a live card and a sandbox one (marked)."""
+    data = {
+        "reward": _id(delivery.reward_id),
+        "recipient": _id(delivery.recipient_id),
+        "campaign": _id(delivery.campaign_id),
+        "delivery": {"id": _id(delivery.pk), "method": delivery.delivery_method},
+        "brand": brand_name,
+        "value": str(value),
+        "delivered_at": _time(delivered_at),
+    }
+    if sandbox:
+        data["sandbox"] = True
+    return data
+
+
 def form_submission(submission) -> dict:
     return {
         "id": _id(submission.pk),
