@@ -237,10 +237,13 @@ class ApiKeyAdmin(MikeModelAdmin):
     actions = ["revoke_keys"]
 
     def get_readonly_fields(self, request, obj=None):
-        # A key's organization and kind are what it was made for: a live key does not become a
-        # test key, nor move to another client, by an edit.
+        # A key is what it was made for: a live key does not become a test key, move to another
+        # client, gain write access or outlive its expiry by an edit. A key that should differ is
+        # revoked and replaced, which leaves who did what on the record.
         fields = super().get_readonly_fields(request, obj)
-        return (*fields, "organization", "is_test") if obj is not None else fields
+        if obj is None:
+            return fields
+        return (*fields, "organization", "is_test", "scopes", "expires_at")
 
     def save_model(self, request, obj, form, change):
         if change:

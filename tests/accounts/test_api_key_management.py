@@ -130,7 +130,9 @@ def test_the_admin_creates_keys_through_the_service_and_revokes_with_a_record(cl
     api_key = ApiKey.objects.get(name="Sandbox")
     assert api_key.is_test and api_key.created_by == staff
     change = client.get(f"/admin/accounts/apikey/{api_key.pk}/change/").context["adminform"]
-    assert {"organization", "is_test", "revoked_by"} <= set(change.readonly_fields)
+    assert {"organization", "is_test", "scopes", "expires_at", "revoked_by"} <= set(
+        change.readonly_fields
+    )
 
     client.post(
         "/admin/accounts/apikey/",
