@@ -79,7 +79,7 @@ def idempotent(work):
             if response.status_code < 500:
                 record.status_code = response.status_code
                 record.response_body = response.data
-                record.save(update_fields=["status_code", "response_body", "updated_at"])
+                record.save(update_fields=["status_code", "response_encrypted", "updated_at"])
             else:
                 transaction.set_rollback(True)
             return response

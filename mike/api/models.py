@@ -1,6 +1,9 @@
+import json
+
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
+from mike.core import crypto
 from mike.core.models import TimeOrderedModel
 
 
@@ -17,7 +20,9 @@ class IdempotencyRecord(TimeOrderedModel):
         max_length=64, help_text="SHA-256 of the method, path and body."
     )
     status_code = models.PositiveSmallIntegerField()
-    response_body = models.JSONField(encoder=DjangoJSONEncoder, null=True)
+    # The answer's JSON, encrypted with the card-code keys (mike.core.crypto): it can hold what is
+    # shown once (a webhook's signing secret) and recipients' codes, so it is not kept readable.
+    response_encrypted = models.TextField(blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -26,3 +31,13 @@ class IdempotencyRecord(TimeOrderedModel):
 
     def __str__(self):
         return f"{self.key} → {self.status_code}"
+
+    @property
+    def response_body(self):
+        if not self.response_encrypted:
+            return None
+        return json.loads(crypto.decrypt(self.response_encrypted))
+
+    @response_body.setter
+    def response_body(self, data):
+        self.response_encrypted = crypto.encrypt(json.dumps(data, cls=DjangoJSONEncoder))

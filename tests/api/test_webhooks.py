@@ -36,6 +36,13 @@ def test_a_repeated_create_with_the_same_key_makes_one_subscription(api):
     assert first.json() == again.json()
     assert again["Idempotent-Replayed"] == "true"
     assert WebhookSubscription.objects.count() == 1
+    # The kept answer holds the secret, so it is kept encrypted, not as readable JSON.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT response_encrypted FROM api_idempotencyrecord")
+        (stored,) = cursor.fetchone()
+    assert first.json()["secret"] not in stored and "whsec_" not in stored
     other = api.post("webhooks/", {**BODY, "events": ["call.completed"]}, idempotency_key="hook-1")
     assert other.status_code == 422
 
