@@ -1,6 +1,7 @@
 """Claim throughput: `claim_card_atomic` against two raw-SQL `FOR UPDATE SKIP LOCKED` claims;
-then the dashboard pages at scale (bench/dashboard.py) and the imports against PostgreSQL COPY
-(bench/imports.py), each in its own process and database.
+then the dashboard pages at scale (bench/dashboard.py), the imports against PostgreSQL COPY
+(bench/imports.py) and the public and webhook paths under gunicorn against a bare view
+(bench/web.py), each in its own process and database.
 
 - the minimal claim: take a card and move the pool counter (two rows), no more;
 - the full claim by hand: the same rows the service writes (card, reward, recipient, delivery,
@@ -13,7 +14,7 @@ numbers (which depend on the machine). Duplicates (a card given twice, a reward 
 must be 0.
 
     make bench            # or: .venv/bin/python bench/run.py [--cards 2000] [--workers 8]
-                          #     [--section claims|dashboard|imports]
+                          #     [--section claims|dashboard|imports|web]
 
 It uses its own database (`mike_bench` on DATABASE_URL's server, default localhost), recreated
 on each run.
@@ -402,7 +403,7 @@ def main():
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
-        "--section", choices=("all", "claims", "dashboard", "imports"), default="all"
+        "--section", choices=("all", "claims", "dashboard", "imports", "web"), default="all"
     )
     options = parser.parse_args()
     if options.section in ("all", "claims"):
@@ -414,6 +415,9 @@ def main():
     if options.section in ("all", "imports"):
         print("\nimports against COPY (bench/imports.py):", flush=True)
         subprocess.run([sys.executable, str(ROOT / "bench" / "imports.py")], check=True)
+    if options.section in ("all", "web"):
+        print("\npublic and webhook paths under gunicorn (bench/web.py):", flush=True)
+        subprocess.run([sys.executable, str(ROOT / "bench" / "web.py")], check=True)
 
 
 def claims(options):
