@@ -706,15 +706,19 @@ class EventQuerySet(TenantQuerySet):
         beside the state change it records. The client defaults to the campaign's, then the
         recipient's audience's; the campaign to the recipient's. Extra keyword arguments are
         stored in `event_data` (keep them JSON-serialisable)."""
-        if client is None and campaign is not None:
-            client = campaign.client
-        if client is None and recipient is not None:
-            client = recipient.audience.client
-        if campaign is None and recipient is not None:
-            campaign = recipient.campaign
+        # By id: the caller's rows are not loaded again (a recipient's campaign, a campaign's
+        # client) only to be written as keys.
+        client_id = getattr(client, "pk", client)
+        if client_id is None and campaign is not None:
+            client_id = campaign.client_id
+        if client_id is None and recipient is not None:
+            client_id = recipient.audience.client_id
+        campaign_id = getattr(campaign, "pk", campaign)
+        if campaign_id is None and recipient is not None:
+            campaign_id = recipient.campaign_id
         return self.create(
-            client=client,
-            campaign=campaign,
+            client_id=client_id,
+            campaign_id=campaign_id,
             recipient=recipient,
             event_type=event_type,
             source=source,

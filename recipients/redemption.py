@@ -21,7 +21,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from calls.models import TrackedNumberStatus
+from calls.models import TrackedNumberStatus, TrackedPhoneNumber
 from campaigns.models import Event, EventSource, EventType
 from giftcards.models import (
     OPT_OUT_FAILURE_REASONS,
@@ -212,7 +212,9 @@ def number_to_call(recipient: Recipient) -> str:
     """The tracked number printed on the recipient's mailer (E.164), or "" when none is linked."""
     if recipient.campaign_id is None:
         return ""
-    numbers = recipient.campaign.tracked_numbers.filter(status=TrackedNumberStatus.ASSIGNED)
+    numbers = TrackedPhoneNumber.objects.filter(
+        campaign_id=recipient.campaign_id, status=TrackedNumberStatus.ASSIGNED
+    )
     return numbers.values_list("phone_number", flat=True).first() or ""
 
 
@@ -270,7 +272,9 @@ def redeem(request):
     recipient = None
     if form.is_valid():
         recipient = (
-            Recipient.objects.select_related("audience__client", "campaign")
+            # The campaign is not read here (its tracked number is found by its id): a wide row
+            # less for Django to compile and load on a public page.
+            Recipient.objects.select_related("audience__client")
             .filter(redemption_code=form.cleaned_data["code"])
             .first()
         )
