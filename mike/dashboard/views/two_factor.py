@@ -19,6 +19,13 @@ from mike.core.views import locked_out, ratelimited
 from ..access import dashboard_view
 
 
+def _disable_form(data=None):
+    form = two_factor.CodeForm(data)
+    # Below the page's other actions: the cursor should not jump to it.
+    form.fields["code"].widget.attrs.pop("autofocus", None)
+    return form
+
+
 def _next_url(request) -> str:
     candidate = request.POST.get("next") or request.GET.get("next") or ""
     if url_has_allowed_host_and_scheme(
@@ -61,7 +68,7 @@ def security(request):
         "enabled": two_factor.has_two_factor(user),
         "required": two_factor.must_have_two_factor(user),
         "codes_left": two_factor.recovery_codes_left(user),
-        "disable_form": two_factor.CodeForm(),
+        "disable_form": _disable_form(),
     }
     return render(request, "app/account/security.html", context)
 
@@ -120,7 +127,7 @@ def two_factor_disable(request):
         raise PermissionDenied(
             "Your role needs two-factor authentication: it cannot be turned off."
         )
-    form = two_factor.CodeForm(request.POST)
+    form = _disable_form(request.POST)
     if form.is_valid():
         if two_factor.code_rate_limited(request):
             return ratelimited(request)
