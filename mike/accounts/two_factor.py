@@ -31,7 +31,10 @@ RECOVERY_CODE_COUNT = 10
 TOTP_DEVICE_NAME = "Authenticator app"
 RECOVERY_DEVICE_NAME = "Recovery codes"
 
-WRONG_CODE = "That code is not right. Enter the code your app shows now, or a recovery code."
+WRONG_CODE = (
+    "That code is not right. Enter the code your app shows now, or a recovery code; after a "
+    "wrong code, wait a few seconds before the next."
+)
 
 
 class TwoFactorError(DomainError):

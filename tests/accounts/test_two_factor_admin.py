@@ -179,3 +179,19 @@ def test_the_login_page_sends_a_signed_in_unverified_staff_member_on(client, sta
     assert (
         response["Location"] == f"{reverse('admin:two_factor')}?next=%2Fadmin%2Faccounts%2Fuser%2F"
     )
+
+
+def test_after_a_wrong_code_the_app_waits_before_taking_another(client, staff, settings):
+    # django-otp's own throttle, on by default: each wrong code doubles the wait (1 s, 2 s, …),
+    # kept on the device across sessions, so signing in again does not reset it.
+    settings.OTP_TOTP_THROTTLE_FACTOR = 1
+    device = authenticator_for(staff)
+    sign_in(client)
+    client.post(reverse("admin:two_factor"), {"code": "000000"})
+
+    at_once = client.post(reverse("admin:two_factor"), {"code": current_code(device)})
+
+    assert at_once.status_code == 200
+    device.refresh_from_db()
+    assert device.throttling_failure_count == 1
+    assert client.get("/admin/").status_code == 302
