@@ -9,7 +9,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from mike.accounts import two_factor
 from tests import factories
-from tests.two_factor import authenticator_for, current_code
+from tests.two_factor import authenticator_for, current_code, pass_second_factor
 
 pytestmark = pytest.mark.second_factor_as_is
 
@@ -195,3 +195,25 @@ def test_after_a_wrong_code_the_app_waits_before_taking_another(client, staff, s
     device.refresh_from_db()
     assert device.throttling_failure_count == 1
     assert client.get("/admin/").status_code == 302
+
+
+def test_the_admin_never_shows_or_changes_a_devices_secret(admin_client, admin_user):
+    pass_second_factor(admin_client, admin_user)
+    other = factories.UserFactory(email="colleague@mike.test", is_staff=True)
+    device = authenticator_for(other)
+
+    listing = admin_client.get(reverse("admin:otp_totp_totpdevice_changelist"))
+    page = admin_client.get(reverse("admin:otp_totp_totpdevice_change", args=[device.pk]))
+    changed = admin_client.post(
+        reverse("admin:otp_totp_totpdevice_change", args=[device.pk]), {"key": "00" * 20}
+    )
+
+    assert listing.status_code == 200 and "colleague@mike.test" in listing.content.decode()
+    assert device.key not in page.content.decode()
+    assert changed.status_code == 403
+    assert admin_client.get(f"/admin/otp_totp/totpdevice/{device.pk}/config/").status_code != 200
+    # Deleting it (a lost phone) is allowed: the user sets up a new one at the next sign-in.
+    admin_client.post(
+        reverse("admin:otp_totp_totpdevice_delete", args=[device.pk]), {"post": "yes"}
+    )
+    assert not type(device).objects.filter(pk=device.pk).exists()
