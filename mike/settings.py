@@ -44,7 +44,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin on Mike's site class: staff need a second factor (mike.accounts.admin_site).
+    "mike.accounts.admin_site.MikeAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -57,6 +58,10 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "axes",
+    # Two-factor authentication (mike.accounts.two_factor): authenticator apps, recovery codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -81,6 +86,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Two-factor and session age: request.user.is_verified(), staff sessions' fixed end.
+    "django_otp.middleware.OTPMiddleware",
+    "mike.accounts.sessions.StaffSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -433,6 +441,19 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "mike.core.views.locked_out"
 AXES_VERBOSE = False
+
+# --- Two-factor authentication and session age (mike.accounts.two_factor, .sessions) ----------
+# Staff always need a second factor in the admin. With REQUIRE_2FA_FOR_ADMINS on, staff and agency
+# admins must also set one up before using the dashboards; everyone else may turn it on.
+REQUIRE_2FA_FOR_ADMINS = env.bool("REQUIRE_2FA_FOR_ADMINS", default=False)
+# Wrong second-step codes one signed-in account may try (django-ratelimit's format); each also
+# counts as a failed sign-in for the lockout above.
+TWO_FACTOR_RATE = env.str("TWO_FACTOR_RATE", default="10/m")
+OTP_TOTP_ISSUER = "Mike"
+# Staff sessions end this many minutes after signing in, and when the browser closes; dashboard
+# sessions last this many days from their last change.
+STAFF_SESSION_MINUTES = env.int("STAFF_SESSION_MINUTES", default=120)
+DASHBOARD_SESSION_DAYS = env.int("DASHBOARD_SESSION_DAYS", default=14)
 
 LOGGING = {
     "version": 1,

@@ -2,10 +2,12 @@ import re
 
 import pytest
 from django.core.cache import cache
+from django.test import Client
 
 from mike.core import sms
 from tests.fakes import twilio as fake_twilio
 from tests.fakes.tillo import API_KEY, SECRET, FakeTillo
+from tests.two_factor import pass_second_factor
 
 
 @pytest.fixture(autouse=True)
@@ -14,6 +16,24 @@ def _clean_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _staff_pass_second_factor(request, monkeypatch):
+    """Staff signed in by the test client (`force_login`, `login`, pytest-django's admin_client)
+    have an authenticator app and a session that answered it, as after the admin's second step:
+    the tests of other pages are not about it. Tests of the second step itself are marked
+    `second_factor_as_is` (tests/accounts/test_two_factor*.py)."""
+    if request.node.get_closest_marker("second_factor_as_is"):
+        return
+    signed_in = Client._login
+
+    def _login(self, user, backend=None):
+        signed_in(self, user, backend)
+        if user.is_staff or user.is_superuser:
+            pass_second_factor(self, user)
+
+    monkeypatch.setattr(Client, "_login", _login)
 
 
 @pytest.fixture(autouse=True)

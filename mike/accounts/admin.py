@@ -4,6 +4,8 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.contrib.auth.forms import UserCreationForm as DjangoUserCreationForm
 from django.core.exceptions import ValidationError
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from mike.core.admin import (
     MikeModelAdmin,
@@ -307,3 +309,36 @@ class InvitationAdmin(ReadOnlyAdminMixin, MikeModelAdmin):
             else:
                 revoked += 1
         messages.success(request, f"Revoked {revoked} invitation(s).")
+
+
+# --- Second factors (mike.accounts.two_factor) -------------------------------------------------
+# django-otp's own admins show and edit a device's secret key and draw its QR code: anyone with
+# admin access could copy another person's authenticator. Here a device can be seen and deleted
+# (a lost phone: the user sets up a new one at their next sign-in), never read or changed.
+for _model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+class SecondFactorAdmin(admin.ModelAdmin):
+    list_display = ("user", "name", "confirmed", "last_used_at")
+    list_filter = ("confirmed",)
+    search_fields = ("user__email",)
+    fields = ("user", "name", "confirmed", "created_at", "last_used_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TOTPDevice)
+class TOTPDeviceAdmin(SecondFactorAdmin):
+    pass
+
+
+@admin.register(StaticDevice)
+class StaticDeviceAdmin(SecondFactorAdmin):
+    pass

@@ -19,6 +19,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.http import urlencode
 from django_htmx.http import HttpResponseClientRedirect
 
 from mike.accounts.models import Membership, Organization, Role
@@ -171,8 +172,36 @@ def _login_redirect(request):
     return redirect_to_login(request.get_full_path(), login_url)
 
 
+def _two_factor_redirect(request, url_name):
+    if getattr(request, "htmx", False):
+        # The page's URL, not the fragment's, as for the sign-in redirect.
+        page = request.htmx.current_url_abs_path or reverse("dashboard:home")
+        return HttpResponseClientRedirect(f"{reverse(url_name)}?{urlencode({'next': page})}")
+    return redirect(f"{reverse(url_name)}?{urlencode({'next': request.get_full_path()})}")
+
+
+def _second_factor_missing(request, *, setup_page: bool):
+    """A redirect when the session lacks the second factor it needs: the code step for a user
+    who has an authenticator app, setup for one who must have it (mike.accounts.two_factor)."""
+    from mike.accounts import two_factor
+
+    user = request.user
+    if user.is_verified():
+        return None
+    if two_factor.has_two_factor(user):
+        return _two_factor_redirect(request, "dashboard:two_factor_verify")
+    if not setup_page and two_factor.must_have_two_factor(user):
+        return _two_factor_redirect(request, "dashboard:two_factor_setup")
+    return None
+
+
 def dashboard_view(
-    view=None, *, section: str | None = None, agents: bool = False, manage: bool = False
+    view=None,
+    *,
+    section: str | None = None,
+    agents: bool = False,
+    manage: bool = False,
+    two_factor_setup: bool = False,
 ):
     """Wrap a dashboard view: signed in, a Scope on `request.scope`, roles checked.
 
@@ -180,6 +209,7 @@ def dashboard_view(
     agents: the page is one a call-centre agent works in (others send agents to their calls).
     manage: the page changes the selected client, so it needs a client and a role that may change
     it (403 otherwise). Pages that change one object check `scope.require_manage(obj.client)`.
+    two_factor_setup: the page sets up a second factor, so a user who must have one may open it.
     """
 
     def decorate(func):
@@ -188,6 +218,9 @@ def dashboard_view(
             user = request.user
             if not user.is_authenticated or not user.is_active:
                 return _login_redirect(request)
+            missing = _second_factor_missing(request, setup_page=two_factor_setup)
+            if missing is not None:
+                return missing
             scope = scope_for(request)
             if scope.is_agent_only and not agents:
                 if request.method == "GET" and not getattr(request, "htmx", False):

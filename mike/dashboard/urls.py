@@ -20,6 +20,7 @@ from .views import (
     scripts,
     settings,
     team,
+    two_factor,
     webhooks,
 )
 
@@ -27,6 +28,7 @@ app_name = "dashboard"
 
 urlpatterns = [
     *auth.urlpatterns,
+    *two_factor.urlpatterns,
     *core.urlpatterns,
     *home.urlpatterns,
     *campaigns.urlpatterns,

@@ -14,6 +14,7 @@ from recipients.admin import masked_code
 from recipients.models import ApprovalStatus, RecipientAuditAction, SmsDirection, SmsOptInStatus
 from tests import factories
 from tests.factories_accounts import TEST_PASSWORD
+from tests.two_factor import authenticator_for, current_code
 
 from .screens import DESKTOP, PHONE, screenshot_path
 
@@ -93,6 +94,9 @@ def _signed_in(open_page, staff, viewport):
     page.locator("#id_username").fill(staff.email)
     page.locator("#id_password").fill(TEST_PASSWORD)
     page.get_by_role("button", name="Log in").click()
+    # The admin's second step (the staff member's authenticator app).
+    page.locator("#id_code").fill(current_code(authenticator_for(staff)))
+    page.get_by_role("button", name="Verify").click()
     return page
 
 

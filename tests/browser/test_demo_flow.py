@@ -11,6 +11,7 @@ from giftcards.models import GiftCardBrand, RewardStatus
 from giftcards.services import add_cards_to_pool, allocate_credit
 from tests import factories
 from tests.factories_accounts import TEST_PASSWORD
+from tests.two_factor import authenticator_for, current_code
 
 from .screens import PHONE, screenshot_path
 
@@ -58,6 +59,9 @@ def test_staff_walk_the_reward_flow_in_the_simulator_and_the_customer_redeems_on
     page.locator("#id_username").fill(demo["staff"].email)
     page.locator("#id_password").fill(TEST_PASSWORD)
     page.get_by_role("button", name="Log in").click()
+    # The admin's second step (the staff member's authenticator app).
+    page.locator("#id_code").fill(current_code(authenticator_for(demo["staff"])))
+    page.get_by_role("button", name="Verify").click()
     page.get_by_role("link", name="Phone simulator").click()
     expect(page.get_by_role("heading", name="Phone simulator")).to_be_visible()
 

@@ -25,7 +25,18 @@ PUBLIC = {
     "accept_invitation",
 }
 # POSTs a read-only user may make: about their own session and screen, not the client's data.
-SELF_SERVICE = {"switch_client", "table_prefs", "logout", "login", "choose_client"}
+SELF_SERVICE = {
+    "switch_client",
+    "table_prefs",
+    "logout",
+    "login",
+    "choose_client",
+    # The user's own second factor (tests/dashboard/test_two_factor.py).
+    "two_factor_verify",
+    "two_factor_setup",
+    "two_factor_recovery_codes",
+    "two_factor_disable",
+}
 # Pages that answer a GET with a redirect by design (a section's entry point).
 REDIRECTS = {"calls"}
 

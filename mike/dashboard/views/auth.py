@@ -7,10 +7,13 @@ django-axes counts its failures per account and address as it does the admin's.
 from django import forms
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.shortcuts import redirect
 from django.urls import path, reverse, reverse_lazy
 from django.utils.decorators import method_decorator
+from django.utils.http import urlencode
 from django_ratelimit.decorators import ratelimit
 
+from mike.accounts.two_factor import has_two_factor
 from mike.core.clientip import client_ip
 
 from ..access import ALL_CLIENTS, SESSION_KEY, scope_for, select_client
@@ -33,6 +36,10 @@ class LoginView(auth_views.LoginView):
         scope = scope_for(self.request)
         if scope.has_one_client or (not scope.is_agency_user and scope.client_choices):
             select_client(self.request, scope.client_choices[0].pk)
+        if has_two_factor(self.request.user):
+            # The second step: the code page, which then goes where this sign-in was going.
+            verify = reverse("dashboard:two_factor_verify")
+            return redirect(f"{verify}?{urlencode({'next': self.get_success_url()})}")
         return response
 
     def get_default_redirect_url(self):
