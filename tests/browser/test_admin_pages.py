@@ -89,13 +89,14 @@ def story(db):
 
 
 def _signed_in(open_page, staff, viewport):
+    device = authenticator_for(staff)  # set up before signing in, as a staff member has
     page = open_page(viewport=viewport)
     page.goto("/admin/")
     page.locator("#id_username").fill(staff.email)
     page.locator("#id_password").fill(TEST_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     # The admin's second step (the staff member's authenticator app).
-    page.locator("#id_code").fill(current_code(authenticator_for(staff)))
+    page.locator("#id_code").fill(current_code(device))
     page.get_by_role("button", name="Verify").click()
     return page
 
