@@ -207,7 +207,10 @@ class Command(BaseCommand):
         self.stdout.write(f"  password: {DEMO_PASSWORD}")
         for email, what in logins:
             self.stdout.write(f"  {email:<32} {what}")
-        self.stdout.write("Only the platform admin (staff) signs in to /admin/.")
+        self.stdout.write(
+            "Only the platform admin (staff) signs in to /admin/; its second step takes the code "
+            f"`manage.py demo_code` prints (or add the key {demo_key_base32()} to an authenticator app)."
+        )
 
     def seed(self) -> list[tuple[str, str]]:
         ensure_role_groups()
@@ -221,7 +224,10 @@ class Command(BaseCommand):
         logins = []
         admin = self.user("admin@mike.test", "Platform Admin", superuser=True)
         grant_role(user=admin, role=Role.PLATFORM_ADMIN)
-        logins.append((admin.email, "platform admin (superuser, phone simulator)"))
+        demo_authenticator(admin)
+        logins.append(
+            (admin.email, "platform admin (superuser, phone simulator; admin code: demo_code)")
+        )
 
         agency, _ = Organization.objects.get_or_create(
             slug="northwind-direct",
@@ -740,3 +746,25 @@ class Command(BaseCommand):
                 )
         Event.objects.bulk_create(events, batch_size=500)
         rebuild_daily_counts(client_ids=[client.pk])
+
+
+# The demo platform admin's authenticator: a known key, as its password is known. The admin asks
+# staff for a second factor; `manage.py demo_code` prints the code this key shows now.
+DEMO_TOTP_KEY = "6d696b652d64656d6f2d61757468656e74696361"
+
+
+def demo_authenticator(user):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device, _ = TOTPDevice.objects.get_or_create(
+        user=user,
+        name="Demo authenticator",
+        defaults={"key": DEMO_TOTP_KEY, "confirmed": True},
+    )
+    return device
+
+
+def demo_key_base32() -> str:
+    import base64
+
+    return base64.b32encode(bytes.fromhex(DEMO_TOTP_KEY)).decode()
