@@ -29,8 +29,8 @@ threads = _int("GUNICORN_THREADS", 4)
 timeout = _int("GUNICORN_TIMEOUT", 30)
 # On SIGTERM (a deploy, systemctl stop) workers finish their requests for this long.
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
-# Seconds an idle keep-alive connection from the proxy stays open; above nginx's
-# keepalive_timeout to its upstream, so gunicorn never closes one nginx is reusing.
+# Seconds an idle keep-alive connection from the proxy stays open; keep nginx's upstream
+# keepalive_timeout below it (deploy/nginx/mike.conf), so gunicorn never closes one nginx reuses.
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
 # A worker is replaced after this many requests (plus up to the jitter, so they do not all restart
 # at once): a slow leak in a library stays bounded. 0 turns it off.
