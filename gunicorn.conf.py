@@ -50,3 +50,8 @@ access_log_format = (
 # Workers' heartbeat files: set a memory file system (/dev/shm) where the disk may stall, as
 # gunicorn advises in containers; empty is gunicorn's default (the system's temporary directory).
 worker_tmp_dir = _str("GUNICORN_WORKER_TMP_DIR", "") or None
+# gunicorn's control socket (`gunicornc`): defaults to ~/.gunicorn/, which systemd's ProtectHome
+# hides; deploy/systemd/mike-web.service points it at its RuntimeDirectory. Empty: the default.
+_control_socket = _str("GUNICORN_CONTROL_SOCKET", "")
+if _control_socket:
+    control_socket = _control_socket

@@ -50,6 +50,7 @@ def server_environment(tmp_path, port: int) -> dict:
         GUNICORN_GRACEFUL_TIMEOUT="5",
         GUNICORN_ACCESS_LOG=str(tmp_path / "access.log"),
         GUNICORN_ERROR_LOG=str(tmp_path / "error.log"),
+        GUNICORN_CONTROL_SOCKET=str(tmp_path / "gunicorn.ctl"),
     )
     return env
 
