@@ -81,6 +81,17 @@ max_client_conn = 20
                 output = (tmp_path / "pgbouncer.log").read_text()
                 pytest.fail(f"PgBouncer did not start:\n{output}")
             time.sleep(0.1)
+    # Both server connections open, so consecutive transactions of one client alternate between
+    # them, as they do on a busy pool.
+    clients = [
+        psycopg.connect(host="127.0.0.1", port=port, user=db["USER"], dbname=db["NAME"])
+        for _ in range(2)
+    ]
+    for client in clients:
+        client.execute("SELECT 1")  # each holds a server connection until it commits
+    for client in clients:
+        client.commit()
+        client.close()
     yield port
     process.terminate()
     process.wait(timeout=10)
@@ -109,10 +120,13 @@ def claim_cards(*, through: DatabaseWrapper):
         cards = [factories.GiftCardFactory(pool=pool) for _ in range(CLAIMS)]
         allocate_credit(client, Decimal("1000.00"))
         claimed = []
-        for _ in range(CLAIMS):
+        for n in range(CLAIMS):
             recipient = claimant(campaign)
             claimed.append(claim_card_atomic(recipient=recipient, condition=condition).pk)
-            assert Recipient.objects.filter(pk=recipient.pk).exists()
+            # A varying number of other transactions between claims, as in a busy process, so
+            # claims land on either server connection.
+            for _ in range(n % 3 + 1):
+                assert Recipient.objects.filter(pk=recipient.pk).exists()
             # Server-side cursors off: .iterator() works outside a transaction too.
             assert len(list(Recipient.objects.filter(audience__client=client).iterator())) > 0
         return pool, cards, claimed, client
@@ -132,3 +146,14 @@ def test_gift_card_claims_work_through_pgbouncer_with_preparing_off(settings, pg
     pool = GiftCardPool.objects.get(pk=pool.pk)
     assert (pool.available_cards, pool.claimed_cards) == (0, CLAIMS)
     assert credit_account_for(client).balance == Decimal("1000.00") - CLAIMS * VALUE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_preparing_on_breaks_claims_through_pgbouncer_in_transaction_mode(settings, pgbouncer):
+    """What DB_PREPARE_THRESHOLD=off prevents: psycopg prepares the claim's statement on one
+    server connection and later runs it by name on the other, where PostgreSQL does not know it."""
+    settings.GIFTCARD_CLAIM_SQL = True
+    settings.GIFTCARD_CLAIM_PREPARE_THRESHOLD = 1
+
+    with pytest.raises(Exception, match=r"prepared statement .* does not exist"):
+        claim_cards(through=through_pgbouncer(pgbouncer))
