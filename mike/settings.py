@@ -12,6 +12,8 @@ no default: the system checks in mike/core/checks.py refuse to run without them.
 import base64
 import hashlib
 import os
+import re
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -170,7 +172,12 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 # Serving: `collectstatic` writes compressed copies with hashed names, which whitenoise serves with
 # far-future cache headers. The demo (DEBUG) and the suite keep plain names read from the finders,
 # as they never run collectstatic.
-if not DEBUG and not TESTING:
+if DEBUG or TESTING:
+    # No collectstatic there, so no STATIC_ROOT: whitenoise reads the finders instead and need
+    # not warn that the folder is missing.
+    WHITENOISE_USE_FINDERS = True
+    warnings.filterwarnings("ignore", message="No directory at: " + re.escape(str(STATIC_ROOT)))
+else:
     STORAGES = {
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
         "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
