@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: run test lint format install migrate seed worker beat bench clean
+.PHONY: run serve test lint format install migrate seed worker beat bench clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,14 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	$(PY) manage.py runserver 127.0.0.1:8000
+
+## Serving: the production shape on this machine: gunicorn (gunicorn.conf.py), a Celery worker
+## and beat (Procfile, run by honcho), on PostgreSQL and Redis from DATABASE_URL / REDIS_URL.
+serve: install
+	$(PY) manage.py check_serving
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile
 
 ## The whole suite: lint, format check, pytest on PostgreSQL + Redis (localhost by default).
 test: install

@@ -12,6 +12,8 @@ no default: the system checks in mike/core/checks.py refuse to run without them.
 import base64
 import hashlib
 import os
+import re
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -82,6 +84,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serving: static files from STATIC_ROOT, compressed and with hashed names (whitenoise).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -121,7 +125,19 @@ _default_db = (
     "postgres://postgres@127.0.0.1:5432/mike" if TESTING else f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
 )
 DATABASES = {"default": env.db("DATABASE_URL", default=_default_db)}
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# Serving: PostgreSQL connections persist between requests (opening one costs more than a simple
+# page), checked before reuse so a restarted server or pooler costs one error-free reconnect. The
+# suite keeps closing them (0): its threads and processes must leave the test database droppable.
+_is_postgresql = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+DATABASES["default"].setdefault(
+    "CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60 if _is_postgresql and not TESTING else 0)
+)
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", env.bool("CONN_HEALTH_CHECKS", default=True))
+# Behind PgBouncer in transaction mode a cursor cannot outlive its transaction: set True there
+# (with DB_PREPARE_THRESHOLD=off, below). .iterator() then reads in chunks client-side.
+DATABASES["default"].setdefault(
+    "DISABLE_SERVER_SIDE_CURSORS", env.bool("DB_DISABLE_SERVER_SIDE_CURSORS", default=False)
+)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo runs eager tasks and a dev server in one process; wait on a busy file rather than fail.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
@@ -161,6 +177,19 @@ FORMS_URLFIELD_ASSUME_HTTPS = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# Serving: `collectstatic` writes compressed copies with hashed names, which whitenoise serves with
+# far-future cache headers. The demo (DEBUG) and the suite keep plain names read from the finders,
+# as they never run collectstatic.
+if DEBUG or TESTING:
+    # No collectstatic there, so no STATIC_ROOT: whitenoise reads the finders instead and need
+    # not warn that the folder is missing.
+    WHITENOISE_USE_FINDERS = True
+    warnings.filterwarnings("ignore", message="No directory at: " + re.escape(str(STATIC_ROOT)))
+else:
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 MEDIA_URL = "media/"
 
@@ -343,8 +372,6 @@ if _development_secrets:
     CARD_CODE_HASH_KEY = CARD_CODE_HASH_KEY or _dev_fernet_key("card-hash")
 
 # --- Security (production) ----------------------------------------------------------------------
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
 if not DEBUG and not TESTING:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = True
@@ -428,6 +455,16 @@ SPECTACULAR_SETTINGS = {
 # directly and REMOTE_ADDR is theirs. One too many lets clients pick their address; one too few
 # counts every customer behind a proxy as one.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Proxy trust: the same setting decides whether the scheme and host a proxy forwards are believed.
+# With 0 a client's own X-Forwarded-Proto/Host are ignored (they would skip the HTTPS redirect and
+# choose the URL Twilio signatures are checked against); with proxies, those proxies set them
+# (deploy/nginx/mike.conf overwrites both).
+if TRUSTED_PROXY_COUNT > 0:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+else:
+    SECURE_PROXY_SSL_HEADER = None
+    USE_X_FORWARDED_HOST = False
 
 # Sign-in lockout (django-axes), on every login form that authenticates with the request (the
 # admin's, and the dashboards'). Failures count per account *and* client address together, so one

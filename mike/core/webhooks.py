@@ -5,8 +5,10 @@ of the account that sent it. Twilio names that account in `AccountSid`: the plat
 (`TWILIO_ACCOUNT_SID`, or no `AccountSid` at all) is checked with `TWILIO_AUTH_TOKEN`; any other is
 looked up through `settings.TWILIO_WEBHOOK_ACCOUNT_LOOKUP` (an organization's own account,
 mike.accounts.twilio_accounts), and an account nobody has is refused. A signature made with one
-account's token never passes for another account. The URL is rebuilt with `request.build_absolute_uri()`, so behind a proxy set
-`USE_X_FORWARDED_HOST`/`SECURE_PROXY_SSL_HEADER` (or `SITE_URL`) to make it match what Twilio saw.
+account's token never passes for another account. The URL is rebuilt with `request.build_absolute_uri()`:
+behind a reverse proxy it matches what Twilio called only when TRUSTED_PROXY_COUNT says the proxy
+is there, which makes Django believe the scheme and host it forwards (X-Forwarded-Proto/Host,
+mike/settings.py); with 0 they are ignored, so a client cannot choose the URL that is checked.
 A missing or wrong signature gets 403 before the view runs, so nothing is written.
 """
 
