@@ -199,3 +199,34 @@ def test_retention_purges_old_bodies_and_keeps_new_ones_and_the_funnel(campaign,
     assert list(Event.objects.order_by("pk").values_list("pk", "event_type")) == funnel
     assert Recipient.objects.filter(pk=recipient.pk).exists()
     assert retention.purge_expired_personal_data() == dict.fromkeys(purged, 0)
+
+
+def test_the_admin_action_asks_for_a_reason_then_erases(client, campaign):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+    from django.contrib.auth.models import Permission
+    from django.urls import reverse
+
+    from tests.factories import UserFactory
+
+    recipient = RecipientFactory(campaign=campaign, phone=PHONE)
+    url = reverse("admin:recipients_recipient_changelist")
+    chosen = {"action": "erase_selected", ACTION_CHECKBOX_NAME: [str(recipient.pk)]}
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_recipient", "change_recipient"])
+    )
+    client.force_login(staff)
+    # Allowed to change recipients, not to erase them: the action is not offered.
+    assert "erase_selected" not in client.get(url).content.decode()
+
+    staff.user_permissions.add(Permission.objects.get(codename="erase_recipient"))
+    page = client.post(url, chosen)
+    assert page.status_code == 200 and "Erase recipients" in page.content.decode()
+    recipient.refresh_from_db()
+    assert recipient.erased_at is None
+
+    client.post(url, {**chosen, "apply": "1", "reason": "Asked by phone"})
+    recipient.refresh_from_db()
+    assert recipient.erased_at is not None and recipient.phone == ""
+    audit = RecipientAuditLog.objects.get(recipient=recipient, action=RecipientAuditAction.ERASED)
+    assert audit.performed_by == staff and audit.metadata == {"reason": "Asked by phone"}
