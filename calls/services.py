@@ -15,10 +15,12 @@ import logging
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import CampaignCondition, Event, EventSource, EventType
 from mike import webhooks
+from mike.core.bulk import update_in_batches
 from mike.core.errors import DomainError
 from mike.core.phones import normalize_phone
 from mike.webhooks import payloads
@@ -564,3 +566,26 @@ def unassign_tracked_number(*, number: TrackedPhoneNumber, by) -> TrackedPhoneNu
             _release(row)
             logger.info("Tracked number %s released by user %s", row.pk, getattr(by, "pk", None))
     return row
+
+
+# --- Privacy -------------------------------------------------------------------------------------
+
+
+def erase_caller_data(*, recipient_id) -> int:
+    """The calls domain's part of a recipient's erasure: their calls keep their times, outcome
+    and campaign, but not the caller's number, the recording or the agent's notes. Idempotent;
+    how many calls were changed."""
+    return (
+        CallSession.objects.filter(recipient_id=recipient_id)
+        .filter(~Q(caller_phone="") | ~Q(recording_url="") | ~Q(recording_sid="") | ~Q(notes=""))
+        .update(caller_phone="", recording_url="", recording_sid="", notes="")
+    )
+
+
+def purge_recording_urls(*, before, batch_size: int) -> int:
+    """Forget the recordings of calls started before `before` (their URL and SID, the way to
+    fetch them), in batches; the calls and their durations stay. How many."""
+    old = CallSession.objects.filter(created_at__lt=before).filter(
+        ~Q(recording_url="") | ~Q(recording_sid="")
+    )
+    return update_in_batches(old, batch_size=batch_size, recording_url="", recording_sid="")

@@ -11,9 +11,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from mike.core.bulk import update_in_batches
 from mike.core.errors import DomainError
 
-from .models import CrmEvent, CrmIntegration, CrmProvider, generate_webhook_secret
+from .models import Contact, CrmEvent, CrmIntegration, CrmProvider, generate_webhook_secret
 from .presets import MAPPING_FIELDS, MATCH_FIELDS, clean_path, preset_for
 from .selectors import event_id_in, event_name_in
 
@@ -245,3 +246,49 @@ def mark_events_for_reprocessing(event_ids) -> list:
             updated_at=timezone.now(),
         )
     return ids
+
+
+# --- Privacy -------------------------------------------------------------------------------------
+
+ERASED = "Erased"
+
+
+def erase_crm_data(*, recipient_id, contact_id=None) -> int:
+    """The CRM domain's part of a recipient's erasure: the raw payloads of the CRM events about
+    them (their outcome and condition stay) and the personal fields of their contact, if any
+    (its opt-out flags and counts stay). Idempotent; how many rows were changed."""
+    changed = (
+        CrmEvent.objects.filter(recipient_id=recipient_id)
+        .exclude(raw_payload={})
+        .update(raw_payload={})
+    )
+    if contact_id is not None:
+        changed += (
+            Contact.objects.filter(pk=contact_id)
+            .exclude(first_name=ERASED, last_name="", email="", phone="", mobile_phone="")
+            .update(
+                first_name=ERASED,
+                last_name="",
+                email="",
+                phone="",
+                mobile_phone="",
+                company="",
+                job_title="",
+                address="",
+                address2="",
+                city="",
+                state="",
+                zip="",
+                custom_fields={},
+                notes="",
+                updated_at=timezone.now(),
+            )
+        )
+    return changed
+
+
+def purge_crm_payloads(*, before, batch_size: int) -> int:
+    """Blank the raw payloads of CRM events received before `before` and processed already (one
+    still waiting needs its payload), in batches; the events and their outcomes stay. How many."""
+    old = CrmEvent.objects.filter(created_at__lt=before, processed=True).exclude(raw_payload={})
+    return update_in_batches(old, batch_size=batch_size, raw_payload={})

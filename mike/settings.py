@@ -255,6 +255,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "mike.webhooks.tasks.sweep_webhook_deliveries",
         "schedule": env.int("WEBHOOK_SWEEP_SECONDS", default=60),
     },
+    # Privacy: texts' bodies, recordings' URLs and raw CRM payloads past their RETENTION_* age.
+    "purge-expired-personal-data": {
+        "task": "mike.rewards.tasks.purge_expired_personal_data",
+        "schedule": 24 * 60 * 60,
+    },
 }
 
 # Event webhooks out: how long Mike waits for a subscriber's endpoint (connect, then the answer),
@@ -370,6 +375,17 @@ if _development_secrets:
     # Derived from SECRET_KEY, so a demo database keeps decrypting its codes across restarts.
     CARD_CODE_KEYS = CARD_CODE_KEYS or [_dev_fernet_key("card-code")]
     CARD_CODE_HASH_KEY = CARD_CODE_HASH_KEY or _dev_fernet_key("card-hash")
+
+# --- Privacy: erasure and retention ------------------------------------------------------------
+# ERASURE_HASH_KEY keys the HMAC of an erased recipient's phone, kept so their opt-out stays
+# honoured (recipients.SmsSuppression). Like CARD_CODE_HASH_KEY it must never change; without it
+# that key is used. The RETENTION_* ages (days) say when texts' bodies, call recordings' URLs and
+# raw CRM payloads are purged by the daily beat task (mike.rewards.retention).
+ERASURE_HASH_KEY = _secret("ERASURE_HASH_KEY") or CARD_CODE_HASH_KEY
+RETENTION_SMS_TEXT_DAYS = env.int("RETENTION_SMS_TEXT_DAYS", default=365)
+RETENTION_CALL_RECORDING_DAYS = env.int("RETENTION_CALL_RECORDING_DAYS", default=365)
+RETENTION_CRM_PAYLOAD_DAYS = env.int("RETENTION_CRM_PAYLOAD_DAYS", default=365)
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=1000)
 
 # --- Security (production) ----------------------------------------------------------------------
 if not DEBUG and not TESTING:

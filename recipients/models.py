@@ -293,6 +293,12 @@ class Recipient(TimeOrderedModel):
     email_verification_sent_at = models.DateTimeField(null=True, blank=True)
     email_verified_at = models.DateTimeField(null=True, blank=True)
     last_enriched_at = models.DateTimeField(null=True, blank=True)
+    erased_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the recipient's personal data was erased (recipients.services.erasure).",
+    )
 
     objects = RecipientQuerySet.as_manager()
     client_lookup = "audience__client"
@@ -304,6 +310,8 @@ class Recipient(TimeOrderedModel):
             ("view_redemption_code", "Can see full redemption codes"),
             # The simulator meets conditions and claims cards through the real services.
             ("use_phone_simulator", "Can use the phone simulator"),
+            # Erasure cannot be undone: granted on its own, not with "change".
+            ("erase_recipient", "Can erase a recipient's personal data"),
         ]
         constraints = [
             # The unique constraint is the seed's idx_recipients_redemption_code.
@@ -426,6 +434,7 @@ class RecipientAuditAction(models.TextChoices):
     OPTED_OUT = "opted_out", "Opted out"
     REWARD_REVOKED = "reward_revoked", "Reward revoked"
     UPDATED = "updated", "Updated"
+    ERASED = "erased", "Personal data erased"
 
 
 class RecipientAuditLog(TimeOrderedModel):
@@ -551,3 +560,39 @@ class SmsOptInLog(TimeOrderedModel):
 
     def __str__(self):
         return f"{self.get_direction_display()} {self.get_status_display()} to {self.phone}"
+
+
+class SmsSuppression(TimeOrderedModel):
+    """A phone number a client must not text, kept only as a keyed hash
+    (recipients.services.erasure.phone_hash): what is left of an opted-out recipient whose
+    personal data was erased, so a later import, push or API call of the same number is still
+    not texted. Lifted when the number texts START or YES again."""
+
+    client = models.ForeignKey(
+        "accounts.Organization",
+        on_delete=models.CASCADE,
+        related_name="sms_suppressions",
+        limit_choices_to=CLIENT_ONLY,
+        # Covered by the (client, phone_hash) constraint, which leads with it.
+        db_index=False,
+    )
+    phone_hash = models.CharField(max_length=64, help_text="HMAC-SHA256 of the E.164 number.")
+
+    objects = TenantQuerySet.as_manager()
+    client_lookup = "client"
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "SMS suppression"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "phone_hash"], name="smssuppression_client_hash_unique"
+            ),
+        ]
+        indexes = [
+            # An inbound START lifts the number's suppressions whatever the client.
+            models.Index(fields=["phone_hash"], name="smssuppression_hash_idx"),
+        ]
+
+    def __str__(self):
+        return f"Suppressed number {self.phone_hash[:12]}…"

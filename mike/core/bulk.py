@@ -268,3 +268,19 @@ def _plain_uuid(field: Field) -> bool:
         and cls.get_prep_value is UUIDField.get_prep_value
         and cls.to_python is UUIDField.to_python
     )
+
+
+def update_in_batches(queryset: models.QuerySet, *, batch_size: int, **values) -> int:
+    """Set `values` on every row of `queryset`, `batch_size` rows per transaction, so a purge of
+    millions of rows never holds their locks all at once; the number of rows changed.
+
+    The queryset must stop matching a row once it is updated (filter on the old values), or
+    this never ends: each batch is the next `batch_size` rows it still matches."""
+    model = queryset.model
+    total = 0
+    while True:
+        with transaction.atomic():
+            batch = list(queryset.values_list("pk", flat=True)[:batch_size])
+            if not batch:
+                return total
+            total += model.objects.filter(pk__in=batch).update(**values)

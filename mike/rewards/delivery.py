@@ -20,6 +20,8 @@ from recipients.services import opt_out_refused_number
 
 logger = logging.getLogger(__name__)
 
+ERASED_ERROR = "Not sent: the recipient's personal data was erased."
+
 
 def send_delivery(delivery_id, *, early: bool = False) -> str:
     """Send one delivery, at most once per attempt (idempotent). Returns a DeliveryOutcome value.
@@ -47,6 +49,9 @@ def send_delivery(delivery_id, *, early: bool = False) -> str:
         )
         return DeliveryOutcome.SENT
     card = delivery.gift_card
+    if delivery.recipient.erased_at is not None:
+        # Erased (mike.rewards.erasure): there is no address left to send to, and none to find.
+        return deliveries.record_failure(delivery, card, ERASED_ERROR, retryable=False)
     if delivery.delivery_method == CardDeliveryMethod.EMAIL:
         return _send_email(delivery, card)
     if delivery.recipient.sms_opt_in_status == SmsOptInStatus.OPTED_OUT:

@@ -20,7 +20,7 @@ from mike.core.sms import SmsError
 from recipients.models import Recipient
 from recipients.services import request_opt_in
 
-from . import crm_events, sweeps
+from . import crm_events, retention, sweeps
 from .conditions import apply_time_delays
 from .delivery import send_delivery
 
@@ -120,3 +120,12 @@ def sweep_crm_events() -> int:
     """Queue every CRM event received but never processed (its task lost). Beat runs it every
     few minutes; idempotent (processing skips an event already done)."""
     return crm_events.sweep_crm_events()
+
+
+@shared_task(name="mike.rewards.tasks.purge_expired_personal_data", acks_late=True)
+def purge_expired_personal_data() -> dict:
+    """Blank texts' bodies, recordings and raw CRM payloads past their retention age
+    (mike.rewards.retention); daily from beat, idempotent."""
+    purged = retention.purge_expired_personal_data()
+    logger.info("Retention purge: %s", purged)
+    return purged

@@ -8,7 +8,7 @@ from django.contrib.admin.models import LogEntry
 from django.db import transaction
 
 from mike.core.admin import MikeModelAdmin, action_form_page
-from mike.rewards import approval, opt_in
+from mike.rewards import approval, erasure, opt_in
 
 from .. import services
 from ..codes import is_well_formed, normalize_code
@@ -42,6 +42,15 @@ class RejectReasonForm(forms.Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Kept on each recipient and in their audit log.",
+    )
+
+
+class EraseReasonForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why (the person's request, a retention policy). Kept in the audit log: do not "
+        "write their name, phone or email here.",
     )
 
 
@@ -97,6 +106,7 @@ class RecipientAdmin(MikeModelAdmin):
         "email_verification_token",
         "email_verification_sent_at",
         "email_verified_at",
+        "erased_at",
     )
     date_hierarchy = "created_at"
     fieldsets = (
@@ -176,12 +186,56 @@ class RecipientAdmin(MikeModelAdmin):
                 ),
             },
         ),
-        ("History", {"fields": ("created_at", "updated_at")}),
+        ("History", {"fields": ("created_at", "updated_at", "erased_at")}),
     )
 
     # Below the details, read-only: calls, conditions met, rewards, deliveries, texts, audit log.
     inlines = STORY_INLINES
-    actions = ("approve_selected", "reject_selected", "resend_opt_in")
+    actions = ("approve_selected", "reject_selected", "resend_opt_in", "erase_selected")
+
+    def has_erase_permission(self, request):
+        return request.user.has_perm("recipients.erase_recipient")
+
+    @admin.action(
+        description="Erase selected recipients' personal data (asks for a reason)",
+        permissions=["erase"],
+    )
+    def erase_selected(self, request, queryset):
+        form = EraseReasonForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            erased = unchanged = 0
+            refused = []
+            for recipient in queryset:
+                try:
+                    done = erasure.erase_recipient(
+                        recipient=recipient, by=request.user, reason=form.cleaned_data["reason"]
+                    )
+                except erasure.ErasureError as exc:
+                    refused.append(f"{recipient.display_code}: {exc}")
+                    continue
+                if done:
+                    erased += 1
+                else:
+                    unchanged += 1
+            messages.success(
+                request, f"Erased {erased} recipient(s); {unchanged} were erased already."
+            )
+            if refused:
+                messages.error(request, f"{len(refused)} not erased: " + " ".join(refused[:5]))
+            return None
+        return action_form_page(
+            self,
+            request,
+            queryset,
+            form=form,
+            title="Erase recipients' personal data",
+            intro=f"Erase the personal data of these {len(queryset)} recipient(s)? Their name, "
+            "phone, email, address and custom fields are cleared and their texts' bodies "
+            "blanked, for good. Their rewards, cards, ledger rows, sales and counts stay; an "
+            "opted-out phone stays opted out.",
+            submit="Erase",
+            label=recipient_label,
+        )
 
     @admin.action(description="Approve selected recipients", permissions=["change"])
     def approve_selected(self, request, queryset):

@@ -31,6 +31,7 @@ from ..models import (
     SmsStatus,
 )
 from ..sms_replies import Keyword
+from .erasure import lift_suppression
 
 # Recipients an inbound text can be about: they were asked (or have answered) already.
 RESPONSIVE_STATUSES = (
@@ -146,6 +147,12 @@ def _opt_out(recipient: Recipient, *, body, message_sid, details=None) -> bool:
         details=details,
     )
     return True
+
+
+def opt_out(recipient: Recipient, *, details: dict) -> bool:
+    """Opt one locked recipient out for a reason of Mike's (`details` name it), not a text of
+    theirs: their latest reply is left as it was. False when they were opted out already."""
+    return _opt_out(recipient, body=None, message_sid="", details=details)
 
 
 def opt_out_on_request(*, recipient: Recipient, by, reason: str, call_session=None) -> bool:
@@ -312,6 +319,13 @@ def handle_inbound_sms(
             outcome.primary, outcome.duplicate = seen.recipient, True
             return outcome
         _apply_keyword(keyword, recipients, body=body, message_sid=message_sid, outcome=outcome)
+        if keyword in (Keyword.OPT_IN, Keyword.START) and recipient_id is None:
+            # The number asked to be texted again: an erased recipient's opt-out no longer binds
+            # the clients it wrote to (recipients.services.erasure).
+            lift_suppression(
+                phone=phone or from_number,
+                client_ids={r.audience.client_id for r in recipients},
+            )
     return outcome
 
 

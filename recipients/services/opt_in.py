@@ -33,7 +33,8 @@ from ..models import (
     SmsOptInStatus,
     SmsStatus,
 )
-from .inbound import lock_number, opt_out_refused_number
+from .erasure import is_suppressed
+from .inbound import lock_number, opt_out, opt_out_refused_number
 
 # An opt-in request in one of these states did not reach the phone; sending again is allowed.
 UNSENT_STATUSES = (SmsStatus.FAILED, SmsStatus.UNDELIVERED)
@@ -49,6 +50,8 @@ OPT_IN_LOG_STATUS = {
 # How far along each logged status is; a status callback only ever moves a row forward.
 STATUS_RANK = {ours: theirs.rank for theirs, ours in OPT_IN_LOG_STATUS.items()}
 
+
+SUPPRESSED_REASON = "The number opted out before, as a recipient since erased."
 
 # --- Sending the opt-in text ---------------------------------------------------------------------
 
@@ -159,6 +162,11 @@ def request_opt_in(
     with transaction.atomic():
         locked = Recipient.objects.select_for_update().get(pk=recipient.pk)
         if not may_text(locked, force=force, on_call=on_call):
+            return None
+        if is_suppressed(client_id=locked.audience.client_id, phone=locked.phone):
+            # An erased recipient of this client had opted this number out: it stays out, as a
+            # STOP would have it, until the number texts START or YES.
+            opt_out(locked, details={"reason": SUPPRESSED_REASON})
             return None
         reached = (
             SmsOptInLog.objects.filter(recipient=locked, direction=SmsDirection.OUTBOUND)
