@@ -172,6 +172,7 @@ class GiftCardAuditAction(models.TextChoices):
     CARD_CODES_EXPORTED = "card_codes_exported", "Card codes exported"
     CARDS_SOLD = "cards_sold", "Cards bought from a master pool"
     LOW_BALANCE_THRESHOLD_SET = "low_balance_threshold_set", "Low-balance threshold set"
+    CARD_KEY_ROTATED = "card_key_rotated", "Encryption key rotated"
 
 
 class CreditEntityType(models.TextChoices):

@@ -196,3 +196,39 @@ def test_a_secret_key_that_starts_with_a_dollar_is_kept_as_written(tmp_path):
         env,
     )
     assert "True" in result.stdout, result.stdout + result.stderr
+
+
+PRINT_HTTPS = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, "
+    "s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.CSRF_TRUSTED_ORIGINS, "
+    "'csp.middleware.CSPMiddleware' in s.MIDDLEWARE)"
+)
+
+
+def test_production_serves_https_only_with_hsts_secure_cookies_and_the_csp(tmp_path):
+    values = production(tmp_path, **real_secrets(), CSRF_TRUSTED_ORIGINS="https://mike.example.com")
+    result = run(PRINT_HTTPS, values)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "True", "True", "True", "31536000", "True", "['https://mike.example.com']", "True"
+    ]  # fmt: skip
+    # And the deploy check, with these values and a real broker and SMS account, is silent.
+    values.update(
+        REDIS_URL="redis://127.0.0.1:6379/0",
+        SMS_BACKEND="twilio",
+        TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+        TWILIO_AUTH_TOKEN="f" * 32,
+        TWILIO_FROM_NUMBER="+18005550100",
+        EMAIL_URL="smtp://mailer.example.com:587",
+        SITE_URL="https://mike.example.com",
+    )
+    result = run("", values, args=["manage.py", "check", "--deploy", "--fail-level", "WARNING"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_hsts_is_configurable_and_the_deploy_check_notices_it_off(tmp_path):
+    values = production(tmp_path, **real_secrets(), SECURE_HSTS_SECONDS="0")
+    result = run("", values, args=["manage.py", "check", "--deploy"])
+    assert "security.W004" in result.stdout + result.stderr
