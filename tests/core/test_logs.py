@@ -111,3 +111,35 @@ def test_phones_codes_and_emails_are_masked(text, hidden):
 def test_ids_times_and_addresses_are_kept():
     text = "id 123e4567-e89b-12d3-a456-426614174000 at 2026-12-03T06:38:33+00:00 from 203.0.113.5"
     assert mask(text) == text
+
+
+def test_a_real_worker_runs_a_queued_task_under_the_request_id_that_queued_it():
+    """Through the broker: the id leaves in the message headers and comes back in the worker."""
+    import time
+
+    from celery.contrib.testing.worker import start_worker
+
+    from mike.celery import app
+    from mike.core.logs import request_id
+
+    seen = []
+
+    @app.task(name="tests.core.remember_request_id")
+    def remember():
+        seen.append(request_id.get())
+
+    saved = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        with start_worker(app, pool="threads", perform_ping_check=False, loglevel="WARNING"):
+            token = request_id.set("req-worker42")
+            try:
+                remember.delay()
+            finally:
+                request_id.reset(token)
+            deadline = time.monotonic() + 20
+            while not seen and time.monotonic() < deadline:
+                time.sleep(0.1)
+    finally:
+        app.conf.task_always_eager = saved
+    assert seen == ["req-worker42"]
