@@ -84,6 +84,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Health and observability: request id and one log line per request (mike.core.middleware).
+    "mike.core.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serving: static files from STATIC_ROOT, compressed and with hashed names (whitenoise).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -537,10 +539,47 @@ OTP_TOTP_ISSUER = "Mike"
 STAFF_SESSION_MINUTES = env.int("STAFF_SESSION_MINUTES", default=120)
 DASHBOARD_SESSION_DAYS = env.int("DASHBOARD_SESSION_DAYS", default=14)
 
+# Health and observability: JSON lines (LOG_FORMAT=json, the default on a server) or text (the
+# default with DEBUG and in tests), every line with its request id and phones/codes masked.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG or TESTING else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "request_id": {"()": "mike.core.logs.RequestIdFilter"},
+        "masking": {"()": "mike.core.logs.MaskingFilter"},
+    },
+    "formatters": {
+        "json": {"()": "mike.core.logs.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id", "masking"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Health and observability (mike.core.health) ------------------------------------------------
+# The longest one /readyz/ check (database, cache, broker) may take; they run concurrently.
+READINESS_TIMEOUT_SECONDS = env.float("READINESS_TIMEOUT_SECONDS", default=2.0)
+# Task events for `celery -A mike events` and Flower.
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+# Error reports (mike.core.sentry): off unless SENTRY_DSN is set; personal data never sent.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="")
+SENTRY_RELEASE = env.str("SENTRY_RELEASE", default="")
+if SENTRY_DSN:
+    from mike.core.sentry import init_sentry
+
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        release=SENTRY_RELEASE,
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )

@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 
 from mike.core.admin import AutocompleteJsonView
 from mike.core.admin_login import StaffAuthenticationForm
+from mike.core.health import healthz, readyz
 from mike.demo.views import phone_simulator_page
 from recipients.redemption import redeem
 
@@ -13,6 +14,9 @@ admin.site.site_title = "Mike"
 admin.site.index_title = "Campaigns, rewards and recipients"
 
 urlpatterns = [
+    # Health and observability: liveness and readiness for a load balancer (mike.core.health).
+    path("healthz/", healthz, name="healthz"),
+    path("readyz/", readyz, name="readyz"),
     # Before the admin's own URLs, whose catch-all would answer this path first.
     path("admin/phone/", admin.site.admin_view(phone_simulator_page), name="phone-simulator"),
     # The admin's own autocomplete answers with str(), which for a recipient is the full code.
