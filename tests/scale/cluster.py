@@ -74,7 +74,7 @@ def process_env(*, broker_url: str, cache_url: str, twilio_url: str) -> dict:
         # What a killed worker held comes back within seconds: its delivery's lease lapses and
         # the sweep retries it; on Redis its unacknowledged task is redelivered.
         "DELIVERY_LEASE_SECONDS": "4",
-        "DELIVERY_STUCK_MINUTES": "1",
+        "DELIVERY_STUCK_MINUTES": "0",  # a queued delivery whose task was lost: next sweep
         "CELERY_VISIBILITY_TIMEOUT": "8",
         "DELIVERY_RETRY_MAX_MINUTES": "0",
     }
