@@ -14,10 +14,12 @@ from recipients.models import (
     SmsDirection,
     SmsOptInLog,
     SmsStatus,
+    SmsSuppression,
 )
 
 __all__ = [
     "AudienceFactory",
+    "SmsSuppressionFactory",
     "RecipientAuditLogFactory",
     "RecipientFactory",
     "SmsOptInLogFactory",
@@ -111,3 +113,11 @@ class SmsOptInLogFactory(DjangoModelFactory):
     message_text = "Reply YES to receive your reward, STOP to opt out, HELP for help."
     status = SmsStatus.SENT
     provider_used = SmsProvider.TWILIO
+
+
+class SmsSuppressionFactory(DjangoModelFactory):
+    class Meta:
+        model = SmsSuppression
+
+    client = factory.SubFactory("tests.factories.ClientFactory")
+    phone_hash = factory.Sequence(lambda n: f"{n:064x}")
