@@ -30,12 +30,14 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from .errors import DomainError
+
 logger = logging.getLogger("mike.health")
 
 OK, FAIL, EAGER = "ok", "fail", "eager"
 
 
-class CheckFailed(Exception):
+class CheckFailed(DomainError):
     """A check reached its service and found it not ready (the message says how)."""
 
 

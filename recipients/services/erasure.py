@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from mike.core.bulk import update_in_batches
+from mike.core.errors import DomainError
 from mike.core.phones import normalize_phone
 
 from ..models import (
@@ -77,7 +78,7 @@ _CLEARED = {
 }
 
 
-class ErasureError(Exception):
+class ErasureError(DomainError):
     """The recipient cannot be erased now; the message says why and what to do."""
 
 

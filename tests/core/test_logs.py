@@ -142,4 +142,11 @@ def test_a_real_worker_runs_a_queued_task_under_the_request_id_that_queued_it():
                 time.sleep(0.1)
     finally:
         app.conf.task_always_eager = saved
+        # The worker's shutdown closes the app's connection and producer pools; later tests
+        # that publish (the real-worker and broker tests) need fresh ones, as after a fork.
+        from kombu import pools
+
+        pools.reset()
+        app._pool = None
+        app.amqp._producer_pool = None
     assert seen == ["req-worker42"]
