@@ -329,7 +329,8 @@ def summary(latencies: list[float], wall: float) -> dict:
 def test_two_webs_and_two_workers_take_a_burst_and_lose_nothing(broker, cluster, campaign, twilio):
     name, url = broker
     pool = campaign["pool"]
-    sweeper = Celery("scale-sweeper", broker=url)
+    # Not made the current app: the project's shared tasks would then publish through it.
+    sweeper = Celery("scale-sweeper", broker=url, set_as_current=False)
 
     def sweep():
         # What beat does every few minutes, sent each second here, so leases that lapsed are
