@@ -145,6 +145,9 @@ class DeliveryFailureReason(models.TextChoices):
     OPTED_OUT = "opted_out", "Recipient opted out"
     CARRIER_OPT_OUT = "carrier_opt_out", "Opted out at the carrier (21610)"
     SEND_ERROR = "send_error", "Send error"
+    # The attempt's worker died, or Twilio's answer never came: whether the text left is unknown,
+    # so the next attempt first asks Twilio what it sent (mike.rewards.delivery).
+    OUTCOME_UNKNOWN = "outcome_unknown", "Outcome unknown (checked before the next attempt)"
     UNDELIVERED = "undelivered", "Reported undelivered"
     REVOKED = "revoked", "Reward revoked"
 

@@ -15,9 +15,12 @@ steps, with no lock held while Twilio is called:
    while the lease is still this attempt's.
 
 A worker that dies between 1 and 3 leaves the row `sending` until its lease lapses; the sweep then
-counts the attempt as failed (whether its text left is unknown) and the next attempt goes out in
-its turn. That is the one place a recipient can get the same text twice, which is the safe side
-of the trade: a card is never lost. The sweep queues a task for a queued or due delivery only once
+counts the attempt as failed with its outcome unknown (`OUTCOME_UNKNOWN`: the text may have left),
+as does a send whose answer never came (a timeout). Twilio has no idempotency key, so the next
+attempt first asks Twilio's message list whether a text with this card's body went to the number
+(`mike.core.sms.find_sent`) and, if one did, records that text instead of sending another; when
+Twilio cannot be asked, the attempt fails again rather than text blind. A card is never lost and
+never texted twice. The sweep queues a task for a queued or due delivery only once
 per DELIVERY_STUCK_MINUTES (`enqueued_at`), so a backlog in the broker does not multiply tasks.
 
 A recipient who opted out is not texted: the delivery fails for good without calling Twilio. When
@@ -88,7 +91,8 @@ CARRIER_OPT_OUT_MESSAGE = (
 
 WORKER_LOST_ERROR = (
     "The worker sending this stopped before it recorded what happened, so whether the text left "
-    "is unknown. Counted as a failed attempt; the next attempt goes out in its turn."
+    "is unknown. Counted as a failed attempt; the next attempt asks Twilio what it sent before "
+    "texting again."
 )
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from ..models import (
     OPT_OUT_FAILURE_REASONS,
     CardDeliveryMethod,
+    DeliveryFailureReason,
     DeliveryStatus,
     GiftCardDelivery,
     RecipientGiftCard,
@@ -42,7 +43,10 @@ def retry_delivery(delivery: GiftCardDelivery, *, by=None) -> bool:
     now = timezone.now()
     GiftCardDelivery.objects.filter(pk=locked.pk).update(
         status=DeliveryStatus.QUEUED,
-        failure_reason="",
+        # An unknown outcome stays known as such: the retry asks Twilio before texting again.
+        failure_reason=DeliveryFailureReason.OUTCOME_UNKNOWN
+        if locked.failure_reason == DeliveryFailureReason.OUTCOME_UNKNOWN
+        else "",
         max_retries=locked.retry_count + settings.DELIVERY_MAX_RETRIES,
         next_attempt_at=None,
         enqueued_at=now,
@@ -90,7 +94,13 @@ def deliveries_to_requeue(now=None) -> list:
         with transaction.atomic():
             if not holding(delivery).select_for_update().exists():
                 continue  # recorded meanwhile
-            record_failure(delivery, delivery.gift_card, WORKER_LOST_ERROR, retryable=True)
+            record_failure(
+                delivery,
+                delivery.gift_card,
+                WORKER_LOST_ERROR,
+                retryable=True,
+                reason=DeliveryFailureReason.OUTCOME_UNKNOWN,
+            )
             if GiftCardDelivery.objects.filter(
                 pk=delivery.pk, status=DeliveryStatus.FAILED, next_attempt_at__isnull=False
             ).update(next_attempt_at=now, enqueued_at=now):

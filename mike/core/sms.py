@@ -18,6 +18,7 @@ import sys
 import threading
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
@@ -105,10 +106,17 @@ def provider_status(status: str) -> MessageStatus | None:
 
 
 class SmsError(DomainError):
-    def __init__(self, message: str, *, retryable: bool, code: str = ""):
+    """A text not sent. `retryable`: a later attempt may succeed. `outcome_unknown`: the request
+    may have reached the provider (a timeout, a connection dropped mid-answer), so the text may
+    have left: the next attempt asks first (`find_sent`)."""
+
+    def __init__(
+        self, message: str, *, retryable: bool, code: str = "", outcome_unknown: bool = False
+    ):
         super().__init__(message)
         self.retryable = retryable
         self.code = code
+        self.outcome_unknown = outcome_unknown
 
 
 def backend_name() -> str:
@@ -163,8 +171,56 @@ def _send_twilio(to: str, body: str, status_callback: str) -> SentSms:
         raise SmsError(str(exc.msg), retryable=retryable, code=str(exc.code or exc.status)) from exc
     except (TwilioException, OSError) as exc:
         # Connection errors and timeouts: the message may or may not have left; retry later.
-        raise SmsError(f"Twilio unreachable: {exc}", retryable=True) from exc
+        raise SmsError(f"Twilio unreachable: {exc}", retryable=True, outcome_unknown=True) from exc
     return SentSms(to, body, message.sid, message.status or "queued", "twilio", status_callback)
+
+
+# How many of the newest texts to a number `find_sent` reads: a card's attempts are a handful.
+FIND_SENT_LIMIT = 50
+
+
+def find_sent(to: str, body: str, *, since) -> SentSms | None:
+    """The text with exactly this `body` sent to `to` since `since` (aware datetime), as the
+    provider knows it, or None. Twilio has no idempotency key, so an attempt whose outcome is
+    unknown (its worker died after Twilio took the text, or Twilio's answer never came) is
+    settled by asking Twilio's message list before sending again. A text the provider reports
+    failed or undelivered is not a sent one. Raises SmsError (retryable) when the provider
+    cannot be asked: sending blind could text the card twice."""
+    name = backend_name()
+    if name == "twilio":
+        return _find_twilio(to, body, since)
+    if name == "locmem":
+        with _outbox_lock:
+            found = [sent for sent in outbox if sent.to == to and sent.body == body]
+        return found[-1] if found else None
+    # console: printed, never kept; a demo process that died mid-print has nothing to ask.
+    return None
+
+
+def _find_twilio(to: str, body: str, since) -> SentSms | None:
+    from twilio.base.exceptions import TwilioException
+
+    # Twilio's DateSent filter is by day and leaves out texts still queued; the newest texts
+    # to the number, filtered here by creation time, are what the question needs.
+    try:
+        messages = twilio_client().messages.list(
+            to=to, from_=settings.TWILIO_FROM_NUMBER, limit=FIND_SENT_LIMIT
+        )
+    except (TwilioException, OSError) as exc:
+        raise SmsError(
+            f"Twilio could not be asked what it sent: {exc}", retryable=True, outcome_unknown=True
+        ) from exc
+    margin = since - timedelta(minutes=5)  # the provider's clock against ours
+    for message in messages:  # newest first
+        if message.body != body:
+            continue
+        if message.date_created is not None and message.date_created < margin:
+            continue
+        status = provider_status(message.status)
+        if status is not None and status.is_failure:
+            continue
+        return SentSms(to, body, message.sid, message.status or "queued", "twilio")
+    return None
 
 
 def twilio_client(*, account_sid: str = "", auth_token: str = ""):

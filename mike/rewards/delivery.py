@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
-from giftcards.models import CardDeliveryMethod, GiftCardDelivery
+from giftcards.models import CardDeliveryMethod, DeliveryFailureReason, GiftCardDelivery
 from giftcards.services import callbacks, retries, sandbox
 from giftcards.services import delivery as deliveries
 from giftcards.services.delivery import DeliveryOutcome
@@ -63,14 +63,49 @@ def send_delivery(delivery_id, *, early: bool = False) -> str:
             reason=deliveries.DeliveryFailureReason.OPTED_OUT,
         )
     body = deliveries.card_message(delivery, card, masked=False)
+    if delivery.failure_reason == DeliveryFailureReason.OUTCOME_UNKNOWN:
+        try:
+            earlier = sms.find_sent(delivery.delivery_address, body, since=delivery.created_at)
+        except sms.SmsError as error:
+            return _record_send_error(delivery, card, error)
+        if earlier is not None:
+            return _record_found(delivery, card, earlier)
     status_callback = settings.SITE_URL.rstrip("/") + reverse("twilio-sms-status")
     try:
         sent = sms.send_sms(delivery.delivery_address, body, status_callback=status_callback)
     except sms.SmsError as error:
         if sms.is_carrier_opt_out(error.code):
             return _record_carrier_refusal(delivery, card, error.code)
-        return deliveries.record_failure(delivery, card, str(error), retryable=error.retryable)
+        return _record_send_error(delivery, card, error)
     deliveries.record_sent(delivery, card, sent)
+    _email_copy(delivery, card)
+    return DeliveryOutcome.SENT
+
+
+def _record_send_error(delivery: GiftCardDelivery, card, error: sms.SmsError) -> str:
+    reason = (
+        DeliveryFailureReason.OUTCOME_UNKNOWN
+        if error.outcome_unknown
+        else DeliveryFailureReason.SEND_ERROR
+    )
+    return deliveries.record_failure(
+        delivery, card, str(error), retryable=error.retryable, reason=reason
+    )
+
+
+def _record_found(delivery: GiftCardDelivery, card, earlier: sms.SentSms) -> str:
+    """An earlier attempt's text did leave (Twilio has it): record that text as this delivery's
+    send instead of texting the card again, and whatever Twilio reports of it since."""
+    logger.warning(
+        "Delivery %s: an attempt whose outcome was unknown had sent %s; not texted again",
+        delivery.pk,
+        earlier.sid,
+    )
+    deliveries.record_sent(delivery, card, earlier)
+    status = sms.provider_status(earlier.status)
+    if status is not None and status.rank > sms.MessageStatus.ACCEPTED.rank:
+        # Its status callbacks found no delivery with that SID at the time; apply the latest.
+        update_delivery_status(message_sid=earlier.sid, status=earlier.status)
     _email_copy(delivery, card)
     return DeliveryOutcome.SENT
 

@@ -10,6 +10,7 @@ sale, and buying, re-pointing and releasing them, per account.
 """
 
 import base64
+import email.utils
 import functools
 import itertools
 import json
@@ -17,6 +18,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from twilio.request_validator import RequestValidator
 from werkzeug import Request, Response
@@ -33,6 +35,8 @@ class FakeTwilio:
     fail_next: list[int] = field(default_factory=list)
     unsubscribed: set[str] = field(default_factory=set)
     refused: list[dict] = field(default_factory=list)
+    list_requests: int = 0
+    fail_lists: int = 0  # answer the next this many list requests with a 500
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _sids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -69,6 +73,7 @@ class FakeTwilio:
                 return Response(json.dumps(body), status=400, content_type="application/json")
             sid = f"SM{next(self._sids):032x}"
             message = {
+                "date_created": email.utils.format_datetime(datetime.now(UTC)),
                 "sid": sid,
                 "to": request.form.get("To"),
                 "from": request.form.get("From"),
@@ -80,6 +85,38 @@ class FakeTwilio:
             }
             self.messages.append(message)
         return Response(json.dumps(message), status=201, content_type="application/json")
+
+    def list_messages(self, request: Request) -> Response:
+        """Twilio's message list (GET Messages.json), newest first, filtered by To and From as
+        the real API filters them; one page."""
+        to, sender = request.args.get("To"), request.args.get("From")
+        with self._lock:
+            self.list_requests += 1
+            if self.fail_lists:
+                self.fail_lists -= 1
+                body = {"code": 20500, "message": "Internal error", "status": 500}
+                return Response(json.dumps(body), status=500, content_type="application/json")
+            found = [
+                m
+                for m in self.messages
+                if (not to or m["to"] == to) and (not sender or m["from"] == sender)
+            ]
+        page_size = int(request.args.get("PageSize") or 50)
+        body = {
+            "messages": list(reversed(found))[:page_size],
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": page_size,
+        }
+        return Response(json.dumps(body), status=200, content_type="application/json")
+
+    def register(self, httpserver, *, send_handler=None) -> None:
+        """Answer sending (POST) and listing (GET) Messages.json on `httpserver`."""
+        messages = re.compile(r"/2010-04-01/Accounts/[^/]+/Messages\.json")
+        httpserver.expect_request(messages, method="POST").respond_with_handler(
+            send_handler or self.handle
+        )
+        httpserver.expect_request(messages, method="GET").respond_with_handler(self.list_messages)
 
     def bodies_to(self, phone: str) -> list[str]:
         return [m["body"] for m in self.messages if m["to"] == phone]
