@@ -3,7 +3,6 @@ send is in flight, and sweep after sweep over a queued delivery all send it once
 callbacks move the SMS log only forward. Email deliveries leave by email. Countdowns stay below
 the broker's visibility timeout."""
 
-import re
 import threading
 from datetime import timedelta
 
@@ -41,9 +40,7 @@ def slow_twilio(httpserver, settings):
         fake.go.wait(timeout=20)
         return fake.handle(request)
 
-    httpserver.expect_request(
-        re.compile(r"/2010-04-01/Accounts/[^/]+/Messages\.json"), method="POST"
-    ).respond_with_handler(handler)
+    fake.register(httpserver, send_handler=handler)
     settings.SMS_BACKEND = "twilio"
     settings.TWILIO_API_BASE_URL = httpserver.url_for("/").rstrip("/")
     settings.TWILIO_TIMEOUT_SECONDS = 20
