@@ -161,6 +161,19 @@ def erase_recipient_data(*, recipient: Recipient, by, reason: str) -> bool:
     return True
 
 
+def record_cleared(*, recipient: Recipient, cleared: dict[str, int]) -> None:
+    """Add to the recipient's ERASED audit row how many rows of each other kind their erasure
+    cleared (mike.rewards.erasure), in the erasure's transaction."""
+    entry = (
+        RecipientAuditLog.objects.filter(recipient=recipient, action=RecipientAuditAction.ERASED)
+        .order_by("-created_at")
+        .first()
+    )
+    RecipientAuditLog.objects.filter(pk=entry.pk).update(
+        metadata={**entry.metadata, "cleared": cleared}
+    )
+
+
 def purge_opt_in_texts(*, before: datetime, batch_size: int) -> int:
     """Blank the bodies of opt-in texts (sent and received) logged before `before`, in batches;
     the rows, their statuses and the funnel stay. How many were blanked."""
@@ -176,4 +189,5 @@ __all__ = [
     "lift_suppression",
     "phone_hash",
     "purge_opt_in_texts",
+    "record_cleared",
 ]
