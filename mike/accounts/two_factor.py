@@ -204,9 +204,14 @@ def _count_wrong_code(user) -> None:
         )
 
 
-def _clear_wrong_codes(user) -> None:
-    get_user_model().objects.filter(pk=user.pk).exclude(second_factor_failures=0).update(
-        second_factor_failures=0, second_factor_failed_at=None
+def clear_wrong_codes(user) -> bool:
+    """Forget `user`'s wrong codes (a right code, or staff unlocking the account's second step
+    in the admin); whether there were any."""
+    return bool(
+        get_user_model()
+        .objects.filter(pk=user.pk)
+        .exclude(second_factor_failures=0)
+        .update(second_factor_failures=0, second_factor_failed_at=None)
     )
 
 
@@ -229,7 +234,7 @@ def verify_sign_in_code(request, code: str) -> str:
         if second_factor_locked(user) or AxesProxyHandler.is_locked(request, credentials):
             return "locked"
         return "wrong"
-    _clear_wrong_codes(user)
+    clear_wrong_codes(user)
     otp_login(request, device)
     return "ok"
 

@@ -258,3 +258,24 @@ def test_wrong_codes_across_fresh_sign_ins_lock_the_second_step(client, staff, s
     assert answer.status_code == 302 and answer["Location"] == "/admin/"
     staff.refresh_from_db()
     assert staff.second_factor_failures == 0
+
+
+def test_staff_unlock_a_users_second_step_in_the_admin(admin_client, admin_user, staff):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+    pass_second_factor(admin_client, admin_user)
+    type(staff).objects.filter(pk=staff.pk).update(
+        second_factor_failures=7, second_factor_failed_at=timezone.now()
+    )
+    assert two_factor.second_factor_locked(staff)
+    page = admin_client.get(reverse("admin:accounts_user_change", args=[staff.pk]))
+    assert "Two-factor sign-in" in page.content.decode()
+
+    admin_client.post(
+        reverse("admin:accounts_user_changelist"),
+        {"action": "unlock_second_factor", ACTION_CHECKBOX_NAME: [str(staff.pk)]},
+    )
+
+    staff.refresh_from_db()
+    assert staff.second_factor_failures == 0 and staff.second_factor_failed_at is None
+    assert not two_factor.second_factor_locked(staff)
