@@ -65,8 +65,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     updated_at = models.DateTimeField(auto_now=True)
     # Wrong second-step codes in a row (mike.accounts.two_factor): not reset by a right password,
     # only by a right code or TWO_FACTOR_LOCKOUT_MINUTES after the last wrong one.
-    second_factor_failures = models.PositiveSmallIntegerField(default=0, editable=False)
-    second_factor_failed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    second_factor_failures = models.PositiveSmallIntegerField(
+        "wrong two-factor codes in a row", default=0, editable=False
+    )
+    second_factor_failed_at = models.DateTimeField(
+        "last wrong two-factor code at", null=True, blank=True, editable=False
+    )
 
     objects = UserManager()
 
