@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from campaigns.models import CampaignCondition, Event, EventSource, EventType
 from mike import webhooks
+from mike.core import redaction
 from mike.core.bulk import update_in_batches
 from mike.core.errors import DomainError
 from mike.core.phones import normalize_phone
@@ -571,15 +572,33 @@ def unassign_tracked_number(*, number: TrackedPhoneNumber, by) -> TrackedPhoneNu
 # --- Privacy -------------------------------------------------------------------------------------
 
 
-def erase_caller_data(*, recipient_id) -> int:
+def erase_caller_data(*, recipient_id, values=()) -> int:
     """The calls domain's part of a recipient's erasure: their calls keep their times, outcome
-    and campaign, but not the caller's number, the recording or the agent's notes. Idempotent;
-    how many calls were changed."""
-    return (
+    and campaign, but not the caller's number, the recording or the agent's notes; the agent's
+    notes on their met conditions and dispositions are blanked, and the console steps of their
+    calls that quote `values` (their phone, email, full name: mike.core.redaction.person_values)
+    read "Erased" there instead. Idempotent; how many rows were changed."""
+    changed = (
         CallSession.objects.filter(recipient_id=recipient_id)
         .filter(~Q(caller_phone="") | ~Q(recording_url="") | ~Q(recording_sid="") | ~Q(notes=""))
         .update(caller_phone="", recording_url="", recording_sid="", notes="")
     )
+    changed += (
+        CallConditionMet.objects.filter(recipient_id=recipient_id)
+        .exclude(notes="")
+        .update(notes="")
+    )
+    changed += (
+        CallDisposition.objects.filter(recipient_id=recipient_id).exclude(notes="").update(notes="")
+    )
+    if values:
+        steps = CallStep.objects.filter(call_session__recipient_id=recipient_id).exclude(detail="")
+        for step in steps.only("pk", "detail"):
+            detail = redaction.without_values(step.detail, values)
+            if detail != step.detail:
+                CallStep.objects.filter(pk=step.pk).update(detail=detail)
+                changed += 1
+    return changed
 
 
 def purge_recording_urls(*, before, batch_size: int) -> int:

@@ -7,6 +7,8 @@ raises a `CampaignError` whose message a person can read. Status changes and cre
 
 The tracked number printed on a campaign belongs to the calls domain
 (`calls.services.assign_tracked_number`); the dashboard calls it directly.
+
+`erase_recipient_data` is this domain's part of a recipient's erasure (mike.rewards.erasure).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from mike import webhooks
+from mike.core import redaction
 from mike.core.errors import DomainError
 from mike.webhooks import payloads
 from mike.webhooks.catalogue import WebhookEventType
 
 from .models import (
+    AceFormSubmission,
     Campaign,
     CampaignCondition,
     CampaignStatus,
@@ -404,3 +408,24 @@ def duplicate_campaign(*, campaign: Campaign, by) -> Campaign:
         payload={**payloads.campaign(copy), "duplicated_from": str(source.pk)},
     )
     return copy
+
+
+def erase_recipient_data(*, recipient_id) -> int:
+    """The campaigns domain's part of a recipient's erasure. Their funnel events stay (type,
+    time, source, campaign: the counts are built from them), but the values in `event_data`
+    that identify them or carry what they wrote (a phone, an email, a name, a reply's body:
+    mike.core.redaction.PERSONAL_KEYS) are blanked: the one change an event gets after it is
+    written. Their form submissions keep their form, time and links, without the answers, the
+    address and the browser. Idempotent; how many rows were changed."""
+    changed = 0
+    for event in Event.objects.filter(recipient_id=recipient_id).exclude(event_data={}):
+        data = redaction.blanked(event.event_data)
+        if data != event.event_data:
+            Event.objects.filter(pk=event.pk).update(event_data=data)
+            changed += 1
+    changed += (
+        AceFormSubmission.objects.filter(recipient_id=recipient_id)
+        .exclude(submission_data={}, ip_address__isnull=True, user_agent="")
+        .update(submission_data={}, ip_address=None, user_agent="")
+    )
+    return changed

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from mike.core import redaction
 from mike.core.bulk import update_in_batches
 from mike.core.errors import DomainError
 
@@ -253,16 +254,35 @@ def mark_events_for_reprocessing(event_ids) -> list:
 ERASED = "Erased"
 
 
-def erase_crm_data(*, recipient_id, contact_id=None) -> int:
+def erase_crm_data(*, recipient_id, client_id=None, contact_ids=(), values=()) -> int:
     """The CRM domain's part of a recipient's erasure: the raw payloads of the CRM events about
-    them (their outcome and condition stay) and the personal fields of their contact, if any
-    (its opt-out flags and counts stay). Idempotent; how many rows were changed."""
+    them (their outcome and condition stay), with their errors' quotes of `values` (the person's
+    phone, email, full name: mike.core.redaction.person_values); the raw payloads of the
+    client's unmatched events that quote their phone or email; and the personal fields of the
+    contacts `contact_ids` (their opt-out flags and counts stay). Idempotent; how many rows were
+    changed."""
     changed = (
         CrmEvent.objects.filter(recipient_id=recipient_id)
         .exclude(raw_payload={})
         .update(raw_payload={})
     )
-    if contact_id is not None:
+    if values:
+        for event in CrmEvent.objects.filter(recipient_id=recipient_id).exclude(error_message=""):
+            message = redaction.without_values(event.error_message, values)
+            if message != event.error_message:
+                CrmEvent.objects.filter(pk=event.pk).update(error_message=message)
+                changed += 1
+    if client_id is not None:
+        # Events nobody could match keep what the CRM sent until retention; the person's own
+        # are found by the phone or email they quote.
+        addresses = [value for value in values if "@" in value or value.startswith("+")]
+        for value in addresses:
+            changed += (
+                CrmEvent.objects.filter(integration__client_id=client_id, recipient__isnull=True)
+                .filter(raw_payload__icontains=value)
+                .update(raw_payload={})
+            )
+    for contact_id in {contact_id for contact_id in contact_ids if contact_id is not None}:
         changed += (
             Contact.objects.filter(pk=contact_id)
             .exclude(first_name=ERASED, last_name="", email="", phone="", mobile_phone="")

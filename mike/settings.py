@@ -533,6 +533,11 @@ REQUIRE_2FA_FOR_ADMINS = env.bool("REQUIRE_2FA_FOR_ADMINS", default=False)
 # Wrong second-step codes one signed-in account may try (django-ratelimit's format); each also
 # counts as a failed sign-in for the lockout above.
 TWO_FACTOR_RATE = env.str("TWO_FACTOR_RATE", default="10/m")
+# Wrong second-step codes an account may give in a row, across sign-ins and addresses, before its
+# second step is locked for TWO_FACTOR_LOCKOUT_MINUTES after the last one. Counted apart from the
+# password failures above: a right password (which resets those) does not reset this count.
+TWO_FACTOR_FAILURE_LIMIT = env.int("TWO_FACTOR_FAILURE_LIMIT", default=5)
+TWO_FACTOR_LOCKOUT_MINUTES = env.int("TWO_FACTOR_LOCKOUT_MINUTES", default=30)
 OTP_TOTP_ISSUER = "Mike"
 # Staff sessions end this many minutes after signing in, and when the browser closes; dashboard
 # sessions last this many days from their last change.

@@ -164,13 +164,9 @@ def claim_reward_card(
         webhooks.emit(
             WebhookEventType.GIFT_CARD_PROVISIONED,
             client=inputs.client_id,
-            payload=lambda: {
-                **payloads.reward(
-                    reward, brand_name=reward.brand.brand_name, delivery=rows.delivery
-                ),
-                "status": "claimed",
-                "source": assignment_source,
-            },
+            payload=lambda: payloads.provisioned(
+                reward, delivery=rows.delivery, source=assignment_source
+            ),
             is_test=recipient.is_test,
         )
     return card, rows.delivery

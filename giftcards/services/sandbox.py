@@ -161,12 +161,9 @@ def claim_sandbox_card(
         webhooks.emit(
             WebhookEventType.GIFT_CARD_PROVISIONED,
             client=locked.audience.client_id,
-            payload=lambda: {
-                **payloads.reward(reward, brand_name=reward.brand.brand_name, delivery=delivery),
-                "status": "claimed",
-                "source": assignment_source,
-                "sandbox": True,
-            },
+            payload=lambda: payloads.provisioned(
+                reward, delivery=delivery, source=assignment_source, sandbox=True
+            ),
             is_test=True,
         )
     return reward, delivery

@@ -14,7 +14,7 @@ from mike.core.admin import (
     action_form_page,
 )
 
-from . import invitations, services, twilio_accounts
+from . import invitations, services, twilio_accounts, two_factor
 from .models import ApiKey, Invitation, Membership, Organization, User, UserTablePreference
 
 
@@ -52,14 +52,27 @@ class UserAdmin(MikeModelAdmin, DjangoUserAdmin):
     list_display = ("email", "full_name", "is_staff", "is_superuser", "is_active", "last_login")
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")
     search_fields = ("email", "full_name")
-    readonly_fields = ("id", "last_login", "date_joined", "created_at", "updated_at")
+    readonly_fields = (
+        "id",
+        "last_login",
+        "date_joined",
+        "created_at",
+        "updated_at",
+        "second_factor_failures",
+        "second_factor_failed_at",
+    )
     inlines = [MembershipInline]
+    actions = ["unlock_second_factor"]
     fieldsets = (
         (None, {"fields": ("id", "email", "password")}),
         ("Personal info", {"fields": ("full_name", "phone")}),
         (
             "Permissions",
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
+        (
+            "Two-factor sign-in",
+            {"fields": ("second_factor_failures", "second_factor_failed_at")},
         ),
         ("Dates", {"fields": ("last_login", "date_joined", "created_at", "updated_at")}),
     )
@@ -72,6 +85,14 @@ class UserAdmin(MikeModelAdmin, DjangoUserAdmin):
             },
         ),
     )
+
+    @admin.action(
+        description="Unlock the selected users' two-factor sign-in (forget their wrong codes)",
+        permissions=["change"],
+    )
+    def unlock_second_factor(self, request, queryset):
+        unlocked = sum(two_factor.clear_wrong_codes(user) for user in queryset)
+        messages.success(request, f"Forgot the wrong codes of {unlocked} user(s).")
 
 
 @admin.register(Organization)

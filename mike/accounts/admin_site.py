@@ -119,19 +119,13 @@ class MikeAdminSite(AdminSite):
         if not two_factor.has_two_factor(user):
             target = reverse("admin:two_factor_setup", current_app=self.name)
             return HttpResponseRedirect(f"{target}?{urlencode({'next': self._next_url(request)})}")
-        form = two_factor.CodeForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            if two_factor.code_rate_limited(request):
-                return ratelimited(request)
-            outcome = two_factor.verify_sign_in_code(request, form.cleaned_data["code"])
-            if outcome == "ok":
-                return redirect(self._next_url(request))
-            if outcome == "locked":
-                from django.contrib.auth import logout
-
-                logout(request)
-                return locked_out(request)
-            form.add_error("code", two_factor.WRONG_CODE)
+        outcome, form = two_factor.answer_sign_in_step(request)
+        if outcome == "ok":
+            return redirect(self._next_url(request))
+        if outcome == "rate_limited":
+            return ratelimited(request)
+        if outcome == "locked":
+            return locked_out(request)
         return self._render(
             request, "admin/two_factor/verify.html", {"form": form, "title": "Two-factor sign-in"}
         )
@@ -144,29 +138,21 @@ class MikeAdminSite(AdminSite):
             return redirect(
                 f"{reverse('admin:two_factor')}?{urlencode({'next': self._next_url(request)})}"
             )
-        device = two_factor.start_totp_setup(user=user)
-        form = two_factor.CodeForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                codes = two_factor.confirm_totp_setup(
-                    request=request, device=device, code=form.cleaned_data["code"]
-                )
-            except two_factor.TwoFactorError as error:
-                form.add_error("code", str(error))
-            else:
-                return self._render(
-                    request,
-                    "admin/two_factor/recovery_codes.html",
-                    {"codes": codes, "title": "Your recovery codes", "just_set_up": True},
-                )
+        step = two_factor.setup_step(request)
+        if step.codes is not None:
+            return self._render(
+                request,
+                "admin/two_factor/recovery_codes.html",
+                {"codes": step.codes, "title": "Your recovery codes", "just_set_up": True},
+            )
         return self._render(
             request,
             "admin/two_factor/setup.html",
             {
-                "form": form,
+                "form": step.form,
                 "title": "Set up two-factor authentication",
-                "qr_svg": two_factor.qr_code_svg(device),
-                "setup_key": two_factor.setup_key(device),
+                "qr_svg": step.qr_svg,
+                "setup_key": step.setup_key,
             },
         )
 

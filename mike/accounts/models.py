@@ -63,6 +63,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     date_joined = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Wrong second-step codes in a row (mike.accounts.two_factor): not reset by a right password,
+    # only by a right code or TWO_FACTOR_LOCKOUT_MINUTES after the last wrong one.
+    second_factor_failures = models.PositiveSmallIntegerField(
+        "wrong two-factor codes in a row", default=0, editable=False
+    )
+    second_factor_failed_at = models.DateTimeField(
+        "last wrong two-factor code at", null=True, blank=True, editable=False
+    )
 
     objects = UserManager()
 

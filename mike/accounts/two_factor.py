@@ -6,18 +6,34 @@ answered (django-otp's OTPMiddleware then gives `request.user.is_verified()`). W
 second factor: staff, always, in the admin (mike.accounts.admin_site); agency admins and staff
 in the dashboards when REQUIRE_2FA_FOR_ADMINS is on (mike.dashboard.access). Everyone else may turn it on.
 
-Wrong codes at sign-in count as failed sign-ins for django-axes (the same lockout as a wrong
-password, per account and address), and each device also slows down guessing by itself
-(django-otp's throttling).
+A right password puts the session in the "pending second factor" state: signed in, not
+verified, every page but the second step closed. Wrong codes there are counted on the account
+itself (`User.second_factor_failures`), across sign-ins and addresses, and a right password does
+not reset that count (django-axes' AXES_RESET_ON_SUCCESS resets only the password failures): after
+TWO_FACTOR_FAILURE_LIMIT wrong codes in a row the account's second step is locked for
+TWO_FACTOR_LOCKOUT_MINUTES after the last one, and only a right code (or that wait) clears it.
+Each wrong code also counts as a failed sign-in for django-axes (the password step's lockout, per
+account and address), each device slows down guessing by itself (django-otp's throttling), and
+attempts are rate limited per account (TWO_FACTOR_RATE).
+
+The views of both second steps (the admin's, mike.accounts.admin_site, and the dashboards',
+mike.dashboard.views.two_factor) are thin: the steps themselves are `answer_sign_in_step` and
+`setup_step` here.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
+
 import segno
 from django import forms
 from django.conf import settings
+from django.contrib.auth import get_user_model, logout
 from django.contrib.auth.signals import user_login_failed
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 from django_otp import devices_for_user
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -153,24 +169,127 @@ def _matching_device(user, code: str):
     return None
 
 
+def _failures_expire_before():
+    return timezone.now() - timedelta(minutes=settings.TWO_FACTOR_LOCKOUT_MINUTES)
+
+
+def second_factor_locked(user) -> bool:
+    """Whether `user` gave TWO_FACTOR_FAILURE_LIMIT wrong codes in a row, the last less than
+    TWO_FACTOR_LOCKOUT_MINUTES ago: their second step takes no code until then."""
+    return (
+        get_user_model()
+        .objects.filter(
+            pk=user.pk,
+            second_factor_failures__gte=settings.TWO_FACTOR_FAILURE_LIMIT,
+            second_factor_failed_at__gte=_failures_expire_before(),
+        )
+        .exists()
+    )
+
+
+def _count_wrong_code(user) -> None:
+    """One more wrong code of `user`'s; a count whose last failure is older than the lockout
+    starts again."""
+    users = get_user_model().objects
+    now = timezone.now()
+    with transaction.atomic():
+        current = users.select_for_update().only("pk").get(pk=user.pk)
+        stale = users.filter(pk=current.pk).filter(
+            second_factor_failed_at__lt=_failures_expire_before()
+        )
+        if stale.update(second_factor_failures=1, second_factor_failed_at=now):
+            return
+        users.filter(pk=current.pk).update(
+            second_factor_failures=F("second_factor_failures") + 1, second_factor_failed_at=now
+        )
+
+
+def clear_wrong_codes(user) -> bool:
+    """Forget `user`'s wrong codes (a right code, or staff unlocking the account's second step
+    in the admin); whether there were any."""
+    return bool(
+        get_user_model()
+        .objects.filter(pk=user.pk)
+        .exclude(second_factor_failures=0)
+        .update(second_factor_failures=0, second_factor_failed_at=None)
+    )
+
+
 def verify_sign_in_code(request, code: str) -> str:
     """The second step of signing in for `request.user`: "ok" (the session is now verified),
-    "wrong", or "locked" (too many failed sign-ins: django-axes' lockout, shared with the password
-    step). A wrong code is recorded as a failed sign-in of the account from this address."""
+    "wrong", or "locked": too many wrong codes of the account (`second_factor_locked`, whatever
+    the sign-ins and addresses they came from) or too many failed sign-ins from this address
+    (django-axes' lockout, shared with the password step). A wrong code is counted on the
+    account and recorded as a failed sign-in of the account from this address."""
     from axes.handlers.proxy import AxesProxyHandler
 
     user = request.user
     credentials = {settings.AXES_USERNAME_FORM_FIELD: user.get_username()}
-    if AxesProxyHandler.is_locked(request, credentials):
+    if second_factor_locked(user) or AxesProxyHandler.is_locked(request, credentials):
         return "locked"
     device = _matching_device(user, code)
     if device is None:
+        _count_wrong_code(user)
         user_login_failed.send(sender=__name__, credentials=credentials, request=request)
-        if AxesProxyHandler.is_locked(request, credentials):
+        if second_factor_locked(user) or AxesProxyHandler.is_locked(request, credentials):
             return "locked"
         return "wrong"
+    clear_wrong_codes(user)
     otp_login(request, device)
     return "ok"
+
+
+def answer_sign_in_step(request) -> tuple[str, CodeForm]:
+    """The second step's form, answered when `request` posts it: ("form", form) to show it
+    (again, with the error of a wrong code), ("ok", form) once the session is verified,
+    ("rate_limited", form) past TWO_FACTOR_RATE, or ("locked", form) with the session signed
+    out (`verify_sign_in_code`). The admin and the dashboards answer each outcome their way."""
+    form = CodeForm(request.POST or None)
+    if request.method != "POST" or not form.is_valid():
+        return "form", form
+    if code_rate_limited(request):
+        return "rate_limited", form
+    outcome = verify_sign_in_code(request, form.cleaned_data["code"])
+    if outcome == "locked":
+        logout(request)
+    elif outcome == "wrong":
+        form.add_error("code", WRONG_CODE)
+        outcome = "form"
+    return outcome, form
+
+
+@dataclass
+class SetupStep:
+    """Where setting up an authenticator app stands: the device being set up, the code form,
+    and the recovery codes once a right code confirmed it (shown once, then never again)."""
+
+    device: TOTPDevice
+    form: CodeForm
+    codes: list[str] | None = None
+
+    @property
+    def qr_svg(self) -> str:
+        return qr_code_svg(self.device)
+
+    @property
+    def setup_key(self) -> str:
+        return setup_key(self.device)
+
+
+def setup_step(request) -> SetupStep:
+    """Setting up an authenticator app for `request.user` (who has none yet: the caller
+    checks `has_two_factor` first): the pending device, and when `request` posts a code, its
+    confirmation (`confirm_totp_setup`; a wrong code is the form's error)."""
+    device = start_totp_setup(user=request.user)
+    step = SetupStep(device=device, form=CodeForm(request.POST or None))
+    if request.method == "POST" and step.form.is_valid():
+        try:
+            step.codes = confirm_totp_setup(
+                request=request, device=device, code=step.form.cleaned_data["code"]
+            )
+        except TwoFactorError as error:
+            step.form.add_error("code", str(error))
+    return step
 
 
 def _account_key(group, request):

@@ -17,6 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
+from mike.core import redaction
+
 from .errors import Unprocessable, error_body
 from .models import IdempotencyRecord
 
@@ -104,3 +106,25 @@ def purge_expired() -> int:
     cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+def erase_person(*, client, recipient_id) -> int:
+    """The API's part of a recipient's erasure: the stored answers (encrypted, kept a day) of
+    the keys of their client and of its agency that show them (a push's answer, a lookup) are
+    re-encrypted without their personal fields (mike.core.redaction.about_person), so a repeat
+    of the request is answered as before, minus the person. How many were changed."""
+    owners = [pk for pk in (client.pk, client.parent_id) if pk is not None]
+    changed = 0
+    records = IdempotencyRecord.objects.filter(api_key__organization_id__in=owners).exclude(
+        response_encrypted=""
+    )
+    for record in records.only("pk", "response_encrypted"):
+        body = record.response_body
+        redacted = redaction.about_person(body, person_id=recipient_id)
+        if redacted != body:
+            record.response_body = redacted
+            IdempotencyRecord.objects.filter(pk=record.pk).update(
+                response_encrypted=record.response_encrypted
+            )
+            changed += 1
+    return changed

@@ -68,10 +68,22 @@ def recipients_of(request):
     )
 
 
+class KeyScoped:
+    """A list or detail view over what the key may see: its queryset is `scope(request)`, one of
+    the functions above (the key's clients, and for recipients and what hangs off them the key's
+    kind of data), so every view of a kind scopes alike and another tenant's row is a 404. The
+    class's own `queryset` stays an empty one of the model: it is what the schema reads."""
+
+    scope = None  # staticmethod(a function of the request returning the key's rows)
+
+    def get_queryset(self):
+        return self.scope(self.request)
+
+
 # --- Campaigns ---------------------------------------------------------------------------------
 
 
-class CampaignList(generics.ListAPIView):
+class CampaignList(KeyScoped, generics.ListAPIView):
     """The campaigns of the key's clients, newest first."""
 
     queryset = Campaign.objects.none()  # the schema's; requests use get_queryset
@@ -80,18 +92,16 @@ class CampaignList(generics.ListAPIView):
     filter_backends = [DjangoFilterBackend]
     filterset_class = CampaignFilter
 
-    def get_queryset(self):
-        return campaigns_of(self.request)
+    scope = staticmethod(campaigns_of)
 
 
-class CampaignDetail(generics.RetrieveAPIView):
+class CampaignDetail(KeyScoped, generics.RetrieveAPIView):
     """One campaign, with its conditions (in order) and its funnel's counts."""
 
     queryset = Campaign.objects.none()  # the schema's; requests use get_queryset
     serializer_class = api.CampaignDetailSerializer
 
-    def get_queryset(self):
-        return campaigns_of(self.request)
+    scope = staticmethod(campaigns_of)
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
@@ -109,15 +119,17 @@ class CampaignDetail(generics.RetrieveAPIView):
 # --- Audiences ---------------------------------------------------------------------------------
 
 
-class AudienceList(generics.ListAPIView):
+class AudienceList(KeyScoped, generics.ListAPIView):
     """Audiences of the key's clients (a test key's own test audiences), newest first."""
 
     queryset = Audience.objects.none()  # the schema's; requests use get_queryset
     serializer_class = api.AudienceSerializer
     pagination_class = ApiCursorPagination
 
+    scope = staticmethod(audiences_of)
+
     def get_queryset(self):
-        return audiences_of(self.request).prefetch_related("campaigns")
+        return super().get_queryset().prefetch_related("campaigns")
 
     @extend_schema(
         request=api.AudienceCreateSerializer,
@@ -157,12 +169,11 @@ def _client_for(request, client_id):
     return Organization.objects.get(pk=client_id)
 
 
-class AudienceDetail(generics.RetrieveAPIView):
+class AudienceDetail(KeyScoped, generics.RetrieveAPIView):
     queryset = Audience.objects.none()  # the schema's; requests use get_queryset
     serializer_class = api.AudienceSerializer
 
-    def get_queryset(self):
-        return audiences_of(self.request)
+    scope = staticmethod(audiences_of)
 
 
 class AudienceRecipients(APIView):
@@ -248,7 +259,7 @@ def _campaign_for(request, audience, campaign_id):
 # --- Recipients --------------------------------------------------------------------------------
 
 
-class RecipientList(generics.ListAPIView):
+class RecipientList(KeyScoped, generics.ListAPIView):
     """Recipients of the key's clients, newest first, with filters."""
 
     queryset = Recipient.objects.none()  # the schema's; requests use get_queryset
@@ -257,18 +268,16 @@ class RecipientList(generics.ListAPIView):
     filter_backends = [DjangoFilterBackend]
     filterset_class = RecipientFilter
 
-    def get_queryset(self):
-        return recipients_of(self.request)
+    scope = staticmethod(recipients_of)
 
 
-class RecipientDetail(generics.RetrieveAPIView):
+class RecipientDetail(KeyScoped, generics.RetrieveAPIView):
     """One recipient with its approval, opt-in, conditions met and rewards (with delivery)."""
 
     queryset = Recipient.objects.none()  # the schema's; requests use get_queryset
     serializer_class = api.RecipientDetailSerializer
 
-    def get_queryset(self):
-        return recipients_of(self.request)
+    scope = staticmethod(recipients_of)
 
 
 class RecipientLookup(APIView):
@@ -382,7 +391,7 @@ def deliveries_of(request):
     )
 
 
-class RewardList(generics.ListAPIView):
+class RewardList(KeyScoped, generics.ListAPIView):
     """Rewards (one per recipient and condition met), newest first. Card codes are masked."""
 
     queryset = RecipientGiftCard.objects.none()  # the schema's; requests use get_queryset
@@ -391,19 +400,17 @@ class RewardList(generics.ListAPIView):
     filter_backends = [DjangoFilterBackend]
     filterset_class = RewardFilter
 
-    def get_queryset(self):
-        return rewards_of(self.request)
+    scope = staticmethod(rewards_of)
 
 
-class RewardDetail(generics.RetrieveAPIView):
+class RewardDetail(KeyScoped, generics.RetrieveAPIView):
     queryset = RecipientGiftCard.objects.none()  # the schema's; requests use get_queryset
     serializer_class = api.RewardSerializer
 
-    def get_queryset(self):
-        return rewards_of(self.request)
+    scope = staticmethod(rewards_of)
 
 
-class DeliveryList(generics.ListAPIView):
+class DeliveryList(KeyScoped, generics.ListAPIView):
     """Deliveries of cards (each text or email of a card), newest first."""
 
     queryset = GiftCardDelivery.objects.none()  # the schema's; requests use get_queryset
@@ -412,16 +419,14 @@ class DeliveryList(generics.ListAPIView):
     filter_backends = [DjangoFilterBackend]
     filterset_class = DeliveryFilter
 
-    def get_queryset(self):
-        return deliveries_of(self.request)
+    scope = staticmethod(deliveries_of)
 
 
-class DeliveryDetail(generics.RetrieveAPIView):
+class DeliveryDetail(KeyScoped, generics.RetrieveAPIView):
     queryset = GiftCardDelivery.objects.none()  # the schema's; requests use get_queryset
     serializer_class = api.DeliverySerializer
 
-    def get_queryset(self):
-        return deliveries_of(self.request)
+    scope = staticmethod(deliveries_of)
 
 
 # --- Webhook subscriptions ---------------------------------------------------------------------
@@ -439,15 +444,14 @@ def _subscription_refused(error: SubscriptionInvalid):
     return serializers.ValidationError(error.errors)
 
 
-class WebhookList(generics.ListAPIView):
+class WebhookList(KeyScoped, generics.ListAPIView):
     """The webhook subscriptions of the key's clients, newest first."""
 
     queryset = WebhookSubscription.objects.none()  # the schema's; requests use get_queryset
     serializer_class = api.WebhookSubscriptionSerializer
     pagination_class = ApiCursorPagination
 
-    def get_queryset(self):
-        return webhooks_of(self.request)
+    scope = staticmethod(webhooks_of)
 
     @extend_schema(
         request=api.WebhookSubscriptionCreateSerializer,
@@ -477,14 +481,13 @@ class WebhookList(generics.ListAPIView):
         return Response({**body, "secret": secret}, status=status.HTTP_201_CREATED)
 
 
-class WebhookDetail(generics.RetrieveAPIView):
+class WebhookDetail(KeyScoped, generics.RetrieveAPIView):
     """One webhook subscription (without its secret)."""
 
     queryset = WebhookSubscription.objects.none()  # the schema's; requests use get_queryset
     serializer_class = api.WebhookSubscriptionSerializer
 
-    def get_queryset(self):
-        return webhooks_of(self.request)
+    scope = staticmethod(webhooks_of)
 
     @extend_schema(
         request=api.WebhookSubscriptionUpdateSerializer,

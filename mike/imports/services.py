@@ -12,6 +12,9 @@ foreground instead. `cancel_job` stops it. Who moves each state on:
 - queued, running: the worker; a job whose worker died or whose task was lost is resumed by the
   sweep after the last committed batch (mike.imports.engine);
 - done, failed, cancelled: final.
+
+A recipient's erasure (mike.rewards.erasure) waits for the imports into their audience and takes
+them out of the finished ones' reports and files (`imports_under_way`, `erase_person`).
 """
 
 from __future__ import annotations
@@ -24,14 +27,24 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from mike.core import redaction
 from mike.core.csvsafe import csv_line_writer, csv_safe
 from mike.core.errors import DomainError
 from mike.core.imports import CsvFile, ImportFileError, ImportReport
 
 from .engine import header_key, importer_class, run_job
-from .models import ImportJob, ImportKind, ImportMapping, ImportStatus, ImportVia
+from .models import (
+    FINISHED,
+    ImportJob,
+    ImportKind,
+    ImportMapping,
+    ImportProblem,
+    ImportStatus,
+    ImportVia,
+)
 
 PREVIEW_ROWS = 5
 
@@ -259,3 +272,60 @@ def import_file(
         job.delete()
         raise
     return run_in_foreground(job, progress=progress)
+
+
+def _person_jobs(*, client_id, audience_id, with_contacts: bool):
+    """The imports whose files can hold a recipient's row: those into their audience and, when
+    they have a CRM contact, their client's contact imports."""
+    jobs = ImportJob.objects.filter(kind=ImportKind.RECIPIENTS, audience_id=audience_id)
+    if with_contacts:
+        jobs = jobs | ImportJob.objects.filter(kind=ImportKind.CONTACTS, client_id=client_id)
+    return jobs
+
+
+def imports_under_way(*, client_id, audience_id, with_contacts: bool) -> int:
+    """How many imports that can hold the recipient's row are not finished (waiting for their
+    columns, queued, running): erased first, they would be added again by its row, since
+    nothing of theirs is left to find them a duplicate by."""
+    jobs = _person_jobs(client_id=client_id, audience_id=audience_id, with_contacts=with_contacts)
+    return jobs.exclude(status__in=FINISHED).count()
+
+
+def erase_person(*, client_id, audience_id, with_contacts: bool, values) -> int:
+    """The imports' part of a recipient's erasure, for the finished imports that can hold their
+    row (`_person_jobs`): the report lines quoting `values` (their phone, email, full name:
+    mike.core.redaction.person_values) read "Erased" there instead, and the uploaded files are
+    deleted once the erasure commits: a file is read only while its job runs, and every other
+    thing the job recorded (its counts, its columns, its report) stays. How many rows were
+    changed."""
+    jobs = _person_jobs(
+        client_id=client_id, audience_id=audience_id, with_contacts=with_contacts
+    ).filter(status__in=FINISHED)
+    changed = 0
+    if values:
+        quoting = Q()
+        for value in values:
+            quoting |= Q(message__icontains=value)
+        for problem in ImportProblem.objects.filter(job__in=jobs).filter(quoting):
+            ImportProblem.objects.filter(pk=problem.pk).update(
+                message=redaction.without_values(problem.message, values)
+            )
+            changed += 1
+        for job in jobs.filter(quoting).only("pk", "message"):
+            ImportJob.objects.filter(pk=job.pk).update(
+                message=redaction.without_values(job.message, values)
+            )
+            changed += 1
+    stored = list(jobs.exclude(file="").only("pk", "file"))
+    if stored:
+        ImportJob.objects.filter(pk__in=[job.pk for job in stored]).update(file="")
+        changed += len(stored)
+        names = [job.file.name for job in stored]
+        storage = stored[0].file.storage
+
+        def delete_files():
+            for name in names:
+                storage.delete(name)
+
+        transaction.on_commit(delete_files)
+    return changed

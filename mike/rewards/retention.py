@@ -1,4 +1,5 @@
-"""The retention purge: texts' bodies, call recordings and raw CRM payloads are kept for their
+"""The retention purge: texts' bodies (with the copies of replies in audit rows and the
+recipient's latest reply), call recordings and raw CRM payloads are kept for their
 RETENTION_* age (days) and then blanked, each domain by its own service, in batches of
 RETENTION_BATCH_SIZE rows. The rows themselves stay, so the funnel (Event rows), the daily counts,
 statuses and times are what they were."""
@@ -26,6 +27,7 @@ def purge_expired_personal_data(*, now: datetime | None = None) -> dict[str, int
     texts = before(settings.RETENTION_SMS_TEXT_DAYS)
     return {
         "opt_in_texts": erasure.purge_opt_in_texts(before=texts, batch_size=batch),
+        "reply_copies": erasure.purge_reply_copies(before=texts, batch_size=batch),
         "delivery_texts": card_erasure.purge_delivery_texts(before=texts, batch_size=batch),
         "call_recordings": call_services.purge_recording_urls(
             before=before(settings.RETENTION_CALL_RECORDING_DAYS), batch_size=batch

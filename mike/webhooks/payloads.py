@@ -91,6 +91,20 @@ def reward(reward_obj, *, brand_name: str, delivery=None) -> dict:
     return data
 
 
+def provisioned(reward_obj, *, delivery, source: str, sandbox: bool = False) -> dict:
+    """`gift_card.provisioned`: a card was assigned to the reward, from the client's stock
+    (giftcards.services.claim) or, for test data, a sandbox card (giftcards.services.sandbox):
+    the same fields, the sandbox one marked."""
+    data = {
+        **reward(reward_obj, brand_name=reward_obj.brand.brand_name, delivery=delivery),
+        "status": "claimed",
+        "source": source,
+    }
+    if sandbox:
+        data["sandbox"] = True
+    return data
+
+
 def delivered(delivery, *, brand_name: str, value, delivered_at, sandbox: bool = False) -> dict:
     """`gift_card.delivered`: the same fields for a live card and a sandbox one (marked)."""
     data = {

@@ -1,14 +1,23 @@
 """Every write of a subscription: create, change, enable, rotate the secret, delete, resend a
-delivery, send a test event. The dashboard and the API call these; the admin's actions too."""
+delivery, send a test event. The dashboard and the API call these; the admin's actions too.
+And the webhooks' part of a recipient's erasure (`erase_person`)."""
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
+from mike.core import redaction
 from mike.core.errors import DomainError
 
 from .catalogue import WebhookEventType
-from .models import WebhookDelivery, WebhookDeliveryStatus, WebhookSubscription
+from .models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEvent,
+    WebhookSubscription,
+)
 from .outbox import _deliver, emit_test_event
 from .signing import generate_secret
 from .urls_check import UnsafeUrl, check_url
@@ -193,3 +202,33 @@ def send_test_event(*, subscription: WebhookSubscription, by=None) -> WebhookDel
     if not subscription.is_active:
         raise ResendRefused("Enable the webhook before sending it a test event.")
     return emit_test_event(subscription=subscription, by=by)
+
+
+def erase_person(*, client_id, recipient_id) -> int:
+    """The webhooks' part of a recipient's erasure: the stored payload of every event of the
+    client about them (a `recipient.*` event is theirs, another event names them as its
+    `recipient`) keeps its ids, statuses, times and amounts and loses their name, phone, email,
+    address, custom fields, replies, form answers, caller number and recording
+    (mike.core.redaction.about_person); what the receivers answered to those deliveries (which
+    can echo the payload) is blanked. A delivery still to be sent, or resent later, sends the
+    redacted payload. How many rows were changed."""
+    person = str(recipient_id)
+    about = (
+        Q(payload__recipient=person)
+        | Q(payload__recipient__id=person)
+        | Q(event_type__startswith="recipient.", payload__id=person)
+    )
+    changed = 0
+    events = []
+    for event in WebhookEvent.objects.filter(client_id=client_id).filter(about).only("payload"):
+        redacted = redaction.about_person(event.payload, person_id=person)
+        if redacted != event.payload:
+            WebhookEvent.objects.filter(pk=event.pk).update(payload=redacted)
+            changed += 1
+        events.append(event.pk)
+    changed += (
+        WebhookAttempt.objects.filter(delivery__event_id__in=events)
+        .exclude(response_excerpt="")
+        .update(response_excerpt="")
+    )
+    return changed

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from mike.core.bulk import update_in_batches
@@ -161,6 +162,52 @@ def erase_recipient_data(*, recipient: Recipient, by, reason: str) -> bool:
     return True
 
 
+def record_cleared(*, recipient: Recipient, cleared: dict[str, int]) -> None:
+    """Add to the recipient's ERASED audit row how many rows of each other kind their erasure
+    cleared (mike.rewards.erasure), in the erasure's transaction."""
+    entry = (
+        RecipientAuditLog.objects.filter(recipient=recipient, action=RecipientAuditAction.ERASED)
+        .order_by("-created_at")
+        .first()
+    )
+    RecipientAuditLog.objects.filter(pk=entry.pk).update(
+        metadata={**entry.metadata, "cleared": cleared}
+    )
+
+
+# Audit rows' metadata keys that hold what the person wrote (their replies' bodies).
+REPLY_METADATA_KEYS = ("body", "reply")
+
+
+def purge_reply_copies(*, before: datetime, batch_size: int) -> int:
+    """Blank the copies of replies older than `before`, in batches: the bodies kept in audit
+    rows' metadata (REPLY_METADATA_KEYS; the rest of the row stays) and the recipient's latest
+    reply (`sms_opt_in_response`, by when it came; its time and the opt-in state stay). How many
+    rows were blanked."""
+    holding = Q()
+    for key in REPLY_METADATA_KEYS:
+        holding |= Q(metadata__has_key=key) & ~Q(**{f"metadata__{key}": ""})
+    old = RecipientAuditLog.objects.filter(created_at__lt=before).filter(holding)
+    total = 0
+    while True:
+        with transaction.atomic():
+            batch = list(old.only("pk", "metadata")[:batch_size])
+            if not batch:
+                break
+            for entry in batch:
+                entry.metadata = {
+                    key: ("" if key in REPLY_METADATA_KEYS else value)
+                    for key, value in entry.metadata.items()
+                }
+            RecipientAuditLog.objects.bulk_update(batch, ["metadata"])
+            total += len(batch)
+    replied = Recipient.objects.exclude(sms_opt_in_response="").filter(
+        Q(sms_opt_in_response_at__lt=before)
+        | Q(sms_opt_in_response_at__isnull=True, updated_at__lt=before)
+    )
+    return total + update_in_batches(replied, batch_size=batch_size, sms_opt_in_response="")
+
+
 def purge_opt_in_texts(*, before: datetime, batch_size: int) -> int:
     """Blank the bodies of opt-in texts (sent and received) logged before `before`, in batches;
     the rows, their statuses and the funnel stay. How many were blanked."""
@@ -176,4 +223,6 @@ __all__ = [
     "lift_suppression",
     "phone_hash",
     "purge_opt_in_texts",
+    "purge_reply_copies",
+    "record_cleared",
 ]

@@ -2,8 +2,11 @@
 to set one up, with one they enter its code (or a recovery code, once) before any admin page
 opens. The sign-in form, its lockout and the extra admin views stay behind the same gate."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -217,3 +220,62 @@ def test_the_admin_never_shows_or_changes_a_devices_secret(admin_client, admin_u
         reverse("admin:otp_totp_totpdevice_delete", args=[device.pk]), {"post": "yes"}
     )
     assert not type(device).objects.filter(pk=device.pk).exists()
+
+
+def test_wrong_codes_across_fresh_sign_ins_lock_the_second_step(client, staff, settings):
+    # A right password resets django-axes' count each time; the wrong codes still add up.
+    settings.TWO_FACTOR_FAILURE_LIMIT = 5
+    settings.AXES_FAILURE_LIMIT = 3
+    device = authenticator_for(staff)
+    statuses = []
+    for _ in range(3):
+        client.logout()
+        assert sign_in(client).status_code == 302
+        statuses += [
+            client.post(reverse("admin:two_factor"), {"code": "000000"}).status_code
+            for _ in range(2)
+        ]
+
+    assert statuses[:4] == [200] * 4 and statuses[4] == 429
+    assert "_auth_user_id" not in client.session
+    staff.refresh_from_db()
+    assert staff.second_factor_failures == 5
+    # The password still signs in (pending the second factor), but no code is taken, not even
+    # the right one, and no admin page opens.
+    assert sign_in(client).status_code == 302
+    right = client.post(reverse("admin:two_factor"), {"code": current_code(device)})
+    assert right.status_code == 429
+    assert client.get("/admin/").status_code == 302
+
+    # After the cooling period the right code signs in and clears the count.
+    type(staff).objects.filter(pk=staff.pk).update(
+        second_factor_failed_at=timezone.now() - timedelta(minutes=31)
+    )
+    assert sign_in(client).status_code == 302
+    answer = client.post(
+        reverse("admin:two_factor"), {"code": current_code(device), "next": "/admin/"}
+    )
+    assert answer.status_code == 302 and answer["Location"] == "/admin/"
+    staff.refresh_from_db()
+    assert staff.second_factor_failures == 0
+
+
+def test_staff_unlock_a_users_second_step_in_the_admin(admin_client, admin_user, staff):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+    pass_second_factor(admin_client, admin_user)
+    type(staff).objects.filter(pk=staff.pk).update(
+        second_factor_failures=7, second_factor_failed_at=timezone.now()
+    )
+    assert two_factor.second_factor_locked(staff)
+    page = admin_client.get(reverse("admin:accounts_user_change", args=[staff.pk]))
+    assert "Two-factor sign-in" in page.content.decode()
+
+    admin_client.post(
+        reverse("admin:accounts_user_changelist"),
+        {"action": "unlock_second_factor", ACTION_CHECKBOX_NAME: [str(staff.pk)]},
+    )
+
+    staff.refresh_from_db()
+    assert staff.second_factor_failures == 0 and staff.second_factor_failed_at is None
+    assert not two_factor.second_factor_locked(staff)

@@ -168,3 +168,20 @@ def test_an_htmx_request_without_the_second_step_gets_a_full_page_redirect(clien
     )
 
     assert response["HX-Redirect"] == f"{VERIFY}?next=%2Fapp%2Frecipients%2F"
+
+
+def test_a_right_password_does_not_reset_the_count_of_wrong_codes(client, people, settings):
+    settings.TWO_FACTOR_FAILURE_LIMIT = 4
+    user = people.client_user
+    device = authenticator_for(user)
+    statuses = []
+    for _ in range(4):
+        client.logout()
+        sign_in(client, user.email)
+        statuses.append(client.post(VERIFY, {"code": "000000"}).status_code)
+
+    assert statuses == [200, 200, 200, 429]
+    client.logout()
+    sign_in(client, user.email)
+    assert client.post(VERIFY, {"code": current_code(device)}).status_code == 429
+    assert "_auth_user_id" not in client.session

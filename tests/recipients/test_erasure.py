@@ -79,7 +79,11 @@ def test_erasure_clears_the_person_and_keeps_rewards_and_counts(campaign):
     assert RecipientGiftCard.objects.filter(recipient=recipient).count() == rewards
     assert Event.objects.count() == events
     audit = RecipientAuditLog.objects.get(recipient=recipient, action=RecipientAuditAction.ERASED)
-    assert audit.metadata == {"reason": "Asked by email"}
+    assert audit.metadata["reason"] == "Asked by email"
+    # How many rows of each kind were cleared, and nothing about the person.
+    assert audit.metadata["cleared"]["card_deliveries"] == 1
+    assert audit.metadata["cleared"]["calls"] == 1
+    assert all(isinstance(count, int) for count in audit.metadata["cleared"].values())
     assert PHONE not in str(audit.metadata)
 
 
@@ -188,6 +192,7 @@ def test_retention_purges_old_bodies_and_keeps_new_ones_and_the_funnel(campaign,
 
     assert purged == {
         "opt_in_texts": 3,
+        "reply_copies": 0,
         "delivery_texts": 1,
         "call_recordings": 1,
         "crm_payloads": 1,
@@ -229,4 +234,37 @@ def test_the_admin_action_asks_for_a_reason_then_erases(client, campaign):
     recipient.refresh_from_db()
     assert recipient.erased_at is not None and recipient.phone == ""
     audit = RecipientAuditLog.objects.get(recipient=recipient, action=RecipientAuditAction.ERASED)
-    assert audit.performed_by == staff and audit.metadata == {"reason": "Asked by phone"}
+    assert audit.performed_by == staff and audit.metadata["reason"] == "Asked by phone"
+
+
+def test_retention_blanks_old_replies_copied_into_audit_rows_and_the_recipient(
+    campaign, settings, django_capture_on_commit_callbacks
+):
+    settings.RETENTION_SMS_TEXT_DAYS = 30
+    settings.RETENTION_BATCH_SIZE = 1
+    long_ago = timezone.now() - timedelta(days=40)
+    old, recent = (
+        RecipientFactory(campaign=campaign, phone=phone, with_reward=True)
+        for phone in (PHONE, "+15551230002")
+    )
+    for recipient, sid in ((old, "SMold"), (recent, "SMnew")):
+        with django_capture_on_commit_callbacks(execute=True):
+            approval.approve_recipient(recipient=recipient)
+        inbound.handle_inbound_sms(from_number=recipient.phone, body="Yes", message_sid=sid)
+    RecipientAuditLog.objects.filter(recipient=old).update(created_at=long_ago)
+    Recipient.objects.filter(pk=old.pk).update(sms_opt_in_response_at=long_ago)
+    old_rows = RecipientAuditLog.objects.filter(recipient=old, metadata__has_key="body")
+    assert old_rows.filter(metadata__body="Yes").exists()
+
+    purged = retention.purge_expired_personal_data()
+
+    assert purged["reply_copies"] == old_rows.count() + 1
+    assert not old_rows.exclude(metadata__body="").exists()
+    assert old_rows.filter(metadata__message_sid="SMold").exists()  # the rest of the row stays
+    old.refresh_from_db()
+    assert old.sms_opt_in_response == "" and old.sms_opt_in_status == SmsOptInStatus.OPTED_IN
+    recent.refresh_from_db()
+    assert recent.sms_opt_in_response == "Yes"
+    kept = RecipientAuditLog.objects.filter(recipient=recent, metadata__has_key="body")
+    assert kept.filter(metadata__body="Yes").exists()
+    assert retention.purge_expired_personal_data()["reply_copies"] == 0

@@ -4,7 +4,6 @@ turn it off with a current code). The rules and the devices live in mike.account
 """
 
 from django.contrib import messages
-from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
@@ -39,24 +38,21 @@ def _next_url(request) -> str:
 @require_http_methods(["GET", "POST"])
 def two_factor_verify(request):
     """The second step of signing in, for a signed-in user with an authenticator app whose
-    session has not answered it yet. Wrong codes count as failed sign-ins (django-axes) and are
-    rate limited per account."""
+    session has not answered it yet (mike.accounts.two_factor.answer_sign_in_step: wrong codes
+    are counted on the account and lock its second step, count as failed sign-ins for
+    django-axes, and are rate limited per account)."""
     user = request.user
     if not user.is_authenticated or not user.is_active:
         return redirect_to_login(request.get_full_path(), reverse("dashboard:login"))
     if user.is_verified() or not two_factor.has_two_factor(user):
         return redirect(_next_url(request))
-    form = two_factor.CodeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        if two_factor.code_rate_limited(request):
-            return ratelimited(request)
-        outcome = two_factor.verify_sign_in_code(request, form.cleaned_data["code"])
-        if outcome == "ok":
-            return redirect(_next_url(request))
-        if outcome == "locked":
-            logout(request)
-            return locked_out(request)
-        form.add_error("code", two_factor.WRONG_CODE)
+    outcome, form = two_factor.answer_sign_in_step(request)
+    if outcome == "ok":
+        return redirect(_next_url(request))
+    if outcome == "rate_limited":
+        return ratelimited(request)
+    if outcome == "locked":
+        return locked_out(request)
     return render(request, "app/auth/two_factor.html", {"form": form, "next": _next_url(request)})
 
 
@@ -80,25 +76,17 @@ def two_factor_setup(request):
     user = request.user
     if two_factor.has_two_factor(user):
         return redirect("dashboard:security")
-    device = two_factor.start_totp_setup(user=user)
-    form = two_factor.CodeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            codes = two_factor.confirm_totp_setup(
-                request=request, device=device, code=form.cleaned_data["code"]
-            )
-        except two_factor.TwoFactorError as error:
-            form.add_error("code", str(error))
-        else:
-            return render(
-                request,
-                "app/account/recovery_codes.html",
-                {"codes": codes, "just_set_up": True, "next": _next_url(request)},
-            )
+    step = two_factor.setup_step(request)
+    if step.codes is not None:
+        return render(
+            request,
+            "app/account/recovery_codes.html",
+            {"codes": step.codes, "just_set_up": True, "next": _next_url(request)},
+        )
     context = {
-        "form": form,
-        "qr_svg": two_factor.qr_code_svg(device),
-        "setup_key": two_factor.setup_key(device),
+        "form": step.form,
+        "qr_svg": step.qr_svg,
+        "setup_key": step.setup_key,
         "required": two_factor.must_have_two_factor(user),
         "next": _next_url(request),
     }
