@@ -21,7 +21,6 @@ from mike.landing.services import (
     create_landing_page,
     page_for_campaign,
     personal_url,
-    qr_url,
     queue_generation,
     save_page_html,
     set_published,
@@ -229,7 +228,8 @@ def audience_qr_sheet(request, audience_id):
             {
                 "name": recipient.full_name or "—",
                 "city": ", ".join(p for p in (recipient.city, recipient.state) if p),
-                "qr": qr_url(page.slug, recipient.token),
+                # Same-origin, so the sheet shows it whatever SITE_URL says.
+                "qr": reverse("landing-qr", args=[page.slug, recipient.token]),
                 "url": personal_url(page.slug, recipient.token),
             }
         )
