@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from mike.accounts.models import Industry
@@ -117,6 +118,16 @@ class AiProvider(models.TextChoices):
     MANUAL = "manual", "Manual"
 
 
+class LandingPageGeneration(models.TextChoices):
+    """Where the page's content came from last: nothing asked yet, a generation queued, written
+    by the generator asked for, or by the built-in one after the AI generator failed."""
+
+    IDLE = "idle", "Not generated"
+    QUEUED = "queued", "Generating"
+    DONE = "done", "Generated"
+    FELL_BACK = "fell_back", "Built-in page (the AI generator failed)"
+
+
 class LandingPage(BaseModel):
     """A public page at `/p/<slug>/`, personalised by a recipient's token (seed: `landing_pages`).
 
@@ -153,6 +164,12 @@ class LandingPage(BaseModel):
     )
     ai_model = models.CharField("AI model", max_length=100, blank=True)
     generation_tokens = models.PositiveIntegerField(default=0)
+    generation_status = models.CharField(
+        max_length=10, choices=LandingPageGeneration.choices, default=LandingPageGeneration.IDLE
+    )
+    generation_note = models.CharField(
+        max_length=300, blank=True, help_text="Why the last generation fell back, in words."
+    )
     version_number = models.PositiveIntegerField(default=1)
     editor_type = models.CharField(
         max_length=10, choices=LandingPageEditorType.choices, default=LandingPageEditorType.VISUAL
@@ -181,6 +198,11 @@ class LandingPage(BaseModel):
             ),
             choices_constraint(
                 "source_type", LandingPageSource, name="landing_page_source_type_valid"
+            ),
+            choices_constraint(
+                "generation_status",
+                LandingPageGeneration,
+                name="landing_page_generation_status_valid",
             ),
             models.CheckConstraint(
                 condition=Q(version_number__gte=1), name="landing_page_version_positive"
@@ -765,6 +787,15 @@ class Event(TimeOrderedModel):
         constraints = [
             choices_constraint("event_type", EventType, name="event_type_valid"),
             choices_constraint("source", EventSource, name="event_source_valid"),
+            # The funnel counts people: one page view per recipient and day of the client's
+            # calendar (mike.landing.views.record_page_view writes the day into event_data).
+            # The database holds the line, so two views at once still write one row.
+            models.UniqueConstraint(
+                "recipient",
+                KT("event_data__day"),
+                condition=Q(event_type="page_viewed", recipient__isnull=False),
+                name="event_page_view_once_a_day",
+            ),
         ]
         indexes = [
             models.Index(

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "mike.imports",
     "mike.api",
     "mike.webhooks",
+    "mike.landing",
     "campaigns",
     "recipients",
     "giftcards",
@@ -429,6 +430,15 @@ if env.bool("CSP_REPORT_ONLY", default=False):
     CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": _csp_directives}
 else:
     CONTENT_SECURITY_POLICY = {"DIRECTIVES": _csp_directives}
+
+# --- Landing pages ------------------------------------------------------------------------------
+# The OpenAI-compatible service that may write landing pages' copy (mike.landing.generators):
+# its base URL (…/v1; blank: only the built-in generator), key, model, and how long one answer
+# may take (seconds) before the page falls back to the built-in generator.
+LANDING_AI_BASE_URL = env.str("LANDING_AI_BASE_URL", default="")
+LANDING_AI_API_KEY = env.str("LANDING_AI_API_KEY", default="")
+LANDING_AI_MODEL = env.str("LANDING_AI_MODEL", default="gpt-4o-mini")
+LANDING_AI_TIMEOUT = env.float("LANDING_AI_TIMEOUT", default=30.0)
 
 # --- Rate limits --------------------------------------------------------------------------------
 RATELIMIT_USE_CACHE = "default"

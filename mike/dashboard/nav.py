@@ -30,6 +30,7 @@ ITEMS = (
     NavItem("Campaigns", "dashboard:campaigns", "campaigns", "Campaigns"),
     NavItem("Recipients", "dashboard:recipients", "recipients", "Campaigns"),
     NavItem("Audiences", "dashboard:audiences", "audiences", "Campaigns"),
+    NavItem("Landing pages", "dashboard:pages", "pages", "Campaigns", shown=_managers),
     NavItem("Approvals", "dashboard:approvals", "approvals", "Campaigns"),
     NavItem("Calls", "dashboard:calls", "calls", "Campaigns", shown=_agents_too),
     NavItem("Gift cards", "dashboard:giftcards", "giftcards", "Rewards"),

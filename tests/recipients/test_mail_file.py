@@ -56,6 +56,8 @@ def test_a_row_holds_the_address_the_printed_code_and_the_redemption_link():
         "zip": "78701-1234",
         "redemption_code": "7KQ4-M2XD-9P",
         "url": "https://mike.example.com/redeem/?code=7KQ4-M2XD-9P",
+        "personal_url": "",
+        "qr_url": "",
     }
 
 

@@ -40,6 +40,7 @@ from campaigns.models import (
     Event,
     EventSource,
     EventType,
+    LandingPage,
     MailingMethod,
     TriggerType,
 )
@@ -62,6 +63,7 @@ from mike.accounts.invitations import invite
 from mike.accounts.models import Industry, Invitation, Organization, OrganizationKind, Role, User
 from mike.accounts.services import ensure_role_group, ensure_role_groups, grant_role
 from mike.core import sms
+from mike.landing.services import create_landing_page, set_published
 from mike.rewards import approval, conditions
 from recipients.models import (
     ApprovalStatus,
@@ -183,6 +185,10 @@ Jamie,Rossi,555-209-0008,jamie.rossi@example.com,160 Maple Dr,Springfield,IL,627
 """
 
 
+# The demo clients' page colours (Organization.brand_colors["primary"]).
+DEMO_BRAND_COLOURS = {"summit-roofing": "#0f5c8c", "bayside-auto": "#0f766e"}
+
+
 class Command(BaseCommand):
     help = "Create demo organizations, users, campaigns, recipients and gift cards (idempotent)."
 
@@ -264,11 +270,26 @@ class Command(BaseCommand):
                 self.call_script(client, admin)
                 self.crm_integration(spec, client, campaign)
             self.history(spec, client, campaign)
+            self.landing_page(spec, client, campaign, admin)
             if index == 0:
                 self.invitation(client, admin, f"new.hire@{spec.slug}.test")
         self.giftcard_activity(agency, admin)
         self.audience_import(admin)
         return logins
+
+    def landing_page(self, spec: ClientSpec, client: Organization, campaign, admin) -> None:
+        """A published landing page for the demo campaign (the built-in generator's), so each
+        recipient's personal URL and QR code open their page."""
+        if not client.brand_colors:
+            client.brand_colors = {"primary": DEMO_BRAND_COLOURS.get(spec.slug, "#2457d6")}
+            client.save(update_fields=["brand_colors"])
+        slug = f"{spec.slug}-offer"
+        page = LandingPage.objects.filter(slug=slug).first()
+        if page is None:
+            page = create_landing_page(
+                client=client, campaign=campaign, name=f"{campaign.name} offer", slug=slug, by=admin
+            )
+        set_published(page=page, published=True)
 
     def invitation(self, client: Organization, by: User, email: str) -> None:
         """A pending invitation, so the team page shows one (its link is in the printed email)."""
