@@ -4,26 +4,53 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('calls', '0007_condition_met_by_api'),
-        ('campaigns', '0007_daily_count_new_event_types'),
-        ('giftcards', '0013_card_key_rotation_audit'),
-        ('recipients', '0011_recipient_erasure'),
+        ("calls", "0007_condition_met_by_api"),
+        ("campaigns", "0007_daily_count_new_event_types"),
+        ("giftcards", "0013_card_key_rotation_audit"),
+        ("recipients", "0011_recipient_erasure"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='giftcarddelivery',
-            name='giftcarddelivery_failure_reason_valid',
+            model_name="giftcarddelivery",
+            name="giftcarddelivery_failure_reason_valid",
         ),
         migrations.AlterField(
-            model_name='giftcarddelivery',
-            name='failure_reason',
-            field=models.CharField(blank=True, choices=[('opted_out', 'Recipient opted out'), ('carrier_opt_out', 'Opted out at the carrier (21610)'), ('send_error', 'Send error'), ('outcome_unknown', 'Outcome unknown (checked before the next attempt)'), ('undelivered', 'Reported undelivered'), ('revoked', 'Reward revoked')], help_text='Why the delivery last failed; cleared once it is sent or retried by staff.', max_length=20),
+            model_name="giftcarddelivery",
+            name="failure_reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("opted_out", "Recipient opted out"),
+                    ("carrier_opt_out", "Opted out at the carrier (21610)"),
+                    ("send_error", "Send error"),
+                    ("outcome_unknown", "Outcome unknown (checked before the next attempt)"),
+                    ("undelivered", "Reported undelivered"),
+                    ("revoked", "Reward revoked"),
+                ],
+                help_text="Why the delivery last failed; cleared once it is sent or retried by staff.",
+                max_length=20,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='giftcarddelivery',
-            constraint=models.CheckConstraint(condition=models.Q(('failure_reason__in', ['opted_out', 'carrier_opt_out', 'send_error', 'outcome_unknown', 'undelivered', 'revoked', ''])), name='giftcarddelivery_failure_reason_valid'),
+            model_name="giftcarddelivery",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "failure_reason__in",
+                        [
+                            "opted_out",
+                            "carrier_opt_out",
+                            "send_error",
+                            "outcome_unknown",
+                            "undelivered",
+                            "revoked",
+                            "",
+                        ],
+                    )
+                ),
+                name="giftcarddelivery_failure_reason_valid",
+            ),
         ),
     ]
