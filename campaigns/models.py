@@ -10,7 +10,8 @@ flow writes an `Event`, the funnel the dashboards chart.
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from mike.accounts.models import Industry
@@ -765,6 +766,15 @@ class Event(TimeOrderedModel):
         constraints = [
             choices_constraint("event_type", EventType, name="event_type_valid"),
             choices_constraint("source", EventSource, name="event_source_valid"),
+            # The redemption page records a recipient's view of their cards once a day (the day
+            # of the client's calendar, kept in the event's data: recipients.redemption). Events
+            # without that day (views recorded before it was kept) are not held to it.
+            models.UniqueConstraint(
+                F("recipient"),
+                KT("event_data__day"),
+                condition=Q(event_type=EventType.CODE_VIEWED),
+                name="event_code_viewed_once_a_day",
+            ),
         ]
         indexes = [
             models.Index(
