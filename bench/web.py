@@ -44,6 +44,9 @@ RECIPIENTS = 200
 # Distinct signed requests per webhook path: more than a run sends, so none is a repeat.
 WEBHOOK_REQUESTS = 40000
 PATHS = ("baseline", "redeem", "voice", "sms")
+# The pages' static files as production serves them (hashed names, whitenoise's manifest), so
+# the bench runs from a fresh checkout: the seeding collects them here.
+STATIC_ROOT = Path(tempfile.gettempdir()) / "mike_bench_web_static"
 
 
 def _secrets() -> dict:
@@ -75,6 +78,7 @@ def server_env() -> dict:
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "REDEEM_RATE": "1000000/m",
         "PYTHONPATH": str(ROOT),
+        "STATIC_ROOT": str(STATIC_ROOT),
     }
 
 
@@ -94,6 +98,7 @@ def seed() -> list[str]:
 import django; django.setup()
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
+call_command("collectstatic", interactive=False, clear=True, verbosity=0)
 from decimal import Decimal
 from bench.run import rewards_to_claim
 from calls.models import TrackedPhoneNumber, TrackedNumberStatus

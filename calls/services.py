@@ -77,13 +77,20 @@ class ConditionOrderError(DomainError, ValidationError):
 # --- Inbound calls -------------------------------------------------------------------------------
 
 
-def handle_incoming_call(*, call_sid: str, from_number: str, to_number: str) -> CallSession:
+_UNSET = object()
+
+
+def handle_incoming_call(
+    *, call_sid: str, from_number: str, to_number: str, tracked=_UNSET
+) -> CallSession:
     """The `CallSession` of Twilio call `call_sid`, created on the first webhook.
 
     Idempotent: a re-delivered webhook returns the session the first one made, and the `called` /
     `matched` events are written once, with the session. The caller is matched to a recipient of
     the campaign that owns the dialled number by E.164 phone. Raises `UnknownTrackedNumber` when the
-    dialled number is not tracked (nothing is written then).
+    dialled number is not tracked (nothing is written then). `tracked` is the dialled number's
+    row with its client (`calls.numbers.tracked_number_for(to_number)`, or None) when the caller
+    has read it already.
     """
     if not call_sid:
         raise ValueError("A call needs its Twilio call SID.")
@@ -91,62 +98,63 @@ def handle_incoming_call(*, call_sid: str, from_number: str, to_number: str) -> 
     if existing is not None:
         return existing
 
-    dialled = normalize_phone(to_number)
-    tracked = (
-        TrackedPhoneNumber.objects.select_related("client", "campaign")
-        .filter(phone_number=dialled)
-        .first()
-        if dialled
-        else None
-    )
+    if tracked is _UNSET:
+        dialled = normalize_phone(to_number)
+        tracked = (
+            TrackedPhoneNumber.objects.select_related("client").filter(phone_number=dialled).first()
+            if dialled
+            else None
+        )
     if tracked is None:
         raise UnknownTrackedNumber(to_number)
 
     caller = normalize_phone(from_number)
-    campaign = tracked.campaign
+    # By id: the campaign's row is not read, only written as a key.
+    campaign = tracked.campaign_id
     recipient = None
     if campaign is not None and caller:
         recipient = (
-            Recipient.objects.filter(campaign=campaign, phone=caller).order_by("created_at").first()
+            Recipient.objects.filter(campaign_id=campaign, phone=caller)
+            .order_by("created_at")
+            .first()
         )
 
     try:
+        # Created outright (the look-up above found none): the unique call SID refuses a
+        # concurrent delivery's second row, and the events go with the row that was written.
         with transaction.atomic():
-            session, created = CallSession.objects.get_or_create(
+            session = CallSession.objects.create(
                 twilio_call_sid=call_sid,
-                defaults={
-                    "client": tracked.client,
-                    "campaign": campaign,
-                    "recipient": recipient,
-                    "tracked_number": tracked,
-                    "caller_phone": caller or (from_number or "")[:20],
-                    "call_status": CallStatus.RINGING,
-                    "match_status": (
-                        MatchStatus.MATCHED if recipient is not None else MatchStatus.UNMATCHED
-                    ),
-                    "forward_to_number": tracked.forward_to_number,
-                    "call_started_at": timezone.now(),
-                },
+                client=tracked.client,
+                campaign_id=campaign,
+                recipient=recipient,
+                tracked_number=tracked,
+                caller_phone=caller or (from_number or "")[:20],
+                call_status=CallStatus.RINGING,
+                match_status=(
+                    MatchStatus.MATCHED if recipient is not None else MatchStatus.UNMATCHED
+                ),
+                forward_to_number=tracked.forward_to_number,
+                call_started_at=timezone.now(),
             )
-            if created:
+            Event.objects.record(
+                EventType.CALLED,
+                client=tracked.client,
+                campaign=campaign,
+                recipient=recipient,
+                source=EventSource.CALL,
+                call_sid=call_sid,
+                tracked_number=tracked.phone_number,
+            )
+            if recipient is not None:
                 Event.objects.record(
-                    EventType.CALLED,
+                    EventType.MATCHED,
                     client=tracked.client,
                     campaign=campaign,
                     recipient=recipient,
                     source=EventSource.CALL,
                     call_sid=call_sid,
-                    tracked_number=tracked.phone_number,
                 )
-                if recipient is not None:
-                    Event.objects.record(
-                        EventType.MATCHED,
-                        client=tracked.client,
-                        campaign=campaign,
-                        recipient=recipient,
-                        source=EventSource.CALL,
-                        call_sid=call_sid,
-                    )
     except IntegrityError:
         # A concurrent delivery of the same webhook created it between our read and our insert.
         session = CallSession.objects.get(twilio_call_sid=call_sid)

@@ -56,6 +56,7 @@ def voice(request):
             call_sid=call_sid,
             from_number=request.POST.get("From", ""),
             to_number=request.POST.get("To", ""),
+            tracked=dialled,
         )
     except services.UnknownTrackedNumber:
         return twiml_response(_say_and_hang_up(NOT_IN_SERVICE))

@@ -10,7 +10,7 @@ flow writes an `Event`, the funnel the dashboards chart.
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
@@ -795,6 +795,15 @@ class Event(TimeOrderedModel):
                 KT("event_data__day"),
                 condition=Q(event_type="page_viewed", recipient__isnull=False),
                 name="event_page_view_once_a_day",
+            ),
+            # The redemption page records a recipient's view of their cards once a day (the day
+            # of the client's calendar, kept in the event's data: recipients.redemption). Events
+            # without that day (views recorded before it was kept) are not held to it.
+            models.UniqueConstraint(
+                F("recipient"),
+                KT("event_data__day"),
+                condition=Q(event_type=EventType.CODE_VIEWED),
+                name="event_code_viewed_once_a_day",
             ),
         ]
         indexes = [

@@ -15,13 +15,14 @@ from enum import StrEnum
 
 from django import forms
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Prefetch
+from django.db import connection, transaction
+from django.db.models import OuterRef, Subquery
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from calls.models import TrackedNumberStatus, TrackedPhoneNumber
+from campaigns.daily_counts import zone
 from campaigns.models import Event, EventSource, EventType
 from giftcards.models import (
     OPT_OUT_FAILURE_REASONS,
@@ -172,18 +173,56 @@ def _waiting_line(recipient: Recipient, reward: RecipientGiftCard) -> RewardLine
     return RewardLine(reward, standing, phone_ending=_ending(recipient.phone))
 
 
+# What the page reads of a reward and its brand and card: Django compiles and loads these columns
+# only, not the wide rows (a public page, hit by every customer checking a code).
+REWARD_FIELDS = (
+    "id",
+    "recipient_id",
+    "status",
+    "is_sandbox",
+    "sandbox_code",
+    "card_value",
+    "created_at",
+    "brand__brand_name",
+    "brand__logo_url",
+    "brand__redemption_instructions",
+    "gift_card__code_encrypted",
+    "gift_card__pin_encrypted",
+    "gift_card__expiration_date",
+)
+# What the page reads of the recipient (readiness, the lines, the event) and of its client.
+RECIPIENT_FIELDS = (
+    "id",
+    "campaign_id",
+    "approval_status",
+    "sms_opt_in_status",
+    "sms_opt_in_response_at",
+    "phone",
+    "email",
+    "reward_by_email",
+    "audience__client__name",
+    "audience__client__logo_url",
+    "audience__client__timezone",
+)
+
+
 def reward_answer(recipient: Recipient) -> RewardAnswer:
     """Where each of the recipient's rewards stands, from the reward and delivery rows that exist:
     delivered cards to show, and one line for every other reward still coming (rejected and
-    revoked ones are not), in condition order."""
-    latest_first = GiftCardDelivery.objects.order_by("-created_at")
-    rewards = (
+    revoked ones are not), in condition order. One query for the rewards with their brand and
+    card; the deliveries are read (a second query) only when a claimed card's sending is told."""
+    rewards = list(
         recipient.rewards.select_related("brand", "gift_card")
-        .prefetch_related(
-            Prefetch("deliveries", queryset=latest_first, to_attr="latest_deliveries")
-        )
+        .only(*REWARD_FIELDS)
         .order_by("condition__condition_number", "created_at")
     )
+    claimed = {reward.pk: reward for reward in rewards if reward.status == RewardStatus.CLAIMED}
+    for reward in rewards:
+        reward.latest_deliveries = []  # latest first
+    if claimed:
+        deliveries = GiftCardDelivery.objects.filter(reward_id__in=claimed)
+        for delivery in deliveries.order_by("-created_at"):
+            claimed[delivery.reward_id].latest_deliveries.append(delivery)
     cards, lines = [], []
     for reward in rewards:
         line = None
@@ -208,19 +247,75 @@ def reward_answer(recipient: Recipient) -> RewardAnswer:
     return RewardAnswer(state=state, cards=cards, lines=lines)
 
 
-def number_to_call(recipient: Recipient) -> str:
-    """The tracked number printed on the recipient's mailer (E.164), or "" when none is linked."""
-    if recipient.campaign_id is None:
-        return ""
+def _number_to_call() -> Subquery:
+    """The tracked number printed on the recipient's mailer (E.164), as a subquery of the
+    recipient's row: NULL when none is linked."""
     numbers = TrackedPhoneNumber.objects.filter(
-        campaign_id=recipient.campaign_id, status=TrackedNumberStatus.ASSIGNED
+        campaign_id=OuterRef("campaign_id"), status=TrackedNumberStatus.ASSIGNED
     )
-    return numbers.values_list("phone_number", flat=True).first() or ""
+    return Subquery(numbers.order_by("phone_number").values("phone_number")[:1])
+
+
+def find_recipient(code: str) -> Recipient | None:
+    """The recipient of a well-formed code, with what the page shows of it and of its client, and
+    the tracked number to call (`call_number`), in one query; None when no recipient has it."""
+    return (
+        Recipient.objects.select_related("audience__client")
+        .only(*RECIPIENT_FIELDS)
+        .annotate(call_number=_number_to_call())
+        .filter(redemption_code=code)
+        .first()
+    )
+
+
+def _code_viewed_insert() -> tuple[str, list]:
+    """INSERT of one event that does nothing when the unique index already holds its day, and
+    the Event fields of its values in order."""
+    fields = list(Event._meta.concrete_fields)
+    names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    table = connection.ops.quote_name(Event._meta.db_table)
+    sql = f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"  # noqa: S608
+    return sql, fields
+
+
+def record_code_viewed(recipient: Recipient, *, rewards: int) -> None:
+    """The recipient saw their cards: one `code_viewed` event per recipient and day (of the
+    client's calendar, the day the daily rollup counts it in) however often they look, so a day's
+    count is the people who viewed their cards that day. The day is kept in the event's data,
+    where a unique index (event_code_viewed_once_a_day) holds it to one row: a second view that
+    day, even one at the same moment in another process, writes nothing. One statement, with
+    the values Event.objects.record would give the row."""
+    now = timezone.now()
+    day = timezone.localtime(now, zone(recipient.audience.client.timezone)).date()
+    event = Event(
+        client_id=recipient.audience.client_id,
+        campaign_id=recipient.campaign_id,
+        recipient_id=recipient.pk,
+        event_type=EventType.CODE_VIEWED,
+        source=EventSource.PURL,
+        occurred_at=now,
+        created_at=now,
+        updated_at=now,
+        event_data={"rewards": rewards, "day": day.isoformat()},
+    )
+    sql, fields = _code_viewed_insert()
+    values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+
+
+def mark_redeemed(*, recipient: Recipient, ip: str, user_agent: str) -> bool:
+    """The customer saw their delivered card: the recipient is `redeemed` (once). True if changed.
+    A recipient already redeemed when `recipient` was read changes no more: nothing is locked or
+    written for them (a redemption is never undone)."""
+    if recipient.approval_status == ApprovalStatus.REDEEMED:
+        return False
+    return _mark_redeemed(recipient=recipient, ip=ip, user_agent=user_agent)
 
 
 @transaction.atomic
-def mark_redeemed(*, recipient: Recipient, ip: str, user_agent: str) -> bool:
-    """The customer saw their delivered card: the recipient is `redeemed` (once). True if changed."""
+def _mark_redeemed(*, recipient: Recipient, ip: str, user_agent: str) -> bool:
     locked = Recipient.objects.select_for_update().get(pk=recipient.pk)
     if locked.approval_status == ApprovalStatus.REDEEMED:
         return False
@@ -271,13 +366,7 @@ def redeem(request):
     form = RedeemForm(request.POST)
     recipient = None
     if form.is_valid():
-        recipient = (
-            # The campaign is not read here (its tracked number is found by its id): a wide row
-            # less for Django to compile and load on a public page.
-            Recipient.objects.select_related("audience__client")
-            .filter(redemption_code=form.cleaned_data["code"])
-            .first()
-        )
+        recipient = find_recipient(form.cleaned_data["code"])
     if recipient is None:
         state = "not_found" if form.is_valid() else None
         return render(request, "public/redeem.html", {"form": form, "state": state}, status=200)
@@ -288,14 +377,9 @@ def redeem(request):
         ip, agent = client_ip(request), request.headers.get("User-Agent", "")
         if ip == UNKNOWN:
             ip = ""
-        Event.objects.record(
-            EventType.CODE_VIEWED,
-            recipient=recipient,
-            source=EventSource.PURL,
-            rewards=len(answer.cards),
-        )
+        record_code_viewed(recipient, rewards=len(answer.cards))
         mark_redeemed(recipient=recipient, ip=ip, user_agent=agent)
-    call = number_to_call(recipient)
+    call = recipient.call_number or ""
     context = {
         "form": RedeemForm(),
         "state": answer.state,

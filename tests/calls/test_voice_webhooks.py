@@ -375,3 +375,16 @@ def test_completed_call_skips_condition_whose_predecessor_is_unmet(
     assert CallSession.objects.get().call_status == CallStatus.COMPLETED
     assert not CallConditionMet.objects.exists()
     assert not RecipientGiftCard.objects.exists()
+
+
+def test_a_new_call_takes_a_fixed_handful_of_statements(
+    twilio_post, tracked, recipient, django_assert_max_num_queries
+):
+    # The SID look-up, the dialled number with its client (read once, for the signing account
+    # and the session), the caller's recipient, then BEGIN, the session, its two events, COMMIT.
+    with django_assert_max_num_queries(8):
+        response = incoming(twilio_post, sid="CA0042")
+    assert response.status_code == 200
+    session = CallSession.objects.get(twilio_call_sid="CA0042")
+    assert session.recipient == recipient and session.campaign_id == tracked.campaign_id
+    assert Event.objects.filter(event_type=EventType.CALLED, campaign=tracked.campaign).count() == 1
