@@ -82,6 +82,14 @@ def generate_recipient_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+def draw_tokens(count: int) -> list[str]:
+    """`count` tokens as generate_recipient_token makes them (24 random bytes, URL-safe base64),
+    from one random string: 24 bytes are 32 symbols without padding, so the text of the whole is
+    the tokens' texts one after the other."""
+    text = base64.urlsafe_b64encode(secrets.token_bytes(24 * count)).decode()
+    return [text[start : start + 32] for start in range(0, 32 * count, 32)]
+
+
 def draw_codes(count: int) -> list[str]:
     """`count` distinct random codes, for the imports, which draw a batch's codes at once: the
     same codes as generate_redemption_code draws (each symbol 5 bits from `secrets`), by

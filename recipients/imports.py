@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import EmailValidator
 
 from mike.core.imports import Row, RowError, mapped_cells, person_name
 from mike.core.phones import DEFAULT_REGION, normalize_phone
@@ -61,6 +61,13 @@ RECIPIENT_FIELDS = (
 _ZIP = re.compile(r"^(\d{5})(?:-?(\d{4}))?$")
 # What the original accepted from a client; stored normalised (recipients.codes.normalize_code).
 _CLIENT_CODE = re.compile(r"^[A-Za-z0-9_-]{3,50}$")
+# Django's email check, with its patterns compiled once here: the class holds them as lazy
+# objects, and every row's check went through their proxies (a quarter of the check's time).
+validate_email = EmailValidator()
+for _pattern in ("user_regex", "domain_regex", "literal_regex"):
+    _lazy = getattr(EmailValidator, _pattern)
+    setattr(validate_email, _pattern, re.compile(_lazy.pattern, _lazy.flags))
+
 # The stored code's bounds (the model's max_length and the recipient_code_normalised constraint).
 CODE_MIN, CODE_MAX = 6, 32
 

@@ -10,6 +10,7 @@ from django.db.models import F
 
 from mike.core.bulk import insert_values
 from mike.core.imports import ImportReport, Row, RowError
+from mike.core.models import uuid7_many
 from mike.imports.engine import Field, Importer
 from mike.imports.models import ImportJob, ImportKind
 
@@ -100,6 +101,10 @@ CARD_FIELDS = (
 _HASH = CARD_FIELDS.index("code_hash")
 
 
+def _keyed(key, card: tuple) -> tuple:
+    return (key, *card)
+
+
 class CardImporter(Importer):
     fields = (
         Field(
@@ -155,7 +160,13 @@ class CardImporter(Importer):
                 report.duplicate(line, "card code already in the platform")
             else:
                 cards.append(card)
-        added = insert_values(GiftCard, CARD_FIELDS, cards, constants=self.shared)
+        # The keys as the model's default makes them, drawn for the batch at once.
+        added = insert_values(
+            GiftCard,
+            ("id", *CARD_FIELDS),
+            map(_keyed, uuid7_many(len(cards)), cards),
+            constants=self.shared,
+        )
         GiftCardPool.objects.filter(pk=self.pool.pk).update(
             total_cards=F("total_cards") + added,
             available_cards=F("available_cards") + added,

@@ -1,5 +1,7 @@
 """Base models and helpers every domain app builds on."""
 
+import os
+import time
 import uuid
 
 import uuid6
@@ -24,6 +26,38 @@ class BaseModel(models.Model):
 def uuid7() -> uuid.UUID:
     # uuid6.uuid7 returns its own subclass; hand Django a plain UUID so equality and hashing are plain.
     return uuid.UUID(int=uuid6.uuid7().int)
+
+
+_UUID7_BITS = (7 << 76) | (0b10 << 62)  # version 7, RFC 4122 variant
+_RANDOM_76 = (1 << 76) - 1
+_RANDOM_B = (1 << 62) - 1
+_RANDOM_A = (1 << 12) - 1
+
+
+def uuid7_many(count: int) -> list[uuid.UUID]:
+    """The keys `count` calls of uuid7 in a row would give, for the imports, which key a whole
+    batch at once: increasing, each one millisecond after the one before when they come faster
+    than one a millisecond (as uuid6 moves them on), and the next uuid7 call after them. The 76
+    random bits of all come from one os.urandom call instead of one each."""
+    if count <= 0:
+        return []
+    now = time.time_ns() // 10**6
+    last = uuid6._last_v7_timestamp
+    start = last + 1 if last is not None and now <= last else now
+    uuid6._last_v7_timestamp = start + count - 1
+    random = os.urandom(10 * count)
+    keys = []
+    for index in range(count):
+        bits = int.from_bytes(random[10 * index : 10 * index + 10]) & _RANDOM_76
+        # uuid6's layout: 48 bits of milliseconds, version, 12 random bits, variant, 62 random.
+        value = (
+            (((start + index) & 0xFFFFFFFFFFFF) << 80)
+            | ((bits >> 62 & _RANDOM_A) << 64)
+            | (bits & _RANDOM_B)
+            | _UUID7_BITS
+        )
+        keys.append(uuid.UUID(int=value))
+    return keys
 
 
 class TimeOrderedModel(BaseModel):

@@ -14,12 +14,13 @@ from mike import webhooks
 from mike.core.bulk import insert_values
 from mike.core.imports import ImportReport, Row
 from mike.core.lookups import stored_values
+from mike.core.models import uuid7_many
 from mike.core.phones import DEFAULT_REGION
 from mike.imports.engine import Field, Importer
 from mike.imports.models import ImportJob, ImportKind
 from mike.webhooks import payloads
 from mike.webhooks.catalogue import WebhookEventType
-from recipients.codes import draw_codes, generate_recipient_token
+from recipients.codes import draw_codes, draw_tokens
 from recipients.imports import ALIASES, RECIPIENT_FIELDS, ParsedRecipient, parse_recipient
 from recipients.models import Audience, AudienceStatus, Recipient, ValidationStatus
 from recipients.selectors import mailing_campaign_id
@@ -75,7 +76,7 @@ def _codes_taken(codes: list[str]) -> set[str]:
 
 
 # What the importer writes of each recipient; every other column takes its default.
-_COLUMNS = ("redemption_code", "token", "custom_fields", *RECIPIENT_FIELDS)
+_COLUMNS = ("id", "redemption_code", "token", "custom_fields", *RECIPIENT_FIELDS)
 
 
 class RecipientImporter(Importer):
@@ -125,17 +126,20 @@ class RecipientImporter(Importer):
         # runs it again, with new codes.
         generated = iter(draw_codes(sum(1 for p in kept if not p.code)))
         codes = [parsed.code or next(generated) for parsed in kept]
+        # Keys and tokens as the model's defaults make them, drawn for the batch at once.
+        keys, tokens = uuid7_many(len(kept)), draw_tokens(len(kept))
         report.imported += insert_values(
             Recipient,
             _COLUMNS,
             (
                 (
+                    key,
                     code,
-                    generate_recipient_token(),
+                    token,
                     parsed.custom_fields,
                     *map(parsed.fields.__getitem__, RECIPIENT_FIELDS),
                 )
-                for code, parsed in zip(codes, kept, strict=True)
+                for key, code, token, parsed in zip(keys, codes, tokens, kept, strict=True)
             ),
             constants={
                 "audience_id": self.audience.pk,

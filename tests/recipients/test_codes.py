@@ -8,6 +8,7 @@ from recipients.codes import (
     CROCKFORD_ALPHABET,
     CodeSpaceExhausted,
     draw_codes,
+    draw_tokens,
     format_code,
     generate_recipient_token,
     generate_redemption_code,
@@ -85,3 +86,16 @@ def test_codes_drawn_for_an_import_are_distinct_well_formed_and_use_every_symbol
             counts[symbol] += 1
     assert min(counts.values()) > 1300 and max(counts.values()) < 1850
     assert draw_codes(0) == [] and len(draw_codes(1)) == 1
+
+
+def test_tokens_drawn_for_an_import_are_distinct_and_shaped_as_the_model_default_makes_them():
+    tokens = draw_tokens(1001)
+    assert len(tokens) == len(set(tokens)) == 1001
+    shape = re.compile(r"[A-Za-z0-9_-]{32}")
+    assert all(shape.fullmatch(token) for token in tokens)
+    assert all(shape.fullmatch(generate_recipient_token()) for _ in range(20))
+    # Every symbol of the URL-safe alphabet turns up in every position's range of the text.
+    assert set("".join(tokens)) == set(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    )
+    assert draw_tokens(0) == []
