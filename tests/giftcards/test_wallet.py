@@ -344,6 +344,8 @@ def test_the_short_link_leads_to_the_wallet_page(client, apple, google):
     html = response.content.decode()
     assert "Apple Wallet" in html and "Google Wallet" in html
     assert "1234" in html and CODE not in html  # the page names the card, it does not show it
+    assert "style=" not in html and "<script" not in html
+    assert "script-src 'self'" in response["Content-Security-Policy"]
 
 
 def test_mikes_text_carries_the_wallet_link_only_where_a_wallet_is_set_up(settings, apple):
