@@ -365,6 +365,24 @@ TILLO_TIMEOUT_SECONDS = env.float("TILLO_TIMEOUT_SECONDS", default=10.0)
 TILLO_MAX_RETRIES = env.int("TILLO_MAX_RETRIES", default=2)
 
 
+# --- Wallet passes (giftcards.wallet) -----------------------------------------------------------
+# Apple Wallet: the pass type certificate and its key (PEM; the key's password if it has one),
+# Apple's WWDR intermediate certificate (PEM or the .cer Apple ships), the pass type identifier
+# and the team id. Google Wallet: the issuer id, the service account's JSON key file and the gift
+# card class's id. Each wallet's button shows only while all its settings are set. Pass links
+# (the redemption page's and the card text's) work for WALLET_LINK_MAX_AGE_DAYS days.
+WALLET_APPLE_CERT_PATH = env.str("WALLET_APPLE_CERT_PATH", default="")
+WALLET_APPLE_KEY_PATH = env.str("WALLET_APPLE_KEY_PATH", default="")
+WALLET_APPLE_KEY_PASSWORD = _secret("WALLET_APPLE_KEY_PASSWORD")
+WALLET_APPLE_WWDR_PATH = env.str("WALLET_APPLE_WWDR_PATH", default="")
+WALLET_APPLE_PASS_TYPE_ID = env.str("WALLET_APPLE_PASS_TYPE_ID", default="")
+WALLET_APPLE_TEAM_ID = env.str("WALLET_APPLE_TEAM_ID", default="")
+WALLET_GOOGLE_ISSUER_ID = env.str("WALLET_GOOGLE_ISSUER_ID", default="")
+WALLET_GOOGLE_SERVICE_ACCOUNT_FILE = env.str("WALLET_GOOGLE_SERVICE_ACCOUNT_FILE", default="")
+WALLET_GOOGLE_CLASS_ID = env.str("WALLET_GOOGLE_CLASS_ID", default="")
+WALLET_LINK_MAX_AGE_DAYS = env.int("WALLET_LINK_MAX_AGE_DAYS", default=90)
+
+
 # --- Card code encryption -----------------------------------------------------------------------
 # CARD_CODE_KEY: one or more Fernet keys, comma separated, newest first. Codes are encrypted with the
 # first and decrypted with any, so a key can be rotated by prepending a new one. CARD_CODE_HASH_KEY

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from giftcards.views import short_link
 from mike.core.admin import AutocompleteJsonView
 from mike.core.admin_login import StaffAuthenticationForm
 from mike.core.health import healthz, readyz
@@ -29,6 +30,9 @@ urlpatterns = [
     path("api/v1/", include("mike.api.urls")),
     path("redeem/", redeem, name="redeem"),
     path("p/", include("mike.landing.urls")),
+    path("redeem/wallet/", include("giftcards.urls")),
+    # The short link of a card's text: the card's wallet page.
+    path("w/<str:token>/", short_link, name="wallet-short"),
     path("hooks/twilio/voice/", include("calls.urls")),
     path("hooks/twilio/sms/", include("recipients.urls")),
     path("hooks/crm/", include("crm.urls")),

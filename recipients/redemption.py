@@ -24,6 +24,7 @@ from django.views.decorators.cache import never_cache
 from calls.models import TrackedNumberStatus, TrackedPhoneNumber
 from campaigns.daily_counts import zone
 from campaigns.models import Event, EventSource, EventType
+from giftcards import wallet
 from giftcards.models import (
     OPT_OUT_FAILURE_REASONS,
     OWED_A_CARD_STATUSES,
@@ -379,8 +380,16 @@ def redeem(request):
             ip = ""
         record_code_viewed(recipient, rewards=len(answer.cards))
         mark_redeemed(recipient=recipient, ip=ip, user_agent=agent)
+    # The wallet links are made only here, for someone who just showed the code, and in the
+    # card's own text.
+    if answer.cards and wallet.any_enabled():
+        for reward in answer.cards:
+            shown = not reward.is_sandbox and reward.gift_card.status in wallet.PASS_CARD_STATUSES
+            reward.wallet_token = wallet.wallet_token(reward) if shown else ""
     call = recipient.call_number or ""
     context = {
+        "wallet_apple": wallet.apple_enabled(),
+        "wallet_google": wallet.google_enabled(),
         "form": RedeemForm(),
         "state": answer.state,
         "answer": answer,

@@ -1,12 +1,22 @@
 """The text that delivers a card: the condition's reward template, else the client's, else Mike's
 (mike.core.texts), filled in for the delivery's recipient and card."""
 
+from django.conf import settings
+from django.urls import reverse
+
 from mike.core import texts
 from recipients.sms_replies import recipient_variables
 
+from .. import wallet
 from ..models import GiftCard, GiftCardDelivery
 
 MASKED_PIN = "••••"
+
+
+def wallet_link(reward, *, masked: bool = False) -> str:
+    """The short link to `reward`'s wallet page, as texts carry it (`masked`: its token hidden)."""
+    token = MASKED_PIN if masked else wallet.wallet_token(reward)
+    return settings.SITE_URL.rstrip("/") + reverse("wallet-short", kwargs={"token": token})
 
 
 def reward_text(delivery: GiftCardDelivery, card: GiftCard | None, *, masked: bool) -> str:
@@ -16,10 +26,18 @@ def reward_text(delivery: GiftCardDelivery, card: GiftCard | None, *, masked: bo
     `{code}` carries the PIN after the code when the card has one, so no template, the client's
     included, can send a code without the PIN it needs."""
     recipient = delivery.recipient
+    # Mike's own text gains the card's wallet link where a wallet is set up (a sandbox card gets
+    # no pass); a client's or condition's template stays as its author wrote it.
+    with_wallet = card is not None and wallet.any_enabled()
     template = texts.reward_template(
-        delivery.reward.condition.sms_template, recipient.audience.client.sms_reward_template
+        delivery.reward.condition.sms_template,
+        recipient.audience.client.sms_reward_template,
+        default=texts.DEFAULT_REWARD_TEXT_WITH_WALLET if with_wallet else texts.DEFAULT_REWARD_TEXT,
     )
     values = recipient_variables(recipient)
+    if with_wallet:
+        # The link hands out the card as the code does: the kept copy masks its token.
+        values["wallet"] = wallet_link(delivery.reward, masked=masked)
     if card is None:
         # A sandbox delivery (test data): its fake code is no secret, so it is never masked.
         reward = delivery.reward

@@ -60,6 +60,12 @@ DEFAULT_REWARD_TEXT = (
     "{client_name}: here is your {value} {brand} gift card. Code: {code}. "
     "View it any time at {link} with your code {redemption_code}."
 )
+# Mike's text where wallet passes are set up: the card's wallet page (`{wallet}`, a short link
+# that also leads to the card) stands in for the redemption page, so the text grows by little.
+DEFAULT_REWARD_TEXT_WITH_WALLET = (
+    "{client_name}: here is your {value} {brand} gift card. Code: {code}. "
+    "Add it to your phone's wallet: {wallet}"
+)
 DEFAULT_OPT_IN_TEXT = (
     "{client_name}: you've earned a reward! Reply YES to receive your gift card, "
     "STOP to opt out, HELP for help. Msg & data rates may apply."
@@ -178,9 +184,10 @@ def _is_set(template: str | None) -> bool:
     return bool(template and template.strip())
 
 
-def reward_template(*candidates: str | None) -> str:
-    """The first template set of `candidates` (most specific first), else DEFAULT_REWARD_TEXT."""
-    return next((t for t in candidates if _is_set(t)), DEFAULT_REWARD_TEXT)
+def reward_template(*candidates: str | None, default: str = DEFAULT_REWARD_TEXT) -> str:
+    """The first template set of `candidates` (most specific first), else `default` (Mike's
+    text: DEFAULT_REWARD_TEXT, or DEFAULT_REWARD_TEXT_WITH_WALLET where wallets are set up)."""
+    return next((t for t in candidates if _is_set(t)), default)
 
 
 def opt_in_template(*candidates: str | None) -> str:
