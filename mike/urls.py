@@ -28,6 +28,7 @@ urlpatterns = [
     path("app/", include("mike.dashboard.urls")),
     path("api/v1/", include("mike.api.urls")),
     path("redeem/", redeem, name="redeem"),
+    path("f/", include("mike.aceforms.urls")),
     path("hooks/twilio/voice/", include("calls.urls")),
     path("hooks/twilio/sms/", include("recipients.urls")),
     path("hooks/crm/", include("crm.urls")),
