@@ -32,6 +32,7 @@ ITEMS = (
     NavItem("Audiences", "dashboard:audiences", "audiences", "Campaigns"),
     NavItem("Approvals", "dashboard:approvals", "approvals", "Campaigns"),
     NavItem("Calls", "dashboard:calls", "calls", "Campaigns", shown=_agents_too),
+    NavItem("Forms", "dashboard:ace_forms", "forms", "Campaigns"),
     NavItem("Gift cards", "dashboard:giftcards", "giftcards", "Rewards"),
     NavItem("Deliveries", "dashboard:deliveries", "deliveries", "Rewards"),
     NavItem("Credit", "dashboard:credit", "credit", "Rewards"),
