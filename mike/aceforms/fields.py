@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core import signing
 
 from campaigns.models import AceFieldType, AceForm
-from mike.core.phones import normalize_phone
+from mike.core.phones import format_national, normalize_phone
 from recipients.codes import normalize_code
 from recipients.models import Recipient
 
@@ -202,4 +202,6 @@ def initial_for(ace_form: AceForm, recipient: Recipient | None) -> dict:
             initial[field.name] = getattr(recipient, field.name, "")
         elif field.field_type in PREFILL:
             initial[field.name] = getattr(recipient, PREFILL[field.field_type], "")
+        if field.field_type == AceFieldType.PHONE and initial.get(field.name):
+            initial[field.name] = format_national(initial[field.name])
     return initial

@@ -34,7 +34,9 @@ class SettingsForm(forms.ModelForm):
             "description": forms.Textarea(attrs={"rows": 3}),
             "success_message": forms.Textarea(attrs={"rows": 2}),
         }
-        help_texts = {"slug": "The public address: /f/<slug>/ (letters, digits, - and _)."}
+        help_texts = {
+            "slug": "The end of the public address, /f/this-part/ (letters, digits, - and _)."
+        }
 
     def __init__(self, *args, client, **kwargs):
         super().__init__(*args, **kwargs)
