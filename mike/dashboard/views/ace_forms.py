@@ -308,6 +308,8 @@ class SubmissionTable(DashboardTable):
 
     class Meta(DashboardTable.Meta):
         empty_text = "No submissions yet."
+        # The answers (extra columns) first; where it came from last.
+        sequence = ("submitted_at", "recipient", "...", "ip_address", "user_agent")
 
     always_visible = ("submitted_at",)
 
