@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core import signing
 
 from campaigns.models import AceFieldType, AceForm
+from mike.core.errors import DomainError
 from mike.core.phones import format_national, normalize_phone
 from recipients.codes import normalize_code
 from recipients.models import Recipient
@@ -22,8 +23,9 @@ STARTED_SALT = "mike.aceforms.started"
 MAX_FORM_AGE_SECONDS = 24 * 60 * 60
 
 
-class SpamRefused(Exception):
-    """Not a DomainError: never raised past the view, which tells the person why."""
+class SpamRefused(DomainError):
+    """A submission refused as spam (honeypot, too fast, forged start); the view tells the
+    person why in plain words and stores nothing."""
 
 
 def sign_start(now: float | None = None) -> str:

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from campaigns import ace_forms
@@ -132,10 +133,10 @@ class FormTable(DashboardTable):
 
 def state_badge(form):
     if form.is_live:
-        return format_html('<span class="badge ok">Live</span>')
+        return mark_safe('<span class="badge ok">Live</span>')
     if not form.is_active:
-        return format_html('<span class="badge bad">Off</span>')
-    return format_html('<span class="badge">Draft</span>')
+        return mark_safe('<span class="badge bad">Off</span>')
+    return mark_safe('<span class="badge">Draft</span>')
 
 
 @require_safe
