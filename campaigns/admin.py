@@ -183,7 +183,16 @@ class CampaignConditionAdmin(MikeModelAdmin):
 class AceFormFieldInline(MikeTabularInline):
     model = AceFormField
     extra = 0
-    fields = ("position", "name", "label", "field_type", "required", "options", "placeholder")
+    fields = (
+        "position",
+        "name",
+        "label",
+        "field_type",
+        "required",
+        "options",
+        "placeholder",
+        "help_text",
+    )
     ordering = ("position", "name")
 
 
@@ -199,7 +208,7 @@ class AceFormAdmin(MikeModelAdmin):
         "total_submissions",
         "total_views",
     )
-    list_filter = ("is_active", "is_draft", "created_at")
+    list_filter = ("is_active", "is_draft", "reveal_reward", "created_at")
     search_fields = ("name", "slug", "client__name", "campaign__name")
     autocomplete_fields = ("client", "campaign", "created_by")
     list_select_related = ("client", "campaign")

@@ -539,6 +539,12 @@ class AceForm(BaseModel):
     success_message = models.TextField(
         blank=True, default="Thank you! We received your submission."
     )
+    reveal_reward = models.BooleanField(
+        "reveal the reward",
+        default=False,
+        help_text="After a matched recipient submits, show where their reward stands (the "
+        'original\'s "form and reveal").',
+    )
     is_active = models.BooleanField(default=True)
     is_draft = models.BooleanField(default=True)
     total_submissions = models.PositiveIntegerField(default=0)

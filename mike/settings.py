@@ -467,6 +467,14 @@ REDEEM_RATE = env.str("REDEEM_RATE", default="10/m")
 # Recipient lookups one call-centre agent may make in the call console (same format).
 CONSOLE_LOOKUP_RATE = env.str("CONSOLE_LOOKUP_RATE", default="20/m")
 
+# --- ACE forms (/f/<slug>/) ----------------------------------------------------------------------
+# Submissions one client address may send (django-ratelimit's format); the fewest seconds between
+# opening a form and sending it (faster is a bot); who may frame /f/<slug>/embed/ (CSP
+# frame-ancestors sources, space separated; /f/<slug>/ itself is never framed).
+FORM_SUBMIT_RATE = env.str("FORM_SUBMIT_RATE", default="10/10m")
+FORM_MIN_FILL_SECONDS = env.float("FORM_MIN_FILL_SECONDS", default=3)
+FORM_EMBED_FRAME_ANCESTORS = env.str("FORM_EMBED_FRAME_ANCESTORS", default="'self' https:").split()
+
 # --- CRM webhooks in (/hooks/crm/<token>/) ------------------------------------------------------
 # Requests one integration may send, in django-ratelimit's format (counted before the signature
 # is checked, so a flood costs no more than a lookup); the largest body and the most events one

@@ -33,6 +33,7 @@ urlpatterns = [
     path("redeem/wallet/", include("giftcards.urls")),
     # The short link of a card's text: the card's wallet page.
     path("w/<str:token>/", short_link, name="wallet-short"),
+    path("f/", include("mike.aceforms.urls")),
     path("hooks/twilio/voice/", include("calls.urls")),
     path("hooks/twilio/sms/", include("recipients.urls")),
     path("hooks/crm/", include("crm.urls")),

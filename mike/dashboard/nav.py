@@ -33,6 +33,7 @@ ITEMS = (
     NavItem("Landing pages", "dashboard:pages", "pages", "Campaigns", shown=_managers),
     NavItem("Approvals", "dashboard:approvals", "approvals", "Campaigns"),
     NavItem("Calls", "dashboard:calls", "calls", "Campaigns", shown=_agents_too),
+    NavItem("Forms", "dashboard:ace_forms", "forms", "Campaigns"),
     NavItem("Gift cards", "dashboard:giftcards", "giftcards", "Rewards"),
     NavItem("Deliveries", "dashboard:deliveries", "deliveries", "Rewards"),
     NavItem("Credit", "dashboard:credit", "credit", "Rewards"),

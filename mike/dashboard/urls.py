@@ -1,6 +1,7 @@
 """The dashboards' URLs, under /app/. Each page family keeps its own `urlpatterns` beside its views."""
 
 from .views import (
+    ace_forms,
     api_keys,
     audiences,
     auth,
@@ -50,4 +51,5 @@ urlpatterns = [
     *webhooks.urlpatterns,
     *integrations.urlpatterns,
     *api_keys.urlpatterns,
+    *ace_forms.urlpatterns,
 ]

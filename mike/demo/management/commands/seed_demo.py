@@ -32,8 +32,11 @@ from calls.models import (
     TrackedPhoneNumber,
 )
 from calls.scripts import save_script
+from campaigns import ace_forms
 from campaigns.daily_counts import rebuild_daily_counts, zone
 from campaigns.models import (
+    AceFieldType,
+    AceForm,
     Campaign,
     CampaignCondition,
     CampaignStatus,
@@ -122,6 +125,8 @@ class ClientSpec:
     conditions: tuple[ConditionSpec, ...]
     # The platform lets the client's admins approve their own recipients in the dashboard.
     client_approvals: bool = False
+    # A further condition met by sending the client's demo form: (name, brand code, value).
+    form_condition: tuple[str, str, Decimal] | None = None
 
 
 CLIENTS = (
@@ -156,6 +161,7 @@ CLIENTS = (
         tracked_number="+18005550102",
         forward_to="+18005550198",
         phone_prefix="+1555202",
+        form_condition=("Sent the service form", "target", Decimal("5")),
         conditions=(
             ConditionSpec(
                 1,
@@ -263,6 +269,7 @@ class Command(BaseCommand):
                 logins.append((email, f"{Role(role).label}, {client.name}"))
             campaign = self.campaign(spec, client, admin)
             self.more_campaigns(spec, campaign, admin)
+            self.ace_form(spec, client, campaign, admin)
             agent = User.objects.filter(email=f"call.center.agent@{spec.slug}.test").first()
             self.calls(spec, client, campaign, agent, admin)
             if index == 0:
@@ -365,6 +372,57 @@ class Command(BaseCommand):
             },
         )
         return campaign
+
+    def ace_form(self, spec: ClientSpec, client, campaign: Campaign, admin: User) -> None:
+        """A published form on the mailed campaign that reveals the reward; with the spec's
+        form condition, sending it (after the earlier conditions) earns one more reward."""
+        slug = f"{spec.slug}-sign-up"
+        if AceForm.objects.filter(slug=slug).exists():
+            return
+        form = ace_forms.create_form(
+            client=client,
+            by=admin,
+            name=f"{spec.campaign}: tell us more",
+            slug=slug,
+            description="A few details so we can get your reward to you and book your visit.",
+            campaign=campaign,
+            success_message="Thank you! We'll be in touch shortly.",
+            reveal_reward=True,
+        )
+        for name, label, kind, required, extra in (
+            ("first_name", "First name", AceFieldType.TEXT, True, {}),
+            ("email", "Email", AceFieldType.EMAIL, True, {"placeholder": "name@example.com"}),
+            ("phone", "Mobile phone", AceFieldType.PHONE, False, {"help_text": "For your reward."}),
+            (
+                "best_time",
+                "Best time to call",
+                AceFieldType.SELECT,
+                False,
+                {"options": ["Morning", "Afternoon", "Evening"]},
+            ),
+            ("code", "Code from your mailer", AceFieldType.REDEMPTION_CODE, True, {}),
+            ("agree", "I agree to be contacted", AceFieldType.CHECKBOX, True, {}),
+        ):
+            ace_forms.save_field(
+                form=form, name=name, label=label, field_type=kind, required=required, **extra
+            )
+        ace_forms.set_published(form=form, published=True)
+        if spec.form_condition:
+            name, brand_code, value = spec.form_condition
+            brand = GiftCardBrand.objects.get(brand_code=brand_code)
+            number = (campaign.conditions.order_by("-condition_number").first()).condition_number
+            CampaignCondition.objects.get_or_create(
+                campaign=campaign,
+                trigger_type=TriggerType.FORM_SUBMITTED,
+                defaults={
+                    "condition_number": number + 1,
+                    "condition_name": name,
+                    "form": form,
+                    "brand": brand,
+                    "card_value": value,
+                },
+            )
+            self.pool(client, brand, value, admin)
 
     def more_campaigns(self, spec: ClientSpec, mailed: Campaign, admin: User) -> None:
         """Campaigns at other stages beside the mailed one (a finished run, a draft being set
