@@ -257,6 +257,19 @@ def _number_to_call() -> Subquery:
     return Subquery(numbers.order_by("phone_number").values("phone_number")[:1])
 
 
+def number_to_call(recipient: Recipient) -> str:
+    """The tracked number printed on the recipient's mailer (E.164), or "" when none is linked:
+    the one `find_recipient` read with the row, else one query."""
+    if hasattr(recipient, "call_number"):
+        return recipient.call_number or ""
+    if recipient.campaign_id is None:
+        return ""
+    numbers = TrackedPhoneNumber.objects.filter(
+        campaign_id=recipient.campaign_id, status=TrackedNumberStatus.ASSIGNED
+    )
+    return numbers.order_by("phone_number").values_list("phone_number", flat=True).first() or ""
+
+
 def find_recipient(code: str) -> Recipient | None:
     """The recipient of a well-formed code, with what the page shows of it and of its client, and
     the tracked number to call (`call_number`), in one query; None when no recipient has it."""
@@ -386,7 +399,7 @@ def redeem(request):
         for reward in answer.cards:
             shown = not reward.is_sandbox and reward.gift_card.status in wallet.PASS_CARD_STATUSES
             reward.wallet_token = wallet.wallet_token(reward) if shown else ""
-    call = recipient.call_number or ""
+    call = number_to_call(recipient)
     context = {
         "wallet_apple": wallet.apple_enabled(),
         "wallet_google": wallet.google_enabled(),

@@ -12,12 +12,17 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from campaigns import ace_forms
-from campaigns.models import AceForm, Event, EventSource, EventType
+from campaigns.models import AceForm
 from mike.core import ratelimit
 from mike.core.clientip import UNKNOWN, client_ip
 from mike.core.phones import format_national
 from mike.rewards.forms import submit_form
-from recipients.redemption import mark_redeemed, number_to_call, reward_answer
+from recipients.redemption import (
+    mark_redeemed,
+    number_to_call,
+    record_code_viewed,
+    reward_answer,
+)
 
 from .fields import (
     HONEYPOT,
@@ -61,12 +66,7 @@ def _reveal(request, recipient) -> dict:
     answer = reward_answer(recipient)
     if answer.cards:
         ip = client_ip(request)
-        Event.objects.record(
-            EventType.CODE_VIEWED,
-            recipient=recipient,
-            source=EventSource.FORM,
-            rewards=len(answer.cards),
-        )
+        record_code_viewed(recipient, rewards=len(answer.cards))
         mark_redeemed(
             recipient=recipient,
             ip="" if ip == UNKNOWN else ip,
