@@ -257,6 +257,22 @@ def _number_to_call() -> Subquery:
     return Subquery(numbers.order_by("phone_number").values("phone_number")[:1])
 
 
+def attach_wallet_links(answer: RewardAnswer) -> None:
+    """Give each card shown its wallet link's token (`wallet_token`, "" for none). The links are
+    made only for someone who has just been shown the card (this page, the form's reveal) and in
+    the card's own text; nothing when no wallet is configured."""
+    if not (answer.cards and wallet.any_enabled()):
+        return
+    for reward in answer.cards:
+        shown = not reward.is_sandbox and reward.gift_card.status in wallet.PASS_CARD_STATUSES
+        reward.wallet_token = wallet.wallet_token(reward) if shown else ""
+
+
+def wallet_context() -> dict:
+    """Which wallet buttons a page showing cards offers (`_gift_card.html`)."""
+    return {"wallet_apple": wallet.apple_enabled(), "wallet_google": wallet.google_enabled()}
+
+
 def number_to_call(recipient: Recipient) -> str:
     """The tracked number printed on the recipient's mailer (E.164), or "" when none is linked:
     the one `find_recipient` read with the row, else one query."""
@@ -393,16 +409,10 @@ def redeem(request):
             ip = ""
         record_code_viewed(recipient, rewards=len(answer.cards))
         mark_redeemed(recipient=recipient, ip=ip, user_agent=agent)
-    # The wallet links are made only here, for someone who just showed the code, and in the
-    # card's own text.
-    if answer.cards and wallet.any_enabled():
-        for reward in answer.cards:
-            shown = not reward.is_sandbox and reward.gift_card.status in wallet.PASS_CARD_STATUSES
-            reward.wallet_token = wallet.wallet_token(reward) if shown else ""
+    attach_wallet_links(answer)
     call = number_to_call(recipient)
     context = {
-        "wallet_apple": wallet.apple_enabled(),
-        "wallet_google": wallet.google_enabled(),
+        **wallet_context(),
         "form": RedeemForm(),
         "state": answer.state,
         "answer": answer,

@@ -18,10 +18,12 @@ from mike.core.clientip import UNKNOWN, client_ip
 from mike.core.phones import format_national
 from mike.rewards.forms import submit_form
 from recipients.redemption import (
+    attach_wallet_links,
     mark_redeemed,
     number_to_call,
     record_code_viewed,
     reward_answer,
+    wallet_context,
 )
 
 from .fields import (
@@ -72,8 +74,10 @@ def _reveal(request, recipient) -> dict:
             ip="" if ip == UNKNOWN else ip,
             user_agent=request.headers.get("User-Agent", ""),
         )
+    attach_wallet_links(answer)
     call = number_to_call(recipient)
     return {
+        **wallet_context(),
         "answer": answer,
         "state": answer.state,
         "call_number": format_national(call),

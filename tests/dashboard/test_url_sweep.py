@@ -100,7 +100,11 @@ def sweep_objects(tenants, people):
         user=people.client_admin,
     )
     crm_event = factories.CrmEventFactory(integration__client=tenants.client_a)
+    ace_form = factories.AceFormFactory(client=tenants.client_a, campaign=campaign)
     return {
+        "page_id": factories.LandingPageFactory(client=tenants.client_a, campaign=campaign).pk,
+        "form_id": ace_form.pk,
+        "field_id": factories.AceFormFieldFactory(form=ace_form).pk,
         "name": "RecipientTable",
         "integration_id": crm_event.integration_id,
         "event_id": crm_event.pk,
