@@ -38,6 +38,10 @@ def reward_text(delivery: GiftCardDelivery, card: GiftCard | None, *, masked: bo
     if with_wallet:
         # The link hands out the card as the code does: the kept copy masks its token.
         values["wallet"] = wallet_link(delivery.reward, masked=masked)
+    else:
+        # A template asking for {wallet} where no wallet is set up (or for a test card, which
+        # gets no pass) still leads to the card: its page.
+        values["wallet"] = values["link"]
     if card is None:
         # A sandbox delivery (test data): its fake code is no secret, so it is never masked.
         reward = delivery.reward

@@ -46,12 +46,14 @@ REWARD_VARIABLES = {
     "brand": "the card's brand",
     "code": "the gift card code (and its PIN when the card has one)",
     "link": "the page where the recipient views their card",
+    "wallet": "a link that saves the card in the phone's wallet (the card's page where no "
+    "wallet is set up)",
     "redemption_code": "the recipient's own code, as printed on the mailer",
     "client_name": "the company's name ({client} works too)",
 }
 # Before the card is claimed there is no code; value and brand are the waiting reward's.
 OPT_IN_VARIABLES = {
-    **{name: about for name, about in REWARD_VARIABLES.items() if name != "code"},
+    **{name: about for name, about in REWARD_VARIABLES.items() if name not in ("code", "wallet")},
     "value": "the value of the reward waiting for the recipient, e.g. $15.00 (empty when none)",
     "brand": "the brand of that reward",
 }

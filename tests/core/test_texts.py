@@ -23,6 +23,7 @@ ALL_VALUES = {
     "brand": "Amazon",
     "code": "AMZ-1234",
     "link": "https://mike.example.com/redeem/",
+    "wallet": "https://mike.example.com/w/AbC123/",
     "redemption_code": "7KQ4-M2XD-9P",
     "client_name": "Acme Roofing",
 }
@@ -130,7 +131,7 @@ def messages_of(validator, template):
 def test_an_unknown_variable_is_refused_by_name_with_the_ones_to_use():
     assert messages_of(texts.validate_reward_template, "Hi {frist_name}, {code}") == [
         "Unknown variable {frist_name}: use one of {first_name}, {last_name}, {value}, {brand}, "
-        "{code}, {link}, {redemption_code}, {client_name}, {custom.<field>}."
+        "{code}, {link}, {wallet}, {redemption_code}, {client_name}, {custom.<field>}."
     ]
 
 

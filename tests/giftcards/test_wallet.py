@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from django.core import signing
+from django.core.exceptions import ValidationError
 
 from giftcards import wallet
 from giftcards.models import GiftCardBrand, GiftCardStatus, RewardStatus
@@ -392,6 +393,34 @@ def test_a_clients_own_text_is_left_as_written(apple):
     assert reward_text(delivery, reward.gift_card, masked=False) == (
         f"{client.name}: your card {CODE} PIN: {PIN}"
     )
+
+
+def test_a_clients_own_text_may_ask_for_the_wallet_link(apple, settings):
+    settings.SITE_URL = "https://mike.example.com/"
+    reward = delivered_reward()
+    client = reward.recipient.audience.client
+    client.sms_reward_template = "{client}: your card {code}. Save it: {wallet}"
+    client.full_clean()  # {wallet} is a known variable
+    client.save()
+    delivery = factories.GiftCardDeliveryFactory(reward=reward, gift_card=reward.gift_card)
+
+    text = reward_text(delivery, reward.gift_card, masked=False)
+    token = text.rsplit("/w/", 1)[1].rstrip("/")
+    assert wallet.reward_id_from_token(token) == reward.pk
+    assert token not in reward_text(delivery, reward.gift_card, masked=True)
+
+    # Where no wallet is set up the link still leads to the card: its page.
+    settings.WALLET_APPLE_CERT_PATH = ""
+    assert reward_text(delivery, reward.gift_card, masked=False).endswith(
+        "Save it: https://mike.example.com/redeem/"
+    )
+
+
+def test_an_opt_in_text_cannot_ask_for_the_wallet_link():
+    with pytest.raises(ValidationError, match="wallet"):
+        texts.validate_opt_in_template(
+            "{client_name}: reply YES for your card {wallet}. STOP to end"
+        )
 
 
 def test_a_missing_certificate_is_told_plainly(apple, settings):

@@ -71,6 +71,7 @@ SAMPLE_RECIPIENT = {
     "last_name": "Lee",
     "code": "XXXX-XXXX-XXXX",
     "link": "https://mike.example/redeem/",
+    "wallet": "https://mike.example/w/AbC123/",
     "redemption_code": "7KQ4-M2XD",
 }
 SMS_SEGMENT = 160

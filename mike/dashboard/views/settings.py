@@ -211,6 +211,7 @@ def preview_context(client, *, name, reward_template, opt_in_template) -> dict:
         "brand": _sample_brand(client),
         "client_name": name or client.name,
         "link": f"{django_settings.SITE_URL.rstrip('/')}{reverse('redeem')}",
+        "wallet": f"{django_settings.SITE_URL.rstrip('/')}/w/AbC123/",
     }
     reward_problems = []
     try:
