@@ -7,9 +7,11 @@ public pages (`/f/<slug>/`, `/p/<slug>/`) a campaign points recipients to. Every
 flow writes an `Event`, the funnel the dashboards chart.
 """
 
+from datetime import date
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connections, models, transaction
 from django.db.models import F, Q
 from django.db.models.fields.json import KT
 from django.utils import timezone
@@ -22,6 +24,7 @@ from mike.core.models import (
     BaseModel,
     TimeOrderedModel,
     choices_constraint,
+    uuid7,
 )
 from mike.core.texts import validate_opt_in_template, validate_reward_template
 
@@ -752,6 +755,68 @@ class EventQuerySet(TenantQuerySet):
             source=source,
             event_data=data,
         )
+
+    def record_once_a_day(
+        self,
+        event_type: str,
+        *,
+        client_id,
+        campaign_id,
+        recipient_id,
+        day: date,
+        source: str,
+        **data,
+    ) -> bool:
+        """Append one event of a kind a unique index holds to one row per recipient and day
+        (`day`, of the client's calendar, is kept in `event_data`: event_page_view_once_a_day,
+        event_code_viewed_once_a_day); True if this call wrote it. One `INSERT … ON CONFLICT DO
+        NOTHING` in the caller's transaction, so a second view that day, even one at the same
+        moment in another process, writes nothing and raises nothing (it waits for the first's
+        commit). A process that wrote or found the row remembers it for the day and does not ask
+        again: a customer who looks at their page ten times costs one statement, not ten."""
+        key = (event_type, recipient_id, day)
+        if key in _RECORDED_TODAY:
+            return False
+        now = timezone.now()
+        values = {
+            "id": uuid7(),
+            "client_id": client_id,
+            "campaign_id": campaign_id,
+            "recipient_id": recipient_id,
+            "event_type": event_type,
+            "source": source,
+            "occurred_at": now,
+            "created_at": now,
+            "updated_at": now,
+            "event_data": {**data, "day": day.isoformat()},
+        }
+        connection = connections[self.db]
+        fields = Event._meta.concrete_fields
+        if {f.attname for f in fields} != values.keys():
+            raise TypeError("record_once_a_day does not know every column of Event")
+        names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        marks = ", ".join(["%s"] * len(fields))
+        table = connection.ops.quote_name(Event._meta.db_table)
+        sql = f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"  # noqa: S608
+        params = [f.get_db_prep_save(values[f.attname], connection) for f in fields]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            wrote = cursor.rowcount == 1
+        if len(_RECORDED_TODAY) >= _RECORDED_TODAY_LIMIT:
+            _RECORDED_TODAY.clear()  # a day's keys at most; an old one only costs one statement
+        if wrote:
+            # Ours stands once the caller's transaction commits (at once in autocommit).
+            transaction.on_commit(lambda: _RECORDED_TODAY.add(key), using=self.db)
+        else:
+            _RECORDED_TODAY.add(key)  # another's, committed: the insert waited for it
+        return wrote
+
+
+# Keys of once-a-day events this process wrote or found written (record_once_a_day). Only a
+# hint: the unique index decides, so a key forgotten (cleared, another process) costs one
+# statement that writes nothing.
+_RECORDED_TODAY: set[tuple] = set()
+_RECORDED_TODAY_LIMIT = 100_000
 
 
 class Event(TimeOrderedModel):

@@ -304,12 +304,13 @@ DELIVERY_RETRY_MAX_MINUTES = env.int("DELIVERY_RETRY_MAX_MINUTES", default=30)
 # On PostgreSQL a claim writes its rows in one statement (giftcards/services/claim_sql.py); False
 # falls back to the portable ORM writer, a statement per row (always used on SQLite).
 GIFTCARD_CLAIM_SQL = env.bool("GIFTCARD_CLAIM_SQL", default=True)
-# PostgreSQL: the claim's two statements (and only they: the connection's own setting stays
-# Django's, no preparing) are prepared on a connection after this many runs. Set "off" behind a
+# PostgreSQL: the few hot statements that ask for it (mike.core.prepared: the claim's two, the
+# redemption page's reads; the connection's own setting stays Django's, no preparing) are
+# prepared on a connection after this many runs. Set "off" behind a
 # pooler that cannot keep prepared statements (PgBouncer in transaction mode before 1.21, or
 # without max_prepared_statements).
 _prepare = env.str("DB_PREPARE_THRESHOLD", default="5").strip().lower()
-GIFTCARD_CLAIM_PREPARE_THRESHOLD = None if _prepare in ("", "off", "none") else int(_prepare)
+PREPARE_THRESHOLD = None if _prepare in ("", "off", "none") else int(_prepare)
 
 # Staff alerts (giftcards.alerts): low stock, low credit, failed purchases and deliveries.
 # ALERT_EMAILS: who gets them; empty means every active staff user with an email address.

@@ -10,12 +10,13 @@ gives it back when the code is found (mike.core.ratelimit), so a concurrent burs
 looked up no more than REDEEM_RATE times.
 """
 
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
 from django import forms
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.shortcuts import render
 from django.utils import timezone
@@ -37,6 +38,7 @@ from giftcards.models import (
 from mike import webhooks
 from mike.core import ratelimit
 from mike.core.clientip import UNKNOWN, client_ip
+from mike.core.compiled import CompiledQuery
 from mike.core.phones import format_national
 from mike.core.views import ratelimited
 from mike.webhooks import payloads
@@ -207,16 +209,18 @@ RECIPIENT_FIELDS = (
 )
 
 
-def reward_answer(recipient: Recipient) -> RewardAnswer:
+def reward_answer(
+    recipient: Recipient, rewards: list[RecipientGiftCard] | None = None
+) -> RewardAnswer:
     """Where each of the recipient's rewards stands, from the reward and delivery rows that exist:
     delivered cards to show, and one line for every other reward still coming (rejected and
     revoked ones are not), in condition order. One query for the rewards with their brand and
-    card; the deliveries are read (a second query) only when a claimed card's sending is told."""
-    rewards = list(
-        recipient.rewards.select_related("brand", "gift_card")
-        .only(*REWARD_FIELDS)
-        .order_by("condition__condition_number", "created_at")
-    )
+    card, unless `rewards` are those `find_with_rewards` read; the deliveries are read (a second
+    query) only when a claimed card's sending is told."""
+    if rewards is None:
+        rewards = REWARDS_OF.all(recipient.pk)
+        for reward in rewards:
+            RecipientGiftCard.recipient.field.set_cached_value(reward, recipient)
     claimed = {reward.pk: reward for reward in rewards if reward.status == RewardStatus.CLAIMED}
     for reward in rewards:
         reward.latest_deliveries = []  # latest first
@@ -248,13 +252,45 @@ def reward_answer(recipient: Recipient) -> RewardAnswer:
     return RewardAnswer(state=state, cards=cards, lines=lines)
 
 
-def _number_to_call() -> Subquery:
-    """The tracked number printed on the recipient's mailer (E.164), as a subquery of the
-    recipient's row: NULL when none is linked."""
+def _number_to_call(campaign: str = "campaign_id") -> Subquery:
+    """The tracked number printed on the recipient's mailer (E.164), as a subquery of a row whose
+    `campaign` is the recipient's campaign: NULL when none is linked."""
     numbers = TrackedPhoneNumber.objects.filter(
-        campaign_id=OuterRef("campaign_id"), status=TrackedNumberStatus.ASSIGNED
+        campaign_id=OuterRef(campaign), status=TrackedNumberStatus.ASSIGNED
     )
     return Subquery(numbers.order_by("phone_number").values("phone_number")[:1])
+
+
+# Both reads are compiled once per process (mike.core.compiled): a public page, hit by every
+# customer checking a code, where Django would otherwise spend more time building these two SELECTs
+# than the database spends answering them.
+REWARDS_OF = CompiledQuery(
+    lambda recipient_id: (
+        RecipientGiftCard.objects.filter(recipient_id=recipient_id)
+        .select_related("brand", "gift_card")
+        .only(*REWARD_FIELDS)
+        .order_by("condition__condition_number", "created_at")
+    ),
+    markers=(uuid.UUID(int=0),),
+)
+REWARDS_BY_CODE = CompiledQuery(
+    lambda code: (
+        RecipientGiftCard.objects.filter(recipient__redemption_code=code)
+        .select_related("brand", "gift_card", "recipient__audience__client")
+        .only(*REWARD_FIELDS, *(f"recipient__{name}" for name in RECIPIENT_FIELDS))
+        .annotate(call_number=_number_to_call("recipient__campaign_id"))
+        .order_by("condition__condition_number", "created_at")
+    )
+)
+RECIPIENT_BY_CODE = CompiledQuery(
+    lambda code: (
+        Recipient.objects.select_related("audience__client")
+        .only(*RECIPIENT_FIELDS)
+        .annotate(call_number=_number_to_call())
+        .filter(redemption_code=code)
+        .order_by("pk")[:1]
+    )
+)
 
 
 def attach_wallet_links(answer: RewardAnswer) -> None:
@@ -286,53 +322,40 @@ def number_to_call(recipient: Recipient) -> str:
     return numbers.order_by("phone_number").values_list("phone_number", flat=True).first() or ""
 
 
+def find_with_rewards(code: str) -> tuple[Recipient | None, list[RecipientGiftCard]]:
+    """The recipient of a well-formed code as `find_recipient` gives it, and its rewards as
+    `reward_answer` reads them: one query when the code has rewards (the page a customer checks
+    their card on), a second when it has none."""
+    rewards = REWARDS_BY_CODE.all(code)
+    if not rewards:
+        return find_recipient(code), []
+    recipient = rewards[0].recipient
+    recipient.call_number = rewards[0].call_number
+    for reward in rewards:
+        RecipientGiftCard.recipient.field.set_cached_value(reward, recipient)
+    return recipient, rewards
+
+
 def find_recipient(code: str) -> Recipient | None:
     """The recipient of a well-formed code, with what the page shows of it and of its client, and
     the tracked number to call (`call_number`), in one query; None when no recipient has it."""
-    return (
-        Recipient.objects.select_related("audience__client")
-        .only(*RECIPIENT_FIELDS)
-        .annotate(call_number=_number_to_call())
-        .filter(redemption_code=code)
-        .first()
-    )
-
-
-def _code_viewed_insert() -> tuple[str, list]:
-    """INSERT of one event that does nothing when the unique index already holds its day, and
-    the Event fields of its values in order."""
-    fields = list(Event._meta.concrete_fields)
-    names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    marks = ", ".join(["%s"] * len(fields))
-    table = connection.ops.quote_name(Event._meta.db_table)
-    sql = f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"  # noqa: S608
-    return sql, fields
+    return RECIPIENT_BY_CODE.first(code)
 
 
 def record_code_viewed(recipient: Recipient, *, rewards: int) -> None:
     """The recipient saw their cards: one `code_viewed` event per recipient and day (of the
     client's calendar, the day the daily rollup counts it in) however often they look, so a day's
-    count is the people who viewed their cards that day. The day is kept in the event's data,
-    where a unique index (event_code_viewed_once_a_day) holds it to one row: a second view that
-    day, even one at the same moment in another process, writes nothing. One statement, with
-    the values Event.objects.record would give the row."""
-    now = timezone.now()
-    day = timezone.localtime(now, zone(recipient.audience.client.timezone)).date()
-    event = Event(
-        client_id=recipient.audience.client_id,
+    count is the people who viewed their cards that day (Event.objects.record_once_a_day)."""
+    client = recipient.audience.client
+    Event.objects.record_once_a_day(
+        EventType.CODE_VIEWED,
+        client_id=client.pk,
         campaign_id=recipient.campaign_id,
         recipient_id=recipient.pk,
-        event_type=EventType.CODE_VIEWED,
+        day=timezone.localtime(timezone.now(), zone(client.timezone)).date(),
         source=EventSource.PURL,
-        occurred_at=now,
-        created_at=now,
-        updated_at=now,
-        event_data={"rewards": rewards, "day": day.isoformat()},
+        rewards=rewards,
     )
-    sql, fields = _code_viewed_insert()
-    values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
 
 
 def mark_redeemed(*, recipient: Recipient, ip: str, user_agent: str) -> bool:
@@ -394,15 +417,15 @@ def redeem(request):
         return response
 
     form = RedeemForm(request.POST)
-    recipient = None
+    recipient, rewards = None, []
     if form.is_valid():
-        recipient = find_recipient(form.cleaned_data["code"])
+        recipient, rewards = find_with_rewards(form.cleaned_data["code"])
     if recipient is None:
         state = "not_found" if form.is_valid() else None
         return render(request, "public/redeem.html", {"form": form, "state": state}, status=200)
     reservation.give_back()
 
-    answer = reward_answer(recipient)
+    answer = reward_answer(recipient, rewards)
     if answer.cards:
         ip, agent = client_ip(request), request.headers.get("User-Agent", "")
         if ip == UNKNOWN:

@@ -24,12 +24,11 @@ row version when it had to wait), so the balance cannot go below zero; when it d
 card, the statement's result says so and the caller's transaction is rolled back.
 """
 
-from contextlib import contextmanager
-from functools import cache, lru_cache
+from functools import cache
 
-from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
+from mike.core.prepared import native, prepared_cursor
 from recipients.models import Audience, Recipient
 
 from ..models import (
@@ -59,55 +58,6 @@ def _table(model) -> str:
 @cache
 def _columns(model, prefix: str = "") -> str:
     return ", ".join(prefix + _qn(field.column) for field in model._meta.concrete_fields)
-
-
-@contextmanager
-def _cursor():
-    """A cursor that sends the values apart from the statement (server-side binding), for the
-    claim's two statements only; the rest of the project keeps Django's default.
-
-    Django's PostgreSQL cursors bind client-side: every value is quoted into the SQL text in
-    Python, so each claim's statement is new text that PostgreSQL parses and plans again. Sent
-    apart, the statements keep one text each, and psycopg prepares them after
-    GIFTCARD_CLAIM_PREPARE_THRESHOLD executions on a connection: a worker claiming many rewards
-    stops paying for planning two long statements (without it the claim runs at about 0.6 of its
-    speed; BENCHMARKS.md). The threshold is set on the connection only while this cursor runs:
-    left on, psycopg would count every other statement of the connection too, keep their texts
-    (values and all) and push the claim's statements out of its count before they are prepared.
-    PostgreSQL keeps a prepared statement through ROLLBACK; after a migration that changes the
-    type of a column the statement returns, its next run on each open connection fails once
-    (restart workers after such a migration).
-
-    The cursor takes PostgreSQL's own `$n` placeholders (see _native), so psycopg does not scan
-    the long statement for `%s` on every execution either. It is checked and wrapped as Django
-    checks and wraps its own cursors, so the statements still show in `connection.queries` and
-    in query-count assertions.
-    """
-    from psycopg import RawCursor
-
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    raw_connection = connection.connection
-    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
-    previous = raw_connection.prepare_threshold
-    raw_connection.prepare_threshold = settings.GIFTCARD_CLAIM_PREPARE_THRESHOLD
-    try:
-        with wrap(RawCursor(raw_connection)) as cursor:
-            yield cursor
-    finally:
-        raw_connection.prepare_threshold = previous
-
-
-@lru_cache(maxsize=16)
-def _native(statement: str) -> str:
-    """The statement with its `%s` placeholders numbered as PostgreSQL's `$1`, `$2`, … (no value
-    here contains `%`: only quoted names, placeholders and fixed SQL are ever in the text)."""
-    parts = statement.split("%s")
-    numbered = [parts[0]]
-    for number, part in enumerate(parts[1:], start=1):
-        numbered.append(f"${number}{part}")
-    return "".join(numbered)
 
 
 @cache
@@ -141,8 +91,8 @@ def lock_inputs(*, recipient_id, condition_id):
     condition (the lock order of every claim), and list the client's active pools of the
     reward's brand and value, oldest first (the same pools as GiftCardPool.objects.for_reward).
     Returns ClaimInputs; raises Recipient.DoesNotExist for an unknown recipient."""
-    with _cursor() as cursor:
-        cursor.execute(_native(_lock_statement()), [recipient_id, condition_id])
+    with prepared_cursor() as cursor:
+        cursor.execute(native(_lock_statement()), [recipient_id, condition_id])
         found = cursor.fetchone()
     if found is None:
         raise Recipient.DoesNotExist(f"No recipient {recipient_id}.")
@@ -344,8 +294,8 @@ def write_claim(rows, *, pool_id, card_id=None) -> GiftCard | None:
         "credit.balance_after "
         "FROM card LEFT JOIN credit ON true"
     )
-    with _cursor() as cursor:
-        cursor.execute(_native(statement), params)
+    with prepared_cursor() as cursor:
+        cursor.execute(native(statement), params)
         found = cursor.fetchone()
     if found is None:
         return None

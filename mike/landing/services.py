@@ -211,21 +211,15 @@ def record_page_view(
     if source not in (EventSource.PURL, EventSource.QR):
         raise ValueError(f"A page view comes from a personal URL or a QR code, not {source!r}.")
     now = now or timezone.now()
-    day = now.astimezone(zone(page.client.timezone)).date()
-    try:
-        with transaction.atomic():
-            Event.objects.record(
-                EventType.PAGE_VIEWED,
-                client=page.client_id,
-                campaign=page.campaign_id,
-                recipient=recipient,
-                source=source,
-                day=day.isoformat(),
-                page=str(page.pk),
-            )
-    except IntegrityError:
-        return False
-    return True
+    return Event.objects.record_once_a_day(
+        EventType.PAGE_VIEWED,
+        client_id=page.client_id,
+        campaign_id=page.campaign_id,
+        recipient_id=recipient.pk,
+        day=now.astimezone(zone(page.client.timezone)).date(),
+        source=source,
+        page=str(page.pk),
+    )
 
 
 # --- Writes --------------------------------------------------------------------------------------

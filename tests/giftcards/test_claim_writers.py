@@ -19,6 +19,7 @@ from giftcards.models import (
     RecipientGiftCard,
 )
 from giftcards.services import allocate_credit, claim_card_atomic, claim_sql, credit_account_for
+from mike.core.prepared import native, prepared_cursor
 from recipients.models import ApprovalStatus, Recipient, RecipientAuditLog, SmsOptInStatus
 from tests import factories
 
@@ -155,12 +156,12 @@ def prepared_claim_statements() -> set[str]:
 @pytest.mark.django_db
 def test_claims_stay_right_once_their_statements_are_prepared(settings):
     """The claim's two statements are sent with their values apart and prepared after
-    GIFTCARD_CLAIM_PREPARE_THRESHOLD runs on a connection, even with many other statements in
+    PREPARE_THRESHOLD runs on a connection, even with many other statements in
     between; PostgreSQL may then run them on a generic plan. Claims made before and after that
     point take distinct cards from the client's two pools: the older pool's first, oldest card
     first, then the other's; the counters hold. Nothing else on the connection is prepared or
     counted for preparing."""
-    threshold = settings.GIFTCARD_CLAIM_PREPARE_THRESHOLD
+    threshold = settings.PREPARE_THRESHOLD
     assert threshold is not None and threshold < 8
     settings.GIFTCARD_CLAIM_SQL = True
     client, campaign, brand, condition = client_condition()
@@ -191,7 +192,7 @@ def test_claims_stay_right_once_their_statements_are_prepared(settings):
 
 
 def test_statements_take_postgresql_numbered_placeholders():
-    assert claim_sql._native("a = %s AND b IN (%s, %s)") == "a = $1 AND b IN ($2, $3)"
+    assert native("a = %s AND b IN (%s, %s)") == "a = $1 AND b IN ($2, $3)"
 
 
 @pytest.mark.django_db
@@ -256,6 +257,6 @@ def test_a_value_too_long_for_its_column_is_refused_not_cut_short():
     sql, params = claim_sql._insert_select(
         audit, source="(SELECT 1) AS one", computed={}, db=connection
     )
-    with pytest.raises(DataError), transaction.atomic(), claim_sql._cursor() as cursor:
-        cursor.execute(claim_sql._native(sql), params)
+    with pytest.raises(DataError), transaction.atomic(), prepared_cursor() as cursor:
+        cursor.execute(native(sql), params)
     assert not GiftCardAuditLog.objects.filter(entity_id=audit.entity_id).exists()

@@ -19,9 +19,10 @@ from tests import factories
 from tests.recipients.test_redemption_answers import CASES, build
 from tests.recipients.test_redemption_page import delivered_reward, post_code
 
-# The recipient (with its client and tracked number), its rewards (with brand and card), the
-# `code_viewed` event; a claimed card's sending also reads its deliveries.
-FOUND_CODE_STATEMENTS = 4
+# The rewards (with brand and card) and their recipient (with its client and tracked number) in
+# one read, a second for a recipient without rewards; the `code_viewed` event; a claimed card's
+# sending also reads its deliveries.
+FOUND_CODE_STATEMENTS = 3
 
 
 def views(recipient) -> int:
@@ -50,8 +51,56 @@ def test_a_redeemed_recipient_viewing_again_takes_no_lock_and_writes_only_the_da
         response = post_code(client, recipient.redemption_code)
     assert "VIEW-AGAIN-0001" in response.content.decode()
     statements = [q["sql"] for q in queries.captured_queries]
-    assert len(statements) == 3
+    # The recipient with its rewards, and the day's view (which, the day's row being there, writes
+    # nothing); inside the test's transaction the process cannot yet know that row stands.
+    assert len(statements) == 2
+    assert statements[1].startswith('INSERT INTO "campaigns_event"')
     assert not any("FOR UPDATE" in sql or sql.startswith("UPDATE") for sql in statements)
+    assert views(recipient) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_once_the_days_view_is_committed_viewing_again_is_one_statement(client):
+    _, recipient = delivered_reward("VIEW-AGAIN-0002")
+    post_code(client, recipient.redemption_code)  # redeems them, records the day's view
+    for _ in range(3):
+        with CaptureQueriesContext(connection) as queries:
+            response = post_code(client, recipient.redemption_code)
+        assert "VIEW-AGAIN-0002" in response.content.decode()
+        assert len(queries.captured_queries) == 1  # the recipient with its rewards
+    assert views(recipient) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_view_another_process_wrote_is_found_and_not_asked_again():
+    from campaigns.models import _RECORDED_TODAY
+
+    _, recipient = delivered_reward("VIEW-AGAIN-0003")
+    recipient = type(recipient).objects.select_related("audience__client").get(pk=recipient.pk)
+    record_code_viewed(recipient, rewards=1)
+    _RECORDED_TODAY.clear()  # as another process, which never saw it
+    with CaptureQueriesContext(connection) as queries:
+        record_code_viewed(recipient, rewards=1)  # finds the row: writes nothing
+        record_code_viewed(recipient, rewards=1)  # remembers it: asks nothing
+    assert len(queries.captured_queries) == 1
+    assert views(recipient) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_view_whose_transaction_rolled_back_is_written_again():
+    from django.db import transaction
+
+    _, recipient = delivered_reward("VIEW-AGAIN-0004")
+    recipient = type(recipient).objects.select_related("audience__client").get(pk=recipient.pk)
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo), transaction.atomic():
+        record_code_viewed(recipient, rewards=1)
+        raise Undo
+    assert views(recipient) == 0
+    record_code_viewed(recipient, rewards=1)  # not remembered: the row was never committed
     assert views(recipient) == 1
 
 

@@ -138,7 +138,7 @@ def claim_cards(*, through: DatabaseWrapper):
 @pytest.mark.django_db(transaction=True)
 def test_gift_card_claims_work_through_pgbouncer_with_preparing_off(settings, pgbouncer):
     settings.GIFTCARD_CLAIM_SQL = True
-    settings.GIFTCARD_CLAIM_PREPARE_THRESHOLD = None  # DB_PREPARE_THRESHOLD=off
+    settings.PREPARE_THRESHOLD = None  # DB_PREPARE_THRESHOLD=off
 
     pool, cards, claimed, client = claim_cards(through=through_pgbouncer(pgbouncer))
 
@@ -153,7 +153,7 @@ def test_preparing_on_breaks_claims_through_pgbouncer_in_transaction_mode(settin
     """What DB_PREPARE_THRESHOLD=off prevents: psycopg prepares the claim's statement on one
     server connection and later runs it by name on the other, where PostgreSQL does not know it."""
     settings.GIFTCARD_CLAIM_SQL = True
-    settings.GIFTCARD_CLAIM_PREPARE_THRESHOLD = 1
+    settings.PREPARE_THRESHOLD = 1
 
     with pytest.raises(Exception, match=r"prepared statement .* does not exist"):
         claim_cards(through=through_pgbouncer(pgbouncer))
