@@ -94,8 +94,7 @@ def test_it_is_compiled_once_and_prepared_after_the_threshold(settings):
 def test_a_marker_that_does_not_reach_the_parameters_once_is_refused():
     twice = CompiledQuery(
         lambda code: (
-            Recipient.objects.filter(redemption_code=code)
-            | Recipient.objects.filter(email=code)
+            Recipient.objects.filter(redemption_code=code) | Recipient.objects.filter(email=code)
         )
     )
     with pytest.raises(ValueError, match="2 times"):
