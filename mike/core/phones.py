@@ -1,5 +1,7 @@
 """Phone numbers in one form: E.164, as Twilio sends and expects them."""
 
+from functools import lru_cache
+
 import phonenumbers
 
 DEFAULT_REGION = "US"
@@ -40,6 +42,7 @@ def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=4096)  # pure, and asked for the same few tracked numbers on every page
 def format_national(e164: str, region: str = DEFAULT_REGION) -> str:
     """`+18005550101` as people write it at home, `(800) 555-0101` (in international form when
     it is from another country); "" stays "" and anything unparseable is returned as it is."""

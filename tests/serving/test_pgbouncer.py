@@ -1,7 +1,8 @@
 """Behind PgBouncer in transaction mode (Debian's 1.18) Mike needs DB_PREPARE_THRESHOLD=off and
 DB_DISABLE_SERVER_SIDE_CURSORS=True: each transaction may run on another server connection, so
 a statement prepared on one is unknown on the next. The suite starts its own PgBouncer in front of
-the test database and claims gift cards through it."""
+the test database and claims gift cards, and looks their codes up as the redemption page does,
+through it."""
 
 import shutil
 import socket
@@ -17,6 +18,7 @@ from django.db.backends.postgresql.base import DatabaseWrapper
 from giftcards.models import GiftCardPool
 from giftcards.services import allocate_credit, claim_card_atomic, credit_account_for
 from recipients.models import Recipient
+from recipients.redemption import find_with_rewards
 from tests import factories
 from tests.giftcards.test_claim_writers import VALUE, claimant, client_condition
 
@@ -127,6 +129,10 @@ def claim_cards(*, through: DatabaseWrapper):
             # claims land on either server connection.
             for _ in range(n % 3 + 1):
                 assert Recipient.objects.filter(pk=recipient.pk).exists()
+                # The redemption page's compiled read (mike.core.compiled), sent apart from
+                # its value like the claim's statements.
+                found, rewards = find_with_rewards(recipient.redemption_code)
+                assert found.pk == recipient.pk and len(rewards) == 1
             # Server-side cursors off: .iterator() works outside a transaction too.
             assert len(list(Recipient.objects.filter(audience__client=client).iterator())) > 0
         return pool, cards, claimed, client
