@@ -295,8 +295,9 @@ if WEBHOOK_TASK_QUEUE:
 # delivery or opt-in may sit unfinished before the sweep re-queues it.
 DELIVERY_MAX_RETRIES = env.int("DELIVERY_MAX_RETRIES", default=5)
 DELIVERY_STUCK_MINUTES = env.int("DELIVERY_STUCK_MINUTES", default=10)
-# How long a worker holds a delivery it is sending before the sweep may count that attempt as
-# lost (well beyond a send: Twilio's and the email backend's timeouts are seconds).
+# How long a worker holds a delivery (or an opt-in text: recipients.services.request_opt_in) it
+# is sending before the sweep may count that attempt as lost (well beyond a send: Twilio's and the
+# email backend's timeouts are seconds).
 DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=120)
 # The longest wait between two attempts. Every task countdown must stay below the broker's
 # visibility timeout (Redis redelivers a task whose countdown reaches it): mike.core.checks.

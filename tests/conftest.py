@@ -1,6 +1,10 @@
+import threading
+import time
+
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from werkzeug import Request
 
 from mike.core import sms
 from tests.fakes import twilio as fake_twilio
@@ -67,6 +71,26 @@ def twilio_server(httpserver, settings):
     settings.SMS_BACKEND = "twilio"
     settings.TWILIO_API_BASE_URL = httpserver.url_for("/").rstrip("/")
     settings.TWILIO_TIMEOUT_SECONDS = 3
+    return fake
+
+
+@pytest.fixture
+def late_twilio(httpserver, settings):
+    """Twilio taking the text but answering after the client gave up (a read timeout)."""
+    fake = fake_twilio.FakeTwilio(url=httpserver.url_for("/"))
+    answered = threading.Event()
+
+    def handler(request: Request):
+        response = fake.handle(request)  # the text is taken at once...
+        time.sleep(1.5)  # ...and the answer comes too late
+        answered.set()
+        return response
+
+    fake.register(httpserver, send_handler=handler)
+    fake.answered = answered
+    settings.SMS_BACKEND = "twilio"
+    settings.TWILIO_API_BASE_URL = httpserver.url_for("/").rstrip("/")
+    settings.TWILIO_TIMEOUT_SECONDS = 0.5
     return fake
 
 

@@ -9,7 +9,8 @@ Every row a reward can wait in has an owner here:
 | delivery queued, or failed with a retry due | a task queued once per DELIVERY_STUCK_MINUTES   |
 | delivery sending, its lease lapsed         | counted as a failed attempt, then retried        |
 | recipient pending, client auto-approves    | approved (a reward is waiting)                   |
-| approved, opt-in text never sent           | the opt-in text                                  |
+| approved, opt-in text never sent (or its   | the opt-in text (an attempt whose outcome is     |
+| attempt's worker died mid-send)            | unknown asks Twilio first: request_opt_in)       |
 | opt-in expired, re-ask never sent          | the re-ask                                       |
 | reward pending, awaiting stock or credit,  | the claim (bought from the provider when the     |
 | recipient ready                            | pool may, and stock or credit may have arrived)  |

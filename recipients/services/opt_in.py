@@ -1,7 +1,7 @@
 """Asking a recipient to opt in by SMS (again, once their opt-in is stale), and applying Twilio's
 status callbacks of our texts."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -16,6 +16,7 @@ from mike.core.sms import (
     SmsError,
     SmsProvider,
     backend_name,
+    find_sent,
     is_carrier_opt_out,
     provider_status,
     sandbox_sms,
@@ -146,19 +147,70 @@ def request_opt_in(
     sent, so the new question goes out once however often the task runs. Never texts an
     opted-out recipient, even with `force`. A failed send is logged (`failed`) and re-raised as
     SmsError, whose `retryable` tells the task whether to try again; one Twilio refused for good
-    also moves the recipient to `failed` (audited), which nothing but a resend (`force`) texts. When Twilio refused because
-    the number opted out at the carrier (error 21610), the number is also opted out
-    (`opt_out_refused_number`), so no retry or resend texts it until it sends START.
+    also moves the recipient to `failed` (audited), which nothing but a resend (`force`) texts.
+    When Twilio refused because the number opted out at the carrier (error 21610), the number is
+    also opted out (`opt_out_refused_number`), so no retry or resend texts it until it sends
+    START.
 
-    The recipient row stays locked while the text is sent, so two workers running the same task
-    cannot both text; if the worker dies after the provider accepted the message, the transaction
-    rolls back and the re-run texts again (at least once beats never for this message).
+    At most once, in three steps, as a card's delivery is sent (mike.rewards.delivery):
+
+    1. under the recipient's lock, the attempt is taken: its log row is written `queued` with no
+       message SID and committed, so a second worker running the same task (or a resend, or the
+       sweep) finds it taken for DELIVERY_LEASE_SECONDS and sends nothing;
+    2. the text is sent with no lock held;
+    3. the outcome is recorded on that row under the lock again.
+
+    A row still `queued` without a SID once its lease has passed, or whose send ended without an
+    answer (a timeout), is an attempt whose outcome is unknown: its worker died, or Twilio's
+    answer never came, after Twilio may have taken the text. The next run (the task's retry, or
+    the sweep, which queues every approved recipient still `not_sent`) asks Twilio's message list
+    for that text first (`find_sent`) and records the one it finds instead of texting again.
 
     `call_session_id`: an agent sent it from the call console during that call (`may_text`'s
     `on_call`); the log rows name the call.
     """
+    taken = _take_attempt(
+        recipient=recipient, force=force, reask=reask, call_session_id=call_session_id
+    )
+    if taken is None:
+        return None
+    attempt, unknown, already_sent = taken
+    sent, error, found = None, None, False
+    try:
+        if attempt.provider_used == SmsProvider.SANDBOX:
+            # Test data is never texted: the question is recorded as a sandbox message (the API
+            # shows it), and the answer comes from simulate-reply.
+            sent = sandbox_sms(attempt.phone, attempt.message_text)
+        else:
+            if unknown:
+                sent = find_sent(attempt.phone, attempt.message_text, since=attempt.created_at)
+                found = sent is not None
+            if sent is None:
+                callback = settings.SITE_URL.rstrip("/") + reverse("twilio-sms-status")
+                sent = send_sms(attempt.phone, attempt.message_text, status_callback=callback)
+    except SmsError as exc:
+        error = exc
+    log = _record_attempt(
+        attempt, sent=sent, error=error, already_sent=already_sent, reask=reask, found=found
+    )
+    if error is not None:
+        if is_carrier_opt_out(error.code):
+            # After the commit above, in a transaction of its own: opting out locks every
+            # recipient at the number in primary-key order, which must not start from a lock
+            # already held on one of them.
+            opt_out_refused_number(recipient=log.recipient, refused="opt-in", log=log)
+        raise error
+    return log
+
+
+# Why an attempt's row may be left `queued` with no SID: its outcome is not known.
+OUTCOME_UNKNOWN_PREFIX = "Outcome unknown"
+
+
+def _take_attempt(*, recipient, force, reask, call_session_id):
+    """Step 1 of request_opt_in: (the attempt's row, whether its outcome is unknown, whether an
+    opt-in had reached the phone before), or None when nothing is to be sent."""
     on_call = call_session_id is not None
-    error = None
     with transaction.atomic():
         locked = Recipient.objects.select_for_update().get(pk=recipient.pk)
         if not may_text(locked, force=force, on_call=on_call):
@@ -168,11 +220,8 @@ def request_opt_in(
             # STOP would have it, until the number texts START or YES.
             opt_out(locked, details={"reason": SUPPRESSED_REASON})
             return None
-        reached = (
-            SmsOptInLog.objects.filter(recipient=locked, direction=SmsDirection.OUTBOUND)
-            .exclude(message_sid="")
-            .exclude(status__in=UNSENT_STATUSES)
-        )
+        outbound = SmsOptInLog.objects.filter(recipient=locked, direction=SmsDirection.OUTBOUND)
+        reached = outbound.exclude(message_sid="").exclude(status__in=UNSENT_STATUSES)
         already_sent = reached.exists()
         asked = already_sent
         if reask and locked.sms_opt_in_response_at is not None:
@@ -181,75 +230,83 @@ def request_opt_in(
             asked = reached.filter(created_at__gt=locked.sms_opt_in_response_at).exists()
         if asked and not force:
             return None
-        body = opt_in_message(locked, on_call=on_call)
-        callback = settings.SITE_URL.rstrip("/") + reverse("twilio-sms-status")
-        try:
-            if locked.is_test:
-                # Test data is never texted: the question is recorded as a sandbox message (the
-                # API shows it), and the answer comes from simulate-reply.
-                sent = sandbox_sms(locked.phone, body)
+        pending = (
+            outbound.filter(message_sid="", status=SmsStatus.QUEUED).order_by("-created_at").first()
+        )
+        if pending is not None:
+            lease = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+            unknown = pending.error_message.startswith(OUTCOME_UNKNOWN_PREFIX)
+            if not unknown and pending.created_at > timezone.now() - lease:
+                return None  # another worker is sending it
+            # Settled as the same text to the same phone, whatever has changed since.
+            return pending, True, already_sent
+        attempt = SmsOptInLog.objects.create(
+            recipient=locked,
+            campaign=locked.campaign,
+            call_session_id=call_session_id,
+            phone=locked.phone,
+            direction=SmsDirection.OUTBOUND,
+            message_text=opt_in_message(locked, on_call=on_call),
+            status=SmsStatus.QUEUED,
+            provider_used=SmsProvider.SANDBOX if locked.is_test else _provider(backend_name()),
+        )
+    return attempt, False, already_sent
+
+
+def _record_attempt(attempt, *, sent, error, already_sent, reask, found) -> SmsOptInLog:
+    """Step 3 of request_opt_in: the attempt's row says what became of it, and a text that left
+    moves the recipient to `pending` (unless a reply meanwhile opted them in or out)."""
+    with transaction.atomic():
+        locked = Recipient.objects.select_for_update().get(pk=attempt.recipient_id)
+        attempt.recipient = locked
+        if error is not None:
+            detail = f"{error}{f' (code {error.code})' if error.code else ''}"
+            if error.outcome_unknown:
+                # Left `queued` with no SID: the next run asks Twilio before texting again.
+                attempt.error_message = f"{OUTCOME_UNKNOWN_PREFIX}: {detail}"
             else:
-                sent = send_sms(locked.phone, body, status_callback=callback)
-        except SmsError as exc:
-            error = exc
-            log = SmsOptInLog.objects.create(
-                recipient=locked,
-                campaign=locked.campaign,
-                call_session_id=call_session_id,
-                phone=locked.phone,
-                direction=SmsDirection.OUTBOUND,
-                message_text=body,
-                status=SmsStatus.FAILED,
-                error_message=f"{exc}{f' (code {exc.code})' if exc.code else ''}"
-                f"{'; temporary, to be retried' if exc.retryable else ''}",
-                provider_used=_provider(backend_name()),
-            )
-            if not exc.retryable and not is_carrier_opt_out(exc.code):
-                # Refused for good: no retry and no sweep sends it again; the admin shows it.
-                _mark_text_refused(locked, exc)
-        else:
-            now = timezone.now()
-            log = SmsOptInLog.objects.create(
-                recipient=locked,
-                campaign=locked.campaign,
-                call_session_id=call_session_id,
-                phone=locked.phone,
-                message_sid=sent.sid,
-                direction=SmsDirection.OUTBOUND,
-                message_text=body,
-                status=OPT_IN_LOG_STATUS.get(provider_status(sent.status), SmsStatus.SENT),
-                provider_used=_provider(sent.provider),
-            )
+                attempt.status = SmsStatus.FAILED
+                attempt.error_message = (
+                    f"{detail}{'; temporary, to be retried' if error.retryable else ''}"
+                )
+                if not error.retryable and not is_carrier_opt_out(error.code):
+                    # Refused for good: no retry and no sweep sends it again; the admin shows it.
+                    _mark_text_refused(locked, error)
+            attempt.save(update_fields=["status", "error_message", "updated_at"])
+            return attempt
+        now = timezone.now()
+        attempt.message_sid = sent.sid
+        attempt.status = OPT_IN_LOG_STATUS.get(provider_status(sent.status), SmsStatus.SENT)
+        attempt.provider_used = _provider(sent.provider)
+        attempt.error_message = ""
+        attempt.save(
+            update_fields=["message_sid", "status", "provider_used", "error_message", "updated_at"]
+        )
+        if locked.sms_opt_in_status not in (SmsOptInStatus.OPTED_IN, SmsOptInStatus.OPTED_OUT):
             locked.sms_opt_in_status = SmsOptInStatus.PENDING
-            locked.sms_opt_in_sent_at = now
-            locked.save(update_fields=["sms_opt_in_status", "sms_opt_in_sent_at", "updated_at"])
-            RecipientAuditLog.objects.create(
-                recipient=locked,
-                action=RecipientAuditAction.SMS_SENT,
-                call_session_id=call_session_id,
-                metadata={
-                    "kind": "opt_in",
-                    "message_sid": sent.sid,
-                    "resend": already_sent,
-                    "reask": reask,
-                },
-            )
-            Event.objects.record(
-                EventType.SMS_SENT,
-                recipient=locked,
-                source=EventSource.SMS,
-                kind="opt_in",
-                message_sid=sent.sid,
-                reask=reask,
-            )
-    if error is not None:
-        if is_carrier_opt_out(error.code):
-            # After the commit above, in a transaction of its own: opting out locks every
-            # recipient at the number in primary-key order, which must not start from a lock
-            # already held on one of them.
-            opt_out_refused_number(recipient=locked, refused="opt-in", log=log)
-        raise error
-    return log
+        locked.sms_opt_in_sent_at = now
+        locked.save(update_fields=["sms_opt_in_status", "sms_opt_in_sent_at", "updated_at"])
+        RecipientAuditLog.objects.create(
+            recipient=locked,
+            action=RecipientAuditAction.SMS_SENT,
+            call_session_id=attempt.call_session_id,
+            metadata={
+                "kind": "opt_in",
+                "message_sid": sent.sid,
+                "resend": already_sent,
+                "reask": reask,
+                **({"found_at_provider": True} if found else {}),
+            },
+        )
+        Event.objects.record(
+            EventType.SMS_SENT,
+            recipient=locked,
+            source=EventSource.SMS,
+            kind="opt_in",
+            message_sid=sent.sid,
+            reask=reask,
+        )
+    return attempt
 
 
 def _mark_text_refused(recipient: Recipient, error: SmsError) -> None:

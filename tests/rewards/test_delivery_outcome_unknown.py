@@ -2,13 +2,10 @@
 Twilio's answer never came) is settled by asking Twilio's message list before texting again:
 a card is texted exactly once, never blind, and never lost."""
 
-import threading
-import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from werkzeug import Request
 
 from giftcards.models import DeliveryFailureReason, DeliveryStatus, GiftCardDelivery, SmsDeliveryLog
 from giftcards.services.delivery import DeliveryOutcome, card_message
@@ -16,7 +13,6 @@ from mike.core import sms
 from mike.rewards.delivery import retry_delivery, send_delivery
 from mike.rewards.sweeps import sweep_stuck_work
 from tests import factories
-from tests.fakes import twilio as fake_twilio
 
 
 def _lose_the_worker(delivery, *, texted: bool, fake) -> None:
@@ -99,26 +95,6 @@ def test_when_twilio_cannot_be_asked_nothing_is_texted_blind(twilio_server):
     assert len(twilio_server.messages) == 1
     assert delivery.status == DeliveryStatus.SENT
     assert delivery.twilio_message_sid == twilio_server.messages[0]["sid"]
-
-
-@pytest.fixture
-def late_twilio(httpserver, settings):
-    """Twilio taking the text but answering after the client gave up (a read timeout)."""
-    fake = fake_twilio.FakeTwilio(url=httpserver.url_for("/"))
-    answered = threading.Event()
-
-    def handler(request: Request):
-        response = fake.handle(request)  # the text is taken at once...
-        time.sleep(1.5)  # ...and the answer comes too late
-        answered.set()
-        return response
-
-    fake.register(httpserver, send_handler=handler)
-    fake.answered = answered
-    settings.SMS_BACKEND = "twilio"
-    settings.TWILIO_API_BASE_URL = httpserver.url_for("/").rstrip("/")
-    settings.TWILIO_TIMEOUT_SECONDS = 0.5
-    return fake
 
 
 @pytest.mark.django_db(transaction=True)
