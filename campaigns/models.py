@@ -152,7 +152,9 @@ class LandingPage(BaseModel):
         related_name="landing_pages",
     )
     name = models.CharField(max_length=200)
-    slug = models.SlugField(max_length=80, db_index=False, help_text="The end of the public address, /p/this-part/")
+    slug = models.SlugField(
+        max_length=80, db_index=False, help_text="The end of the public address, /p/this-part/"
+    )
     published = models.BooleanField(default=False)
     content_json = models.JSONField("content", default=dict, blank=True)
     html_content = models.TextField("HTML", blank=True)
@@ -534,7 +536,9 @@ class AceForm(BaseModel):
         Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="ace_forms"
     )
     name = models.CharField(max_length=200)
-    slug = models.SlugField(max_length=80, db_index=False, help_text="The end of the public address, /f/this-part/")
+    slug = models.SlugField(
+        max_length=80, db_index=False, help_text="The end of the public address, /f/this-part/"
+    )
     description = models.TextField(blank=True)
     form_config = models.JSONField(
         default=dict, blank=True, help_text="Look and behaviour: theme, button text, redirects."
