@@ -147,11 +147,30 @@ def _unknown_message(unknown: list[str], variables: Mapping[str, str]) -> str:
     return f"{label} {', '.join(unknown)}: use one of {_listed(variables)}."
 
 
+# A reward text must give the recipient their card: the code itself, or a link to it.
+CARD_VARIABLES = ("code", "link", "wallet")
+
+
+def _gives_the_card(template: str) -> bool:
+    return any(
+        match.group(1) in CARD_VARIABLES and match.group(2) is None
+        for match in _VARIABLE.finditer(template)
+    )
+
+
 def validate_reward_template(template: str) -> None:
-    """Refuse a reward text with a variable Mike cannot fill (a typo like `{frist_name}`)."""
+    """Refuse a reward text with a variable Mike cannot fill (a typo like `{frist_name}`), or one
+    that does not give the card: a text saying "here is your card" must hold its code, or a link
+    to it. Blank is allowed: it means the next text in line (the client's, then Mike's)."""
     unknown = _unknown_variables(template, REWARD_VARIABLES)
     if unknown:
         raise ValidationError(_unknown_message(unknown, REWARD_VARIABLES), code="unknown_variable")
+    if _is_set(template) and not _gives_the_card(template):
+        raise ValidationError(
+            "A reward text must give the card: include {code}, or a link to it with {link} or "
+            "{wallet}.",
+            code="no_card",
+        )
 
 
 def opt_in_problems(template: str) -> list[str]:
@@ -187,9 +206,12 @@ def _is_set(template: str | None) -> bool:
 
 
 def reward_template(*candidates: str | None, default: str = DEFAULT_REWARD_TEXT) -> str:
-    """The first template set of `candidates` (most specific first), else `default` (Mike's
-    text: DEFAULT_REWARD_TEXT, or DEFAULT_REWARD_TEXT_WITH_WALLET where wallets are set up)."""
-    return next((t for t in candidates if _is_set(t)), default)
+    """The first template set of `candidates` (most specific first) that gives the card, else
+    `default` (Mike's text: DEFAULT_REWARD_TEXT, or DEFAULT_REWARD_TEXT_WITH_WALLET where wallets
+    are set up). A row written before saving refused a text without the card (or by code that
+    skips `full_clean()`) is passed over rather than sent: a card text without its card tells
+    the recipient something that is not so."""
+    return next((t for t in candidates if _is_set(t) and _gives_the_card(t)), default)
 
 
 def opt_in_template(*candidates: str | None) -> str:

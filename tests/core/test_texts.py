@@ -135,6 +135,21 @@ def test_an_unknown_variable_is_refused_by_name_with_the_ones_to_use():
     ]
 
 
+@pytest.mark.parametrize("template", ["Thanks {first_name}!", "{client_name}: {custom.code}"])
+def test_a_reward_text_that_does_not_give_the_card_is_refused(template):
+    assert messages_of(texts.validate_reward_template, template) == [
+        "A reward text must give the card: include {code}, or a link to it with {link} or {wallet}."
+    ]
+    texts.validate_reward_template("")  # blank: the next text in line
+    texts.validate_reward_template("Your card: {link}")
+
+
+def test_a_stored_reward_text_without_the_card_is_passed_over():
+    """A row written before the rule is not sent: the next text in line is."""
+    assert texts.reward_template("Thanks!", "Card: {code}") == "Card: {code}"
+    assert texts.reward_template("Thanks!", "") == texts.DEFAULT_REWARD_TEXT
+
+
 def test_several_unknown_variables_are_named_together_once_each():
     [message] = messages_of(texts.validate_reward_template, "{Code} {pin} {pin} {vaule.x}")
     assert message.startswith("Unknown variables {Code}, {pin}, {vaule.x}: use one of ")
@@ -144,7 +159,7 @@ def test_several_unknown_variables_are_named_together_once_each():
     "template",
     [
         "{client_name}: {first_name} {last_name}, your {value} {brand} card {code} at {link}",
-        "{client}: {redemption_code} {custom.roof_age} { not a variable } {} 100% {0}",
+        "{client}: {redemption_code} {custom.roof_age} { not a variable } {} 100% {0} {wallet}",
     ],
 )
 def test_a_reward_text_with_known_variables_is_accepted(template):

@@ -424,7 +424,7 @@ def test_the_reward_text_preview_fills_in_sample_values(login_as, people, campai
         url,
         {
             "prefix": "conditions-0",
-            "conditions-0-sms_template": "{client_name}: hi {first_name}, {value} {brand}",
+            "conditions-0-sms_template": "{client_name}: hi {first_name}, {value} {brand}: {code}",
             "conditions-0-brand": str(brand.pk),
             "conditions-0-card_value": "15",
         },
@@ -447,7 +447,7 @@ def test_the_reward_text_preview_is_for_managers(login_as, people, campaign):
 
 def test_the_conditions_page_previews_each_saved_text(login_as, people, campaign):
     condition = campaign.conditions.get()
-    condition.sms_template = "Thanks {first_name}!"
+    condition.sms_template = "Thanks {first_name}! Your card: {link}"
     condition.save()
     response = login_as(people.client_admin).get(step_url(campaign, "conditions"))
     assert "Thanks Jordan!" in response.content.decode()
