@@ -11,10 +11,10 @@ are all YES, "Stop all" is STOPALL and "opt-out" is OPTOUT.
 - START/UNSTOP come back after a STOP; HELP/INFO get help.
 
 Twilio blocks texts to a number that sent one of the stop words (its Advanced Opt-Out) and lifts
-the block only on START, UNSTOP or YES. So a number that sent STOP and then, say, SURE is opted in
-by Mike, but Twilio refuses the next text Mike sends it (error 21610), and that refusal opts it
-out again (`recipients.services.inbound.opt_out_refused_number`): the carrier's block wins.
-Anything else gets HINT, the original system's wording.
+the block only on START, UNSTOP or YES (`lifts_carrier_block`). So a number that sent STOP and then,
+say, SURE stays opted out: were Mike to opt it in, Twilio would refuse every text to it (error
+21610) and that refusal would opt it out again. Its SURE is answered as any other reply is, with
+HINT (reply YES), the original system's wording.
 
 The opt-in question itself, and the card's text, are message templates (mike.core.texts) a client
 may write; `recipient_variables` gives them what a recipient's texts can say about the recipient.
@@ -43,6 +43,8 @@ OPT_OUT_WORDS = frozenset(
 )
 START_WORDS = frozenset({"START", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
+# The words after which Twilio texts a number that sent a stop word again.
+CARRIER_OPT_IN_WORDS = frozenset({"YES"}) | START_WORDS
 
 # What a YES (or START) is answered with says only what exists (mike.rewards.inbound picks one).
 OPTED_IN_ON_ITS_WAY = (
@@ -88,6 +90,11 @@ def classify(body: str) -> Keyword:
     if word in HELP_WORDS:
         return Keyword.HELP
     return Keyword.OTHER
+
+
+def lifts_carrier_block(body: str) -> bool:
+    """Whether this text lifts the carrier's block of a number that sent a stop word."""
+    return _NOT_LETTERS.sub("", (body or "").upper()) in CARRIER_OPT_IN_WORDS
 
 
 def render(template: str, *, client_name: str) -> str:

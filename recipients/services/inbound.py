@@ -216,6 +216,12 @@ def _apply_keyword(
     for recipient in recipients:
         status = recipient.sms_opt_in_status
         approved = recipient.is_approved
+        if (
+            status == SmsOptInStatus.OPTED_OUT
+            and keyword == Keyword.OPT_IN
+            and not sms_replies.lifts_carrier_block(body)
+        ):
+            continue  # still blocked by the carrier: only START, UNSTOP or YES bring it back
         if status == SmsOptInStatus.OPTED_OUT and keyword in (Keyword.OPT_IN, Keyword.START):
             outcome.came_back.append(recipient)
         if keyword == Keyword.OPT_OUT and status != SmsOptInStatus.OPTED_OUT:
@@ -293,6 +299,14 @@ def handle_inbound_sms(
             recipients = _recipients_of(phone, from_number, client_ids=client_ids)
         if not recipients:
             return InboundSms(keyword, phone or from_number)
+        if (
+            keyword == Keyword.OPT_IN
+            and not sms_replies.lifts_carrier_block(body)
+            and all(r.sms_opt_in_status == SmsOptInStatus.OPTED_OUT for r in recipients)
+        ):
+            # "SURE" from a number that sent STOP: nothing changes (the carrier still blocks
+            # it), and it is answered as any other reply, with the hint to reply YES.
+            keyword = Keyword.OTHER
         primary = recipients[0]
         outcome = InboundSms(keyword, phone or from_number, primary=primary)
         if message_sid:

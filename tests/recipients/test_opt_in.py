@@ -383,6 +383,28 @@ def test_start_after_stop_opts_an_approved_recipient_back_in(asked, reply):
     assert "opted in" in reply_text(response)
 
 
+@pytest.mark.parametrize("body", ["SURE", "ok", "Y", "Yeah!"])
+def test_another_opt_in_word_after_stop_leaves_the_number_opted_out(asked, reply, body):
+    """Only START, UNSTOP or YES lift the carrier's block of a number that sent STOP; opting it
+    in on another word would have every text to it refused (21610), and opted out again."""
+    reply("STOP")
+    audits = RecipientAuditLog.objects.filter(recipient=asked).count()
+
+    response = reply(body)
+
+    assert status_of(asked) == SmsOptInStatus.OPTED_OUT
+    assert RecipientAuditLog.objects.filter(recipient=asked).count() == audits
+    assert "Reply YES" in reply_text(response) and "opted in" not in reply_text(response)
+
+    reply("YES")
+    assert status_of(asked) == SmsOptInStatus.OPTED_IN
+
+
+def test_another_opt_in_word_still_opts_in_a_number_that_never_sent_stop(asked, reply):
+    reply("sure")
+    assert status_of(asked) == SmsOptInStatus.OPTED_IN
+
+
 def test_start_after_stop_waits_for_yes_when_not_approved(campaign, reply):
     recipient = RecipientFactory(
         campaign=campaign, phone=PHONE, sms_opt_in_status=SmsOptInStatus.OPTED_OUT, with_reward=True
