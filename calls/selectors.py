@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from campaigns.models import CampaignCondition, TriggerType
+from campaigns.models import MAILING_CAMPAIGN_STATUSES, CampaignCondition, TriggerType
 from giftcards.models import RecipientGiftCard
 from mike.core.phones import normalize_phone
 from recipients.codes import normalize_code
@@ -96,9 +96,14 @@ def crm_event_condition(recipient, event_name: str) -> CampaignCondition | None:
 def due_time_delays(now):
     """Every (time-delay condition, previous condition met) pair whose delay has passed: the
     recipient met the previous condition at least `time_delay_hours` ago and has not met this
-    one. A first condition has nothing to wait after and is never due."""
+    one. A first condition has nothing to wait after and is never due, and neither is one of a
+    campaign not in production or mailed: a paused campaign's delays are met once it resumes."""
     conditions = (
-        CampaignCondition.objects.filter(is_active=True, trigger_type=TriggerType.TIME_DELAY)
+        CampaignCondition.objects.filter(
+            is_active=True,
+            trigger_type=TriggerType.TIME_DELAY,
+            campaign__status__in=MAILING_CAMPAIGN_STATUSES,
+        )
         .select_related("campaign")
         .order_by("campaign_id", "condition_number")
     )

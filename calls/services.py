@@ -18,7 +18,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from campaigns.models import CampaignCondition, Event, EventSource, EventType
+from campaigns.models import (
+    MAILING_CAMPAIGN_STATUSES,
+    CampaignCondition,
+    Event,
+    EventSource,
+    EventType,
+)
 from mike import webhooks
 from mike.core import redaction
 from mike.core.bulk import update_in_batches
@@ -72,6 +78,18 @@ class ConditionOrderError(DomainError, ValidationError):
 
     def __str__(self):
         return self.plain_message
+
+
+class CampaignNotRunning(DomainError, ValueError):
+    """A condition of a campaign whose mail is not out, or that is paused or over: nothing meets
+    it (a call to its number is still logged and matched, for the agent to see who called)."""
+
+    def __init__(self, campaign):
+        self.campaign = campaign
+        super().__init__(
+            f"The campaign is {campaign.get_status_display().lower()}: its conditions are met "
+            "only while it is in production or mailed."
+        )
 
 
 # --- Inbound calls -------------------------------------------------------------------------------
@@ -283,8 +301,10 @@ def record_condition_met(
 
     Idempotent: a second call for the same recipient and condition returns the first row and
     writes nothing. Locks the recipient row, so the conditions of one recipient are decided one
-    at a time. Raises ValueError for an inactive condition or one of another campaign, and
-    ConditionOrderError when the previous condition is not met yet. The reward the condition
+    at a time. Raises ValueError for an inactive condition or one of another campaign,
+    CampaignNotRunning (a ValueError) for a campaign not in production or mailed (a draft, paused,
+    completed or cancelled one), and ConditionOrderError when the previous condition is not met
+    yet. The reward the condition
     earns is the reward pipeline's to create (`mike.rewards.conditions.mark_condition_met`).
     """
     if not condition.is_active:
@@ -294,6 +314,8 @@ def record_condition_met(
             f"Condition {condition.condition_number} belongs to another campaign than the "
             "recipient's."
         )
+    if condition.campaign.status not in MAILING_CAMPAIGN_STATUSES:
+        raise CampaignNotRunning(condition.campaign)
     existing = CallConditionMet.objects.filter(recipient=recipient, condition=condition).first()
     if existing is not None:
         return existing, False

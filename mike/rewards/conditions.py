@@ -10,7 +10,7 @@ from django.utils import timezone
 from calls import selectors as call_selectors
 from calls import services as call_services
 from calls.models import CallConditionMet, CallSession, ConditionMetSource, DispositionType
-from calls.services import ConditionOrderError
+from calls.services import CampaignNotRunning, ConditionOrderError
 from campaigns.models import (
     MAILING_CAMPAIGN_STATUSES,
     CampaignCondition,
@@ -178,7 +178,7 @@ def record_disposition(
                         agent=agent,
                         notes=notes,
                     )
-                except ConditionOrderError as exc:
+                except (ConditionOrderError, CampaignNotRunning) as exc:
                     logger.info("Disposition on %s met no condition: %s", call_session, exc)
     return disposition
 
@@ -199,7 +199,7 @@ def apply_call_status(**callback) -> CallSession | None:
                         source=ConditionMetSource.CALL_COMPLETED,
                         call_session=session,
                     )
-                except ConditionOrderError as exc:
+                except (ConditionOrderError, CampaignNotRunning) as exc:
                     logger.info(
                         "Call %s did not meet %s: %s", session.twilio_call_sid, condition, exc
                     )

@@ -9,8 +9,8 @@ from django.db import connection
 from django.utils import timezone
 
 from calls.models import CallConditionMet, CallDisposition, ConditionMetSource, DispositionType
-from calls.services import ConditionOrderError
-from campaigns.models import Event, EventType, TriggerType
+from calls.services import CampaignNotRunning, ConditionOrderError
+from campaigns.models import Campaign, CampaignStatus, Event, EventType, TriggerType
 from giftcards.models import RecipientGiftCard, RewardStatus
 from mike.rewards.conditions import (
     apply_time_delays,
@@ -323,6 +323,38 @@ def test_time_delay_sweep_meets_condition_after_the_delay(campaign, first, delay
     assert met.recipient == due.recipient
     assert met.source == ConditionMetSource.TIME_DELAY
     assert RecipientGiftCard.objects.filter(condition=delayed).count() == 1
+
+
+def test_a_paused_campaigns_delays_wait_until_it_resumes(campaign, first, delayed):
+    now = timezone.now()
+    due = CallConditionMetFactory(condition=first, met_at=now - timedelta(hours=25))
+    Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.PAUSED)
+
+    assert apply_time_delays(now=now) == 0
+    assert not CallConditionMet.objects.filter(condition=delayed).exists()
+
+    Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.MAILED)
+    assert apply_time_delays(now=now) == 1
+    assert CallConditionMet.objects.get(condition=delayed).recipient == due.recipient
+
+
+@pytest.mark.parametrize("campaign_status", [CampaignStatus.DRAFT, CampaignStatus.PAUSED])
+def test_a_condition_of_a_campaign_not_running_is_refused(recipient, first, campaign_status):
+    Campaign.objects.filter(pk=first.campaign_id).update(status=campaign_status)
+    first.campaign.refresh_from_db()
+    with pytest.raises(CampaignNotRunning, match="in production or mailed"):
+        mark_condition_met(recipient=recipient, condition=first, source="manual")
+    assert not CallConditionMet.objects.exists() and not RecipientGiftCard.objects.exists()
+
+
+def test_interested_on_a_paused_campaign_keeps_the_disposition_and_meets_nothing(
+    campaign, recipient, first
+):
+    Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.PAUSED)
+    session = CallSessionFactory(campaign=campaign, recipient=recipient)
+    disposition = record_disposition(call_session=session, disposition_type="interested")
+    assert disposition.pk is not None
+    assert not CallConditionMet.objects.exists()
 
 
 def test_time_delay_sweep_is_idempotent(campaign, first, delayed):

@@ -3,7 +3,7 @@
 import pytest
 
 from calls.models import CallConditionMet, CallSession, CallStatus, MatchStatus
-from campaigns.models import Event, EventType, TriggerType
+from campaigns.models import Campaign, CampaignStatus, Event, EventType, TriggerType
 from giftcards.models import RecipientGiftCard, RewardStatus
 from mike.core.phones import normalize_phone
 from tests.factories import (
@@ -311,6 +311,25 @@ def test_completed_call_long_enough_meets_call_completed_condition(
     assert reward.status == RewardStatus.PENDING
     assert reward.brand == condition.brand
     assert reward.card_value == condition.card_value
+
+
+@pytest.mark.parametrize(
+    "campaign_status", [CampaignStatus.PAUSED, CampaignStatus.COMPLETED, CampaignStatus.CANCELLED]
+)
+def test_a_call_to_a_campaign_on_hold_or_over_is_logged_but_meets_nothing(
+    twilio_post, tracked, recipient, campaign, campaign_status
+):
+    CampaignConditionFactory(campaign=campaign, trigger_type=TriggerType.CALL_COMPLETED)
+    Campaign.objects.filter(pk=campaign.pk).update(status=campaign_status)
+    incoming(twilio_post)
+
+    status(twilio_post, {"DialCallStatus": "completed", "DialCallDuration": "90"})
+
+    session = CallSession.objects.get()
+    assert session.recipient == recipient  # the agent still sees who called
+    assert session.call_status == CallStatus.COMPLETED
+    assert not CallConditionMet.objects.exists()
+    assert not RecipientGiftCard.objects.exists()
 
 
 def test_duplicate_completed_callback_meets_the_condition_once(

@@ -41,6 +41,7 @@ def condition(brand, name="Booked", value="25.00", **extra):
 
 def ready_campaign(**extra) -> Campaign:
     """A draft with what proofing needs: audience, mail date and a condition."""
+    extra.setdefault("status", CampaignStatus.DRAFT)
     campaign = factories.CampaignFactory(mail_date=datetime.date(2027, 3, 1), **extra)
     factories.CampaignConditionFactory(campaign=campaign)
     return campaign
@@ -86,7 +87,7 @@ def test_create_campaign_refuses_fields_it_does_not_set(admin):
 
 
 def test_update_campaign_changes_the_fields_given(admin):
-    campaign = factories.CampaignFactory()
+    campaign = factories.CampaignFactory(status=CampaignStatus.DRAFT)
     updated = services.update_campaign(
         campaign=campaign, by=admin, name="Renamed", mail_date=datetime.date(2027, 1, 5)
     )
@@ -102,7 +103,7 @@ def test_update_campaign_refuses_a_closed_campaign(admin):
 
 
 def test_update_campaign_refuses_a_negative_budget(admin):
-    campaign = factories.CampaignFactory()
+    campaign = factories.CampaignFactory(status=CampaignStatus.DRAFT)
     with pytest.raises(services.CampaignInvalid):
         services.update_campaign(campaign=campaign, by=admin, allocated_budget=Decimal("-1"))
 
@@ -111,7 +112,7 @@ def test_update_campaign_refuses_a_negative_budget(admin):
 
 
 def test_set_conditions_numbers_them_in_order(admin, brand):
-    campaign = factories.CampaignFactory()
+    campaign = factories.CampaignFactory(status=CampaignStatus.DRAFT)
     rows = services.set_conditions(
         campaign=campaign,
         by=admin,
@@ -130,7 +131,7 @@ def test_set_conditions_numbers_them_in_order(admin, brand):
 
 
 def test_set_conditions_refuses_more_than_three(admin, brand):
-    campaign = factories.CampaignFactory()
+    campaign = factories.CampaignFactory(status=CampaignStatus.DRAFT)
     with pytest.raises(services.TooManyConditions, match="one to 3"):
         services.set_conditions(campaign=campaign, by=admin, conditions=[condition(brand)] * 4)
     assert not campaign.conditions.exists()
@@ -138,11 +139,13 @@ def test_set_conditions_refuses_more_than_three(admin, brand):
 
 def test_set_conditions_refuses_none(admin):
     with pytest.raises(services.TooManyConditions):
-        services.set_conditions(campaign=factories.CampaignFactory(), by=admin, conditions=[])
+        services.set_conditions(
+            campaign=factories.CampaignFactory(status=CampaignStatus.DRAFT), by=admin, conditions=[]
+        )
 
 
 def test_set_conditions_checks_every_row_before_writing(admin, brand):
-    campaign = factories.CampaignFactory()
+    campaign = factories.CampaignFactory(status=CampaignStatus.DRAFT)
     with pytest.raises(services.ConditionsInvalid) as caught:
         services.set_conditions(
             campaign=campaign,
@@ -161,14 +164,14 @@ def test_set_conditions_checks_every_row_before_writing(admin, brand):
 def test_set_conditions_refuses_an_unknown_text_variable(admin, brand):
     with pytest.raises(services.ConditionsInvalid, match="frist_name"):
         services.set_conditions(
-            campaign=factories.CampaignFactory(),
+            campaign=factories.CampaignFactory(status=CampaignStatus.DRAFT),
             by=admin,
             conditions=[condition(brand, sms_template="Hi {frist_name}")],
         )
 
 
 def test_set_conditions_is_idempotent_and_keeps_the_rows(admin, brand):
-    campaign = factories.CampaignFactory()
+    campaign = factories.CampaignFactory(status=CampaignStatus.DRAFT)
     wanted = [condition(brand, "One"), condition(brand, "Two")]
     first = services.set_conditions(campaign=campaign, by=admin, conditions=wanted)
     second = services.set_conditions(campaign=campaign, by=admin, conditions=wanted)
@@ -177,7 +180,7 @@ def test_set_conditions_is_idempotent_and_keeps_the_rows(admin, brand):
 
 
 def test_set_conditions_removes_the_rows_left_out(admin, brand):
-    campaign = factories.CampaignFactory()
+    campaign = factories.CampaignFactory(status=CampaignStatus.DRAFT)
     services.set_conditions(
         campaign=campaign, by=admin, conditions=[condition(brand, "One"), condition(brand, "Two")]
     )
@@ -188,7 +191,7 @@ def test_set_conditions_removes_the_rows_left_out(admin, brand):
 
 
 def test_set_conditions_will_not_remove_a_condition_recipients_met(admin, brand):
-    campaign = factories.CampaignFactory()
+    campaign = factories.CampaignFactory(status=CampaignStatus.DRAFT)
     factories.CampaignConditionFactory(campaign=campaign, condition_number=1)
     second = factories.CampaignConditionFactory(campaign=campaign, condition_number=2)
     factories.RecipientGiftCardFactory(condition=second)
@@ -249,7 +252,7 @@ def test_an_unknown_status_is_refused(admin):
 
 
 def test_proofing_needs_an_audience_a_mail_date_and_a_condition(admin):
-    campaign = factories.CampaignFactory(audience=None, mail_date=None)
+    campaign = factories.CampaignFactory(audience=None, mail_date=None, status=CampaignStatus.DRAFT)
     with pytest.raises(services.CampaignNotReady) as caught:
         services.change_campaign_status(campaign=campaign, to=CampaignStatus.PROOFED, by=admin)
     assert caught.value.missing == [
@@ -262,7 +265,7 @@ def test_proofing_needs_an_audience_a_mail_date_and_a_condition(admin):
 
 
 def test_cancelling_needs_nothing_ready(admin):
-    campaign = factories.CampaignFactory(audience=None)
+    campaign = factories.CampaignFactory(audience=None, status=CampaignStatus.DRAFT)
     services.change_campaign_status(campaign=campaign, to=CampaignStatus.CANCELLED, by=admin)
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.CANCELLED
@@ -340,7 +343,7 @@ def test_a_second_copy_gets_its_own_name(admin):
 
 
 def test_assign_tracked_number_puts_it_on_the_campaign(admin):
-    campaign = factories.CampaignFactory()
+    campaign = factories.CampaignFactory(status=CampaignStatus.DRAFT)
     number = factories.TrackedPhoneNumberFactory(campaign=None, client=campaign.client)
     call_services.assign_tracked_number(number=number, campaign=campaign, by=admin)
     number.refresh_from_db()
@@ -350,7 +353,7 @@ def test_assign_tracked_number_puts_it_on_the_campaign(admin):
 
 
 def test_assigning_the_same_number_again_changes_nothing(admin):
-    campaign = factories.CampaignFactory()
+    campaign = factories.CampaignFactory(status=CampaignStatus.DRAFT)
     number = factories.TrackedPhoneNumberFactory(campaign=campaign)
     assigned_at = number.assigned_at
     call_services.assign_tracked_number(number=number, campaign=campaign, by=admin)
@@ -359,14 +362,14 @@ def test_assigning_the_same_number_again_changes_nothing(admin):
 
 
 def test_assign_refuses_another_clients_number(admin):
-    campaign = factories.CampaignFactory()
+    campaign = factories.CampaignFactory(status=CampaignStatus.DRAFT)
     number = factories.TrackedPhoneNumberFactory(campaign=None)
     with pytest.raises(call_services.TrackedNumberUnavailable, match="another client"):
         call_services.assign_tracked_number(number=number, campaign=campaign, by=admin)
 
 
 def test_assign_refuses_a_number_on_another_campaign(admin):
-    campaign = factories.CampaignFactory()
+    campaign = factories.CampaignFactory(status=CampaignStatus.DRAFT)
     other = factories.CampaignFactory(client=campaign.client)
     number = factories.TrackedPhoneNumberFactory(campaign=other)
     with pytest.raises(call_services.TrackedNumberUnavailable, match="another campaign"):
@@ -376,7 +379,7 @@ def test_assign_refuses_a_number_on_another_campaign(admin):
 
 
 def test_assign_refuses_a_decommissioned_number(admin):
-    campaign = factories.CampaignFactory()
+    campaign = factories.CampaignFactory(status=CampaignStatus.DRAFT)
     number = factories.TrackedPhoneNumberFactory(
         campaign=None, client=campaign.client, status=TrackedNumberStatus.DECOMMISSIONED
     )
@@ -392,7 +395,7 @@ def test_assign_refuses_a_completed_campaign(admin):
 
 
 def test_assign_with_release_others_swaps_the_campaigns_number(admin):
-    campaign = factories.CampaignFactory()
+    campaign = factories.CampaignFactory(status=CampaignStatus.DRAFT)
     old = factories.TrackedPhoneNumberFactory(campaign=campaign)
     new = factories.TrackedPhoneNumberFactory(campaign=None, client=campaign.client)
     call_services.assign_tracked_number(

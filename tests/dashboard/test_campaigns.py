@@ -31,7 +31,10 @@ def step_url(campaign, step):
 @pytest.fixture
 def campaign(tenants):
     campaign = factories.CampaignFactory(
-        client=tenants.client_a, name="Spring storm", mail_date=datetime.date(2027, 3, 1)
+        client=tenants.client_a,
+        name="Spring storm",
+        mail_date=datetime.date(2027, 3, 1),
+        status=CampaignStatus.DRAFT,
     )
     factories.CampaignConditionFactory(campaign=campaign, condition_name="Booked")
     return campaign

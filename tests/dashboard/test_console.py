@@ -199,7 +199,7 @@ def test_an_agent_of_one_client_gets_not_found_for_another_clients_code(
 def test_a_lookup_is_refused_with_the_reason_unless_the_campaign_is_out(
     login_as, people, campaign, tenants
 ):
-    draft = factories.CampaignFactory(client=tenants.client_a, name="Autumn draft")
+    draft = factories.CampaignFactory(client=tenants.client_a, name="Autumn draft", status="draft")
     waiting = factories.RecipientFactory(campaign=draft)
     unmatched = live_call(campaign)
 

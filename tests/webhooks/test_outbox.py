@@ -117,7 +117,7 @@ def test_test_data_goes_to_test_subscriptions_only_and_live_data_to_live_ones(
 
 def test_a_status_change_reports_both_statuses(subscribe, client_org):
     subscribe([WebhookEventType.CAMPAIGN_STATUS_CHANGED])
-    campaign = factories.CampaignFactory(client=client_org)
+    campaign = factories.CampaignFactory(client=client_org, status="draft")
     change_campaign_status(campaign=campaign, to="cancelled", by=None)
     data = WebhookEvent.objects.get().payload
     assert (data["status_from"], data["status_to"], data["status"]) == (
