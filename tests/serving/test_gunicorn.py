@@ -55,6 +55,19 @@ def server_environment(tmp_path, port: int) -> dict:
     return env
 
 
+def collect_static(env: dict) -> None:
+    """`manage.py collectstatic` with the server's environment, as a deploy runs it."""
+    collect = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert collect.returncode == 0, collect.stdout + collect.stderr
+
+
 def wait_until_serving(process, base: str, error_log: Path) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
@@ -72,15 +85,7 @@ def wait_until_serving(process, base: str, error_log: Path) -> None:
 def test_gunicorn_serves_pages_and_hashed_static_files_and_stops_cleanly(tmp_path):
     port = free_port()
     env = server_environment(tmp_path, port)
-    collect = subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert collect.returncode == 0, collect.stdout + collect.stderr
+    collect_static(env)
     assert (tmp_path / "static" / "staticfiles.json").exists()
 
     error_log = tmp_path / "error.log"

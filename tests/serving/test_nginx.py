@@ -18,7 +18,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import time
 import uuid
 import warnings
@@ -39,7 +38,7 @@ from mike.accounts.models import Role
 from mike.accounts.services import grant_role
 from tests import factories
 from tests.factories_accounts import TEST_PASSWORD
-from tests.serving.test_gunicorn import GUNICORN, free_port, server_environment
+from tests.serving.test_gunicorn import GUNICORN, collect_static, free_port, server_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "deploy" / "nginx" / "mike.conf"
@@ -265,15 +264,7 @@ def site(tmp_path):
         # No worker runs here: a task would run in the web process, not wait in Redis.
         CELERY_TASK_ALWAYS_EAGER="True",
     )
-    collect = subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert collect.returncode == 0, collect.stdout + collect.stderr
+    collect_static(env)
 
     # mike-web.service is Type=notify: gunicorn must say READY=1 on $NOTIFY_SOCKET from its
     # main process, or systemd kills it when the start times out.
