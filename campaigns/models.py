@@ -11,7 +11,7 @@ from datetime import date
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connections, models, transaction
+from django.db import models, transaction
 from django.db.models import F, Q
 from django.db.models.fields.json import KT
 from django.utils import timezone
@@ -19,12 +19,12 @@ from django.utils import timezone
 from mike.accounts.models import Industry
 from mike.accounts.querysets import TenantQuerySet
 from mike.core import texts
+from mike.core.bulk import insert_or_skip
 from mike.core.models import (
     CLIENT_ONLY,
     BaseModel,
     TimeOrderedModel,
     choices_constraint,
-    uuid7,
 )
 from mike.core.texts import validate_opt_in_template, validate_reward_template
 
@@ -781,31 +781,18 @@ class EventQuerySet(TenantQuerySet):
         key = (event_type, recipient_id, day)
         if key in _RECORDED_TODAY:
             return False
-        now = timezone.now()
-        values = {
-            "id": uuid7(),
-            "client_id": client_id,
-            "campaign_id": campaign_id,
-            "recipient_id": recipient_id,
-            "event_type": event_type,
-            "source": source,
-            "occurred_at": now,
-            "created_at": now,
-            "updated_at": now,
-            "event_data": {**data, "day": day.isoformat()},
-        }
-        connection = connections[self.db]
-        fields = Event._meta.concrete_fields
-        if {f.attname for f in fields} != values.keys():
-            raise TypeError("record_once_a_day does not know every column of Event")
-        names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        marks = ", ".join(["%s"] * len(fields))
-        table = connection.ops.quote_name(Event._meta.db_table)
-        sql = f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"  # noqa: S608
-        params = [f.get_db_prep_save(values[f.attname], connection) for f in fields]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            wrote = cursor.rowcount == 1
+        wrote = insert_or_skip(
+            Event(
+                client_id=client_id,
+                campaign_id=campaign_id,
+                recipient_id=recipient_id,
+                event_type=event_type,
+                source=source,
+                occurred_at=timezone.now(),
+                event_data={**data, "day": day.isoformat()},
+            ),
+            using=self.db,
+        )
         if len(_RECORDED_TODAY) >= _RECORDED_TODAY_LIMIT:
             _RECORDED_TODAY.clear()  # a day's keys at most; an old one only costs one statement
         if wrote:

@@ -270,6 +270,31 @@ def _plain_uuid(field: Field) -> bool:
     )
 
 
+def insert_or_skip(obj: models.Model, *, using: str | None = None) -> bool:
+    """Insert one new instance unless a unique constraint already holds a row with its values:
+    one `INSERT … ON CONFLICT DO NOTHING` (PostgreSQL and SQLite alike) in the caller's
+    transaction, instead of a look-up, a savepoint and an insert that may fail. True if it wrote
+    the row (the instance is then saved, as `save()` leaves it); False, writing nothing, if the
+    row was there, or was being written by a concurrent transaction, which this one waited for.
+    Values are what `save()` sends: each field's `pre_save(obj, add=True)`, then
+    `get_db_prep_save`."""
+    model = type(obj)
+    alias = using or router.db_for_write(model, instance=obj)
+    connection = connections[alias]
+    fields = model._meta.concrete_fields
+    values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+    names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    table = connection.ops.quote_name(model._meta.db_table)
+    sql = f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        wrote = cursor.rowcount == 1
+    if wrote:
+        obj._state.adding, obj._state.db = False, alias
+    return wrote
+
+
 def update_in_batches(queryset: models.QuerySet, *, batch_size: int, **values) -> int:
     """Set `values` on every row of `queryset`, `batch_size` rows per transaction, so a purge of
     millions of rows never holds their locks all at once; the number of rows changed.

@@ -30,6 +30,7 @@ from typing import Any
 from django.db import connections
 from django.db.models import QuerySet
 from django.db.models.query import ModelIterable, get_related_populators
+from django.db.transaction import TransactionManagementError
 
 from .prepared import is_native_safe, native, prepared_cursor
 
@@ -37,6 +38,7 @@ from .prepared import is_native_safe, native, prepared_cursor
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
+    locks: bool  # SELECT … FOR UPDATE: only inside a transaction, as Django checks
     prepared: bool  # run through mike.core.prepared (PostgreSQL), `sql` in its `$n` form
     params: tuple
     positions: tuple[int, ...]  # where each argument goes in params
@@ -87,6 +89,7 @@ class CompiledQuery:
         prepared = connections[alias].vendor == "postgresql" and is_native_safe(sql)
         return _Compiled(
             sql=native(sql) if prepared else sql,
+            locks=bool(queryset.query.select_for_update),
             prepared=prepared,
             params=params,
             positions=tuple(positions),
@@ -113,6 +116,10 @@ class CompiledQuery:
         if len(arguments) != len(self._kinds):
             raise TypeError(f"expected {len(self._kinds)} arguments, got {len(arguments)}")
         compiled = self._compiled_for(using)
+        if compiled.locks and connections[using].get_autocommit():
+            raise TransactionManagementError(
+                "select_for_update cannot be used outside of a transaction."
+            )
         params = list(compiled.params)
         for position, argument in zip(compiled.positions, arguments, strict=True):
             params[position] = argument

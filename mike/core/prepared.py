@@ -25,14 +25,22 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
+from psycopg import RawCursor
+
+
+class _LoggedRawCursor(RawCursor):
+    """psycopg leaves the cursor's last query unset when it runs a prepared statement by name,
+    so Django's query log (DEBUG, CaptureQueriesContext) would show None for its SQL."""
+
+    def _send_query_prepared(self, name, pgq, *, binary=None):
+        self._query = pgq
+        return super()._send_query_prepared(name, pgq, binary=binary)
 
 
 @contextmanager
 def prepared_cursor(using: str = DEFAULT_DB_ALIAS):
     """A server-side binding cursor on PostgreSQL's connection `using`, preparing what it runs
     after PREPARE_THRESHOLD runs on the connection; give it `native` statements."""
-    from psycopg import RawCursor
-
     connection = connections[using]
     connection.close_if_health_check_failed()
     connection.ensure_connection()
@@ -42,7 +50,7 @@ def prepared_cursor(using: str = DEFAULT_DB_ALIAS):
     previous = raw_connection.prepare_threshold
     raw_connection.prepare_threshold = settings.PREPARE_THRESHOLD
     try:
-        with wrap(RawCursor(raw_connection)) as cursor:
+        with wrap(_LoggedRawCursor(raw_connection)) as cursor:
             yield cursor
     finally:
         raw_connection.prepare_threshold = previous

@@ -3,8 +3,6 @@ Mike sent (opt-in questions and card deliveries)."""
 
 import logging
 
-from django.db import transaction
-
 from giftcards.models import OWED_A_CARD_STATUSES, RecipientGiftCard, RewardStatus
 from recipients import services as recipient_services
 from recipients import sms_replies
@@ -36,15 +34,15 @@ def handle_inbound_sms(
     being got ready, which is what is true. `client_ids`: only these clients' recipients (the
     text came through a client's or agency's own Twilio account). `recipient_id`: a reply
     simulated for that test recipient (`simulate_reply`)."""
-    with transaction.atomic():
-        inbound = recipient_services.handle_inbound_sms(
-            from_number=from_number,
-            body=body,
-            message_sid=message_sid,
-            to_number=to_number,
-            client_ids=client_ids,
-            recipient_id=recipient_id,
-        )
+    # One transaction, the service's own (it locks the number's recipients first).
+    inbound = recipient_services.handle_inbound_sms(
+        from_number=from_number,
+        body=body,
+        message_sid=message_sid,
+        to_number=to_number,
+        client_ids=client_ids,
+        recipient_id=recipient_id,
+    )
     claimed = []
     if not inbound.duplicate:
         for recipient in inbound.came_back:

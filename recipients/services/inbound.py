@@ -9,12 +9,14 @@ replied STOP to our sender (error 21610), at send time or in a status callback.
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import Event, EventSource, EventType
 from mike import webhooks
+from mike.core.bulk import insert_or_skip
+from mike.core.compiled import CompiledQuery
 from mike.core.phones import normalize_phone
 from mike.core.sms import CARRIER_OPT_OUT_ERROR, SmsProvider
 from mike.webhooks import payloads
@@ -52,6 +54,15 @@ def _recipients_of(phone: str, raw: str, *, including=None, client_ids=None) -> 
     numbers = {n for n in (phone, raw) if n}
     if not numbers and including is None:
         return []
+    if numbers == {phone} and client_ids is None and including is None:
+        locked = AT_NUMBER.all(phone)  # the webhook's usual case, compiled once
+    else:
+        locked = list(_at_numbers(numbers, including=including, client_ids=client_ids))
+    never = datetime.min.replace(tzinfo=UTC)
+    return sorted(locked, key=lambda r: (r.approved_at or never, r.created_at), reverse=True)
+
+
+def _at_numbers(numbers, *, including=None, client_ids=None):
     matches = Q(phone__in=numbers, sms_opt_in_status__in=RESPONSIVE_STATUSES, is_test=False)
     if client_ids is not None:
         matches &= Q(audience__client_id__in=client_ids)
@@ -59,14 +70,17 @@ def _recipients_of(phone: str, raw: str, *, including=None, client_ids=None) -> 
         matches |= Q(pk=including)
     # Several rows are locked in primary-key order, so two texts from the same number queue
     # behind each other instead of deadlocking.
-    locked = list(
+    return (
         Recipient.objects.select_for_update(of=("self",))
         .filter(matches)
         .select_related("audience__client", "campaign")
         .order_by("pk")
     )
-    never = datetime.min.replace(tzinfo=UTC)
-    return sorted(locked, key=lambda r: (r.approved_at or never, r.created_at), reverse=True)
+
+
+# The recipients at one number, as _at_numbers reads them, compiled once per process (mike.core
+# .compiled): Django would otherwise build this join of three wide tables on every inbound text.
+AT_NUMBER = CompiledQuery(lambda phone: _at_numbers({phone}))
 
 
 def lock_number(phone: str, *, including=None) -> list[Recipient]:
@@ -309,26 +323,19 @@ def handle_inbound_sms(
             keyword = Keyword.OTHER
         primary = recipients[0]
         outcome = InboundSms(keyword, phone or from_number, primary=primary)
-        if message_sid:
-            seen = SmsOptInLog.objects.filter(
-                message_sid=message_sid, direction=SmsDirection.INBOUND
-            ).first()
-            if seen is not None:
-                outcome.primary, outcome.duplicate = seen.recipient, True
-                return outcome
-        try:
-            with transaction.atomic():
-                SmsOptInLog.objects.create(
-                    recipient=primary,
-                    campaign=primary.campaign,
-                    phone=phone or from_number,
-                    message_sid=message_sid,
-                    direction=SmsDirection.INBOUND,
-                    message_text=body,
-                    status=SmsStatus.RECEIVED,
-                    provider_used=provider,
-                )
-        except IntegrityError:
+        received = SmsOptInLog(
+            recipient=primary,
+            campaign=primary.campaign,
+            phone=phone or from_number,
+            message_sid=message_sid,
+            direction=SmsDirection.INBOUND,
+            message_text=body,
+            status=SmsStatus.RECEIVED,
+            provider_used=provider,
+        )
+        # One statement: the unique (message SID, direction) refuses Twilio's retry of a message
+        # already logged, which is then reported as a duplicate and changes nothing.
+        if not insert_or_skip(received):
             seen = SmsOptInLog.objects.get(message_sid=message_sid, direction=SmsDirection.INBOUND)
             outcome.primary, outcome.duplicate = seen.recipient, True
             return outcome

@@ -83,6 +83,10 @@ def test_it_is_compiled_once_and_prepared_after_the_threshold(settings):
     for _ in range(4):
         assert compiled.first(reward.recipient.redemption_code).pk == reward.recipient_id
     assert len(built) == 1  # compiled once
+    with CaptureQueriesContext(connection) as queries:
+        compiled.first(reward.recipient.redemption_code)  # run by name, prepared
+    (logged,) = queries.captured_queries
+    assert '"recipients_recipient"."redemption_code" = $1' in logged["sql"]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
@@ -103,3 +107,18 @@ def test_a_marker_that_does_not_reach_the_parameters_once_is_refused():
         CompiledQuery(
             lambda code: Recipient.objects.filter(redemption_code=code).values("pk")
         )._compile("default")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locking_read_outside_a_transaction_is_refused_as_django_refuses_it():
+    from django.db import transaction
+    from django.db.transaction import TransactionManagementError
+
+    compiled = CompiledQuery(
+        lambda code: Recipient.objects.select_for_update().filter(redemption_code=code)
+    )
+    recipient = factories.RecipientFactory()
+    with pytest.raises(TransactionManagementError):
+        compiled.all(recipient.redemption_code)
+    with transaction.atomic():
+        assert [r.pk for r in compiled.all(recipient.redemption_code)] == [recipient.pk]
