@@ -204,12 +204,17 @@ class _Run:
             file, self.importer, self.job.mapping, self.job.resume_line, self.batch_rows
         )
         reader = _Reader(batches)
+        # What this process holds now (Django, the app's modules, the importer) lives as long as
+        # the run: the collector leaves it out instead of going through it again whenever the
+        # batches' objects set off a full collection.
+        gc.freeze()
         try:
             for batch, delta, last_line in reader:
                 with _collector_paused():
                     self._commit(batch, delta, last_line)
         finally:
             reader.stop()
+            gc.unfreeze()
 
     def _commit(self, batch, delta: ImportReport, last_line: int) -> None:
         for attempt in range(3):
