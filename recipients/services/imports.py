@@ -50,11 +50,18 @@ def _existing_keys(audience: Audience, batch: list[tuple]) -> set[tuple[str, str
     for keys in batch:
         for kind, value in keys:
             values[kind].append(value)
-    found = set()
-    for kind in ("phone", "email"):
-        found |= {
-            (kind, v) for v in stored_values(Recipient.objects, kind, values[kind], where=where)
-        }
+    # The phone by the audience's own index (audience, phone); the email by its index, the
+    # audience compared on the rows found.
+    found = {
+        ("phone", v)
+        for v in stored_values(
+            Recipient.objects, "phone", values["phone"], where=where, where_indexed=True
+        )
+    }
+    found |= {
+        ("email", v)
+        for v in stored_values(Recipient.objects, "email", values["email"], where=where)
+    }
     if values["external_id"]:
         # The expression recipient_extid_idx indexes; elsewhere the annotation.
         found |= {
