@@ -278,8 +278,8 @@ class _Reader:
     rows (and, for cards, encrypting and hashing the codes) is most of an import's Python work,
     and a thread would hold the interpreter lock for it while this process writes; a forked
     child runs it on another core while the batches before are written. Each batch comes
-    through a pipe, pickled; the pipe's buffer holds little, so the child is at most about one
-    batch ahead and memory stays flat.
+    through a pipe, pickled; the pipe's buffer holds a few batches (PIPE_BYTES), so the child is
+    at most that far ahead and memory stays flat.
 
     The importer's `parse` and `keys` run in the child: they read nothing from the database
     (the child never uses the connection it inherits, and leaves by os._exit, so nothing of
@@ -292,6 +292,7 @@ class _Reader:
         if not hasattr(os, "fork"):
             return
         read_end, write_end = os.pipe()
+        _widen(write_end)
         pid = os.fork()
         if pid == 0:  # the child
             os.close(read_end)
@@ -328,6 +329,23 @@ class _Reader:
             os.kill(self.pid, signal.SIGKILL)
         os.waitpid(self.pid, 0)
         self.pid = None
+
+
+# How far ahead of the runner the reader may get: a few batches (a pickled batch of 2,000 rows
+# is a few hundred KiB) instead of the 64 KiB a pipe holds by default, so a batch that the
+# database takes longer over does not stop the reader, nor one the reader takes longer over the
+# runner. Linux's default ceiling for an unprivileged process (/proc/sys/fs/pipe-max-size).
+PIPE_BYTES = 1024 * 1024
+
+
+def _widen(pipe: int) -> None:
+    """The pipe's buffer at PIPE_BYTES where the system allows it (Linux), else as it is."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):
+        pass
 
 
 def _feed(batches: Iterator[tuple], write_end: int) -> None:
