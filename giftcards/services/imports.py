@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.db.models import F
 
 from mike.core.bulk import PreparedRows
@@ -131,15 +132,18 @@ class CardImporter(Importer):
             "source": CardSource.CSV,
             "uploaded_by_id": self.job.created_by_id,
         }
-        # The keys are drawn when the batch is written; the rest is made ready for COPY in the
-        # reader process (parse).
+        # Each card is made ready for COPY in the reader process (parse), its key drawn there.
         self.rows = PreparedRows(GiftCard, CARD_FIELDS, late=("id",), constants=self.shared)
+        self._keys: list = []
 
     def parse(self, row: Row, mapping: dict[str, str]) -> tuple:
-        """(the code's keyed hash, the card ready for its insert)."""
+        """(the code's keyed hash, the card ready for its insert, with its key)."""
         values = {name: row.values.get(column, "") for name, column in mapping.items()}
         card = _card_of(Row(line=row.line, values=values), self.pool, self.encrypt)
-        return card[_HASH], self.rows.prepare(card)
+        if not self._keys:
+            # As the model's default makes them, a batch's worth at a time.
+            self._keys = uuid7_many(settings.IMPORT_BATCH_ROWS)[::-1]
+        return card[_HASH], self.rows.prepare(card, late=(self._keys.pop(),))
 
     def keys(self, item: tuple) -> list:
         return [item[0]]
@@ -161,10 +165,9 @@ class CardImporter(Importer):
                 report.duplicate(line, "card code already in the platform")
             else:
                 cards.append(card)
-        # The keys as the model's default makes them, drawn for the batch at once.
-        added = self.rows.insert(
-            zip([(key,) for key in uuid7_many(len(cards))], cards, strict=True)
-        )
+        # The keys parse drew, or new ones for a batch tried again.
+        late = [(key,) for key in uuid7_many(len(cards))] if self.attempt else [None] * len(cards)
+        added = self.rows.insert(zip(late, cards, strict=True))
         GiftCardPool.objects.filter(pk=self.pool.pk).update(
             total_cards=F("total_cards") + added,
             available_cards=F("available_cards") + added,

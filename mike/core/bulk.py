@@ -170,13 +170,15 @@ class PreparedRows:
     runner writes the batch before, and the runner adds only the fields drawn at the insert
     (`late`: keys, codes, tokens, drawn anew when a batch is tried again) and sends the text.
 
-    `prepare(values)` takes the values of `names` as insert_values does and gives what `insert`
-    takes for that row: on PostgreSQL the COPY text of its columns but the late ones and the
-    auto_now timestamps (a str, cheap to send between processes), elsewhere the values as they
-    are. `insert(rows)` takes (late values, prepared) pairs and writes each row, in the caller's
-    transaction, as insert_values(model, (*late, *names), …, constants=constants) would (every
-    value converted as there, every other field its default, the timestamps the time of the
-    call), and returns how many; errors as insert_rows."""
+    `prepare(values, late)` takes the values of `names` as insert_values does (and, where the
+    reader draws them too, those of `late`) and gives what `insert` takes for that row: on
+    PostgreSQL the COPY text of its columns but the auto_now timestamps (plain text, cheap to
+    send between processes), elsewhere the values as they are. `insert(rows)` takes (late
+    values, prepared) pairs, the late values None to keep those given to prepare (a batch tried
+    again draws new ones), and writes each row, in the caller's transaction, as
+    insert_values(model, (*late, *names), …, constants=constants) would (every value converted
+    as there, every other field its default, the timestamps the time of the call), and returns
+    how many; errors as insert_rows."""
 
     def __init__(
         self,
@@ -240,10 +242,11 @@ class PreparedRows:
         self._fixed = ("\t" + "\t".join(tail) if tail else "") + "\n"
         self._width = len(self._given)
 
-    def prepare(self, values: Sequence):
-        """The row of `values` (of `names`) as insert() takes it."""
+    def prepare(self, values: Sequence, late: Sequence | None = None) -> tuple:
+        """The row of `values` (of `names`) as insert() takes it, with the late fields' `late`
+        values too when they are drawn here (insert may still be given others)."""
         if not self.copies:
-            return tuple(values)
+            return (None if late is None else tuple(late)), tuple(values)
         row = []
         for (same, none_passes, convert), value in zip(self._given, values, strict=True):
             if value.__class__ is same or (value is None and none_passes):
@@ -260,29 +263,36 @@ class PreparedRows:
                 text = "\t".join(map(_text, row))
         for default, cell in self._made:
             text += "\t" + _text(cell(default()))
-        return text + self._fixed
+        return (None if late is None else self._head(late)), text + self._fixed
 
-    def insert(self, rows: Iterable[tuple[Sequence, object]]) -> int:
-        """Write (late values, prepared row) pairs; how many rows were written."""
+    def _head(self, late: Sequence) -> str:
+        """The late values' text, each followed by a tab."""
+        head = ""
+        for (same, none_passes, convert), value in zip(self._late, late, strict=True):
+            if not (value.__class__ is same or (value is None and none_passes)):
+                value = convert(value)
+            head += _text(value) + "\t"
+        return head
+
+    def insert(self, rows: Iterable[tuple[Sequence | None, tuple]]) -> int:
+        """Write (late values, prepared row) pairs, the late values None for those prepare()
+        was given; how many rows were written."""
         if not self.copies:
             return insert_values(
                 self.model,
                 (*self.late, *self.names),
-                [(*late, *values) for late, values in rows],
+                [(*(drawn if late is None else late), *values) for late, (drawn, values) in rows],
                 constants=self.constants,
             )
         now = timezone.now()
         stamps = "".join(_text(cell(now)) + "\t" for cell in self._stamps)
-        specs = self._late
         lines = []
-        for late, text in rows:
-            head = []
-            for (same, none_passes, convert), value in zip(specs, late, strict=True):
-                if not (value.__class__ is same or (value is None and none_passes)):
-                    value = convert(value)
-                head.append(_text(value))
-            head.append(stamps + text)
-            lines.append("\t".join(head))
+        for late, (head, text) in rows:
+            if late is not None:
+                head = self._head(late)
+            elif head is None:
+                raise ValueError("A prepared row without its late values needs them at insert.")
+            lines.append(head + stamps + text)
         if not lines:
             return 0
         connection = connections[self.using]

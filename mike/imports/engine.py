@@ -77,6 +77,9 @@ class Importer:
     fields: tuple[Field, ...] = ()
     # Columns not mapped to a field: kept (as the recipients' custom_fields) or ignored.
     keeps_other_columns = False
+    # How many times the batch being written was tried before (write draws anew what parse drew
+    # when a conflict rolled the batch back).
+    attempt = 0
 
     def __init__(self, job: ImportJob):
         self.job = job
@@ -226,6 +229,7 @@ class _Run:
                     if current.cancel_requested:
                         raise _Cancelled
                     if batch:
+                        self.importer.attempt = attempt
                         self.importer.write(batch, report)
                     ImportProblem.objects.bulk_create(
                         ImportProblem(job_id=self.job.pk, line=line, kind=kind, message=message)

@@ -7,6 +7,7 @@ a row error, and the others get their codes and tokens and are inserted in one s
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db.models import Count, Q
 from django.db.models.fields.json import KT
 
@@ -86,8 +87,8 @@ def _codes_taken(codes: list[str]) -> set[str]:
 
 
 # What the importer writes of each recipient, every other column taking its default: the fields
-# the row gives, made ready for COPY in the reader process (parse), and those drawn when its
-# batch is written (write), anew if the batch is tried again.
+# the row gives and those drawn for it (key, code, token), made ready for COPY in the reader
+# process (parse); write draws the latter anew if the batch is tried again.
 _GIVEN = ("custom_fields", *RECIPIENT_FIELDS)
 _DRAWN = ("id", "redemption_code", "token")
 
@@ -112,29 +113,45 @@ class RecipientImporter(Importer):
                 "validation_status": ValidationStatus.VALID,
             },
         )
+        self._drawn: list[tuple] = []
+
+    def _draw(self) -> tuple:
+        """A key, a code and a token for the next row, as the model's defaults make them, drawn
+        a batch's worth at a time."""
+        if not self._drawn:
+            count = settings.IMPORT_BATCH_ROWS
+            drawn = zip(uuid7_many(count), draw_codes(count), draw_tokens(count), strict=True)
+            self._drawn = list(drawn)[::-1]  # popped in the keys' order
+        return self._drawn.pop()
 
     def parse(self, row: Row, mapping: dict[str, str]) -> tuple:
-        """(identity keys, the file's code or "", the row ready for its insert): plain values,
-        cheap to send from the reader process."""
+        """(identity keys, the file's code or "", the row's code, the row ready for its
+        insert, with its key, code and token): plain values, cheap to send from the reader
+        process, which draws the key, code and token too."""
         parsed = parse_recipient(row, mapping, self.region)
+        key, code, token = self._draw()
+        code = parsed.code or code
         fields = parsed.fields
         return (
             tuple(parsed.identity_keys()),
             parsed.code,
-            self.rows.prepare((parsed.custom_fields, *[fields[name] for name in RECIPIENT_FIELDS])),
+            code,
+            self.rows.prepare(
+                (parsed.custom_fields, *[fields[name] for name in RECIPIENT_FIELDS]),
+                late=(key, code, token),
+            ),
         )
 
     def keys(self, item: tuple) -> list:
-        identity, code, _ = item
+        identity, code = item[0], item[1]
         return [*identity, ("code", code)] if code else list(identity)
 
     def write(self, items: list[tuple[int, tuple]], report: ImportReport) -> None:
         """Insert the batch's new recipients (the engine holds the transaction and retries the
         batch when a concurrent import takes a code between the check and the insert).
-        Generated codes are drawn for the whole batch and checked in one query
-        (generate_redemption_code would query once per row); the unique constraints stay the
-        guarantee."""
-        in_audience = _existing_keys(self.audience, [identity for _, (identity, _, _) in items])
+        Generated codes are drawn unchecked (generate_redemption_code would query once per
+        row); the unique constraints stay the guarantee."""
+        in_audience = _existing_keys(self.audience, [item[0] for _, item in items])
         fresh = []
         for line, item in items:
             hit = next((key for key in item[0] if key in in_audience), None)
@@ -145,20 +162,24 @@ class RecipientImporter(Importer):
         taken = _codes_taken([item[1] for _, item in fresh if item[1]])
         kept = []
         for line, item in fresh:
-            if item[1] in taken:
+            if item[1] and item[1] in taken:
                 report.error(line, f"redemption code '{item[1]}' is already in use")
             else:
                 kept.append(item)
-        # Drawn for the batch, unchecked: a code that is already taken (all but impossible with
-        # 2**50 of them) fails the unique constraint, and the engine rolls the batch back and
-        # runs it again, with new codes.
-        generated = iter(draw_codes(sum(1 for item in kept if not item[1])))
-        codes = [item[1] or next(generated) for item in kept]
-        # Keys and tokens as the model's defaults make them, drawn for the batch at once.
-        keys, tokens = uuid7_many(len(kept)), draw_tokens(len(kept))
-        report.imported += self.rows.insert(
-            zip(zip(keys, codes, tokens, strict=True), [item[2] for item in kept], strict=True)
-        )
+        if self.attempt:
+            # A drawn code that was already taken (all but impossible with 2**50 of them) failed
+            # the unique constraint and rolled the batch back: new keys, codes and tokens.
+            generated = iter(draw_codes(sum(1 for item in kept if not item[1])))
+            late = [
+                (key, item[1] or next(generated), token)
+                for key, token, item in zip(
+                    uuid7_many(len(kept)), draw_tokens(len(kept)), kept, strict=True
+                )
+            ]
+            codes = [code for _, code, _ in late]
+        else:
+            late, codes = [None] * len(kept), [item[2] for item in kept]
+        report.imported += self.rows.insert(zip(late, [item[3] for item in kept], strict=True))
         audience = self.audience
         webhooks.emit_many(
             WebhookEventType.RECIPIENT_CREATED,

@@ -374,14 +374,16 @@ def test_prepared_rows_write_what_insert_values_writes():
     rows = PreparedRows(
         Recipient, PREPARED_FIELDS, late=("redemption_code", "token"), constants=constants
     )
-    # Prepared as the reader process does, written later.
-    prepared = [rows.prepare(_given(n, text)) for n, text in enumerate(AWKWARD)]
+    # Prepared as the reader process does, written later; the late values given to prepare
+    # (odd rows) or to insert (even rows).
+    late = [(f"PREP{n:04d}", f"token-of-prepared-row-{n:04d}") for n in range(len(AWKWARD))]
+    prepared = [
+        rows.prepare(_given(n, text), late=late[n] if n % 2 else None)
+        for n, text in enumerate(AWKWARD)
+    ]
     before = timezone.now()
     with transaction.atomic():
-        count = rows.insert(
-            ((f"PREP{n:04d}", f"token-of-prepared-row-{n:04d}"), row)
-            for n, row in enumerate(prepared)
-        )
+        count = rows.insert((None if n % 2 else late[n], row) for n, row in enumerate(prepared))
         insert_values(
             Recipient,
             ("redemption_code", "token", *PREPARED_FIELDS),
