@@ -5,10 +5,10 @@ in IMPORTERS; it says how a row becomes an object (`parse`), what makes two rows
 same (`keys`) and how a batch is written (`write`, inside the batch's transaction, reporting what
 the database already has). The engine does the rest, the same for every kind:
 
-- reads the file (mike.core.imports.CsvFile: encodings, delimiters, refusals) once to count its
-  rows, then streams it, parsing it in a forked reader process (_Reader) while this one writes
-  the batches before: the two halves of the work run on two cores instead of one after the
-  other;
+- streams the file (mike.core.imports.CsvFile: encodings, delimiters, refusals), parsing it in
+  a forked reader process (_Reader) while this one writes the batches before: the two halves of
+  the work run on two cores instead of one after the other; its rows are counted (for the
+  progress) in a second pass while the reader makes the first batches;
 - every BATCH_ROWS rows read, in ONE transaction: the batch's objects, the problems found since
   the last batch, the job's counters and `resume_line` (the last line settled). A crash loses at
   most the batch being read; `run_job` on a job that stopped (a killed worker, a restarted
@@ -181,28 +181,35 @@ class _Run:
 
     def run(self) -> ImportJob:
         job = self.job
-        with job.file.open("rb") as raw, CsvFile(raw, count_rows=job.rows_total is None) as file:
+        with job.file.open("rb") as raw, CsvFile(raw) as file:
             if job.rows_total is None or not job.header:
                 mapping = job.mapping or self.importer.guess_mapping(file.header)
                 self.importer.check_mapping(mapping, file.header)
                 ImportJob.objects.filter(pk=job.pk).update(
-                    rows_total=file.row_count,
-                    header=file.header,
-                    mapping=mapping,
-                    heartbeat_at=timezone.now(),
+                    header=file.header, mapping=mapping, heartbeat_at=timezone.now()
                 )
-                job.rows_total, job.header, job.mapping = file.row_count, file.header, mapping
+                job.header, job.mapping = file.header, mapping
             self.importer.check_mapping(job.mapping, file.header)
             self.importer.prepare()
-            if self.progress:
-                self.progress(job.rows_done, total=job.rows_total)
             self._rows(file)
         return self._end(ImportStatus.DONE)
+
+    def _count(self) -> None:
+        """The file's rows into `rows_total` (the progress bar's end), counted in one more
+        pass over its own handle: the reader process shares the offset of the one it reads."""
+        job = self.job
+        with (
+            job.file.storage.open(job.file.name, "rb") as raw,
+            CsvFile(raw, count_rows=True) as file,
+        ):
+            job.rows_total = file.row_count
+        ImportJob.objects.filter(pk=job.pk).update(rows_total=job.rows_total)
 
     def _rows(self, file: CsvFile) -> None:
         """Commit the file's batches as a reader process (_Reader) makes them: the next batch
         is read and parsed while this one is written, so the parsing and the writing overlap
-        instead of adding up."""
+        instead of adding up. The rows are counted (for a job not counted yet) once the reader
+        has started, while it makes the first batches."""
         batches = _batches(
             file, self.importer, self.job.mapping, self.job.resume_line, self.batch_rows
         )
@@ -212,6 +219,10 @@ class _Run:
         # batches' objects set off a full collection.
         gc.freeze()
         try:
+            if self.job.rows_total is None:
+                self._count()
+            if self.progress:
+                self.progress(self.job.rows_done, total=self.job.rows_total)
             for batch, delta, last_line in reader:
                 with _collector_paused():
                     self._commit(batch, delta, last_line)
