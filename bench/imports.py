@@ -6,8 +6,8 @@ codes, card numbers, PINs, balances written three ways and expiry dates in two f
 
 - the command: `manage.py import_recipients --audience <id> FILE` and `manage.py import_cards
   --pool <id> FILE` run as child processes, timed by wall clock from the start of the process to
-  its exit (interpreter start, Django set-up and the system checks included, as someone running it
-  waits for them), every row parsed, validated, deduplicated, its code or token drawn, encrypted
+  its exit (interpreter start and Django set-up included, as someone running it waits for
+  them), every row parsed, validated, deduplicated, its code or token drawn, encrypted
   and hashed, and written;
 - COPY: the same rows (every column the import would write: codes, tokens, keys, encrypted codes,
   hashes and timestamps made in Python before the clock starts, and rendered as COPY text) sent

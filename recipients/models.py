@@ -347,10 +347,11 @@ class Recipient(TimeOrderedModel):
             models.Index(
                 fields=["campaign", "approval_status"], name="recipient_camp_approval_idx"
             ),
+            # The import's duplicate checks (recipients.services.imports): a batch's phones are
+            # each one probe of this index; its emails and external ids are looked up by an
+            # index that starts with them, the audience then compared on the rows found
+            # (mike.core.lookups.stored_values says why not by an index on the audience alone).
             models.Index(fields=["audience", "phone"], name="recipient_audience_phone_idx"),
-            # The import's duplicate checks (recipients.services.imports): each value of a batch
-            # looked up by an index that starts with it, the audience then compared on the rows
-            # found (mike.core.lookups.stored_values says why not by an index on the audience).
             models.Index(fields=["email"], name="recipient_email_idx"),
             models.Index(KT("custom_fields__external_id"), name="recipient_extid_idx"),
             # The staff approval queue: the few pending rows, oldest first.

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.db.models import F
 
-from mike.core.bulk import insert_values
+from mike.core.bulk import PreparedRows
 from mike.core.imports import ImportReport, Row, RowError
 from mike.core.models import uuid7_many
 from mike.imports.engine import Field, Importer
@@ -101,10 +102,6 @@ CARD_FIELDS = (
 _HASH = CARD_FIELDS.index("code_hash")
 
 
-def _keyed(key, card: tuple) -> tuple:
-    return (key, *card)
-
-
 class CardImporter(Importer):
     fields = (
         Field(
@@ -135,13 +132,21 @@ class CardImporter(Importer):
             "source": CardSource.CSV,
             "uploaded_by_id": self.job.created_by_id,
         }
+        # Each card is made ready for COPY in the reader process (parse), its key drawn there.
+        self.rows = PreparedRows(GiftCard, CARD_FIELDS, late=("id",), constants=self.shared)
+        self._keys: list = []
 
     def parse(self, row: Row, mapping: dict[str, str]) -> tuple:
+        """(the code's keyed hash, the card ready for its insert, with its key)."""
         values = {name: row.values.get(column, "") for name, column in mapping.items()}
-        return _card_of(Row(line=row.line, values=values), self.pool, self.encrypt)
+        card = _card_of(Row(line=row.line, values=values), self.pool, self.encrypt)
+        if not self._keys:
+            # As the model's default makes them, a batch's worth at a time.
+            self._keys = uuid7_many(settings.IMPORT_BATCH_ROWS)[::-1]
+        return card[_HASH], self.rows.prepare(card, late=(self._keys.pop(),))
 
-    def keys(self, card: tuple) -> list:
-        return [card[_HASH]]
+    def keys(self, item: tuple) -> list:
+        return [item[0]]
 
     def write(self, items: list[tuple[int, tuple]], report: ImportReport) -> None:
         """Insert the batch's new cards and add them to the pool counters, the pool row locked
@@ -150,23 +155,19 @@ class CardImporter(Importer):
         between the check and the insert rolls the batch back and the engine checks it again."""
         GiftCardPool.objects.select_for_update().filter(pk=self.pool.pk).first()
         stored = set(
-            GiftCard.objects.filter(code_hash__any=[c[_HASH] for _, c in items]).values_list(
-                "code_hash", flat=True
-            )
+            GiftCard.objects.filter(
+                code_hash__any=[code_hash for _, (code_hash, _) in items]
+            ).values_list("code_hash", flat=True)
         )
         cards = []
-        for line, card in items:
-            if card[_HASH] in stored:
+        for line, (code_hash, card) in items:
+            if code_hash in stored:
                 report.duplicate(line, "card code already in the platform")
             else:
                 cards.append(card)
-        # The keys as the model's default makes them, drawn for the batch at once.
-        added = insert_values(
-            GiftCard,
-            ("id", *CARD_FIELDS),
-            map(_keyed, uuid7_many(len(cards)), cards),
-            constants=self.shared,
-        )
+        # The keys parse drew, or new ones for a batch tried again.
+        late = [(key,) for key in uuid7_many(len(cards))] if self.attempt else [None] * len(cards)
+        added = self.rows.insert(zip(late, cards, strict=True))
         GiftCardPool.objects.filter(pk=self.pool.pk).update(
             total_cards=F("total_cards") + added,
             available_cards=F("available_cards") + added,

@@ -8,13 +8,17 @@ time building and parsing SQL text. Every value is what `bulk_create` would send
 (SQLite for the demo) use `bulk_create`.
 
 `insert_rows` takes model instances; `insert_values` takes plain tuples of the fields a caller
-sets, the others taking their defaults, and is the one the imports use: making a model instance
-costs more than everything else done with a row before it is sent.
+sets, the others taking their defaults: making a model instance costs more than everything else
+done with a row before it is sent. `PreparedRows` is what the imports use: the same rows as
+insert_values, each turned into its COPY text where it is made (the imports' reader process), so
+the process that writes only adds the values drawn at the insert and sends the text.
 """
 
+import ipaddress
 import json
+import re
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from operator import attrgetter
 from uuid import UUID
@@ -158,6 +162,176 @@ def _copy(model, fields: list[Field], connection, rows: Iterable[list]) -> None:
         write_row = copy.write_row
         for row in rows:
             write_row(row)
+
+
+class PreparedRows:
+    """New rows of `model`, each made ready for its insert where it is made, for the imports:
+    their reader process (mike.imports.engine._Reader) renders every row's COPY text while the
+    runner writes the batch before, and the runner adds only the fields drawn at the insert
+    (`late`: keys, codes, tokens, drawn anew when a batch is tried again) and sends the text.
+
+    `prepare(values, late)` takes the values of `names` as insert_values does (and, where the
+    reader draws them too, those of `late`) and gives what `insert` takes for that row: on
+    PostgreSQL the COPY text of its columns but the auto_now timestamps (plain text, cheap to
+    send between processes), elsewhere the values as they are. `insert(rows)` takes (late
+    values, prepared) pairs, the late values None to keep those given to prepare (a batch tried
+    again draws new ones), and writes each row, in the caller's transaction, as
+    insert_values(model, (*late, *names), …, constants=constants) would (every value converted
+    as there, every other field its default, the timestamps the time of the call), and returns
+    how many; errors as insert_rows."""
+
+    def __init__(
+        self,
+        model: type[models.Model],
+        names: Sequence[str],
+        *,
+        late: Sequence[str] = (),
+        constants: dict | None = None,
+    ):
+        self.model, self.names, self.late = model, tuple(names), tuple(late)
+        self.constants = dict(constants or {})
+        connection = connections[router.db_for_write(model)]
+        self.using = connection.alias
+        self.copies = connection.vendor == "postgresql"
+        fields = _copied_fields(model)
+        by_name = {field.attname: field for field in fields}
+        unknown = [n for n in (*self.late, *self.names, *self.constants) if n not in by_name]
+        if unknown:
+            raise ValueError(f"{model.__name__} has no concrete field {unknown[0]!r}")
+        if not self.names:
+            raise ValueError("PreparedRows needs the names of the fields each row gives.")
+        if not self.copies:
+            return
+
+        def spec(field):
+            cell = _Cell(field, connection)
+            return cell.same, cell.none_passes, cell.convert
+
+        self._late = [spec(by_name[name]) for name in self.late]
+        self._given = [spec(by_name[name]) for name in self.names]
+        stamps, made, fixed = [], [], []
+        for field in fields:
+            if field.attname in self.late or field.attname in self.names:
+                continue
+            cell = _Cell(field, connection)
+            if field.attname in self.constants:
+                fixed.append((field, _text(cell(self.constants[field.attname]))))
+            elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+                stamps.append((field, cell))
+            elif field.has_default() and callable(field.default) and field.default not in _PURE:
+                made.append((field, cell))
+            else:
+                fixed.append((field, _text(cell(field.get_default()))))
+        # Each line: the late columns (the insert's), the timestamps (the insert's), then what
+        # prepare() rendered: the given values, the per-row defaults, the fixed values.
+        order = [
+            *(by_name[name] for name in self.late),
+            *(field for field, _ in stamps),
+            *(by_name[name] for name in self.names),
+            *(field for field, _ in made),
+            *(field for field, _ in fixed),
+        ]
+        quote = connection.ops.quote_name
+        self._sql = (
+            f"COPY {quote(model._meta.db_table)} "
+            f"({', '.join(quote(field.column) for field in order)}) FROM STDIN"
+        )
+        self._stamps = [cell for _, cell in stamps]
+        self._made = [(field.get_default, cell) for field, cell in made]
+        tail = [text for _, text in fixed]
+        self._fixed = ("\t" + "\t".join(tail) if tail else "") + "\n"
+        self._width = len(self._given)
+
+    def prepare(self, values: Sequence, late: Sequence | None = None) -> tuple:
+        """The row of `values` (of `names`) as insert() takes it, with the late fields' `late`
+        values too when they are drawn here (insert may still be given others)."""
+        if not self.copies:
+            return (None if late is None else tuple(late)), tuple(values)
+        row = []
+        for (same, none_passes, convert), value in zip(self._given, values, strict=True):
+            if value.__class__ is same or (value is None and none_passes):
+                row.append(value)
+            else:
+                row.append(convert(value))
+        try:
+            text = "\t".join(row)
+        except TypeError:  # a value that is not text (a date, a number, NULL)
+            text = "\t".join(map(_text, row))
+        else:
+            # Plain text needs escaping only where it holds a backslash, a tab or a line break.
+            if text.count("\t") != self._width - 1 or _COPY_SPECIAL.search(text):
+                text = "\t".join(map(_text, row))
+        for default, cell in self._made:
+            text += "\t" + _text(cell(default()))
+        return (None if late is None else self._head(late)), text + self._fixed
+
+    def _head(self, late: Sequence) -> str:
+        """The late values' text, each followed by a tab."""
+        head = ""
+        for (same, none_passes, convert), value in zip(self._late, late, strict=True):
+            if not (value.__class__ is same or (value is None and none_passes)):
+                value = convert(value)
+            head += _text(value) + "\t"
+        return head
+
+    def insert(self, rows: Iterable[tuple[Sequence | None, tuple]]) -> int:
+        """Write (late values, prepared row) pairs, the late values None for those prepare()
+        was given; how many rows were written."""
+        if not self.copies:
+            return insert_values(
+                self.model,
+                (*self.late, *self.names),
+                [(*(drawn if late is None else late), *values) for late, (drawn, values) in rows],
+                constants=self.constants,
+            )
+        now = timezone.now()
+        stamps = "".join(_text(cell(now)) + "\t" for cell in self._stamps)
+        lines = []
+        for late, (head, text) in rows:
+            if late is not None:
+                head = self._head(late)
+            elif head is None:
+                raise ValueError("A prepared row without its late values needs them at insert.")
+            lines.append(head + stamps + text)
+        if not lines:
+            return 0
+        connection = connections[self.using]
+        # As _copy: in the caller's transaction, a failure an IntegrityError keeping nothing.
+        with (
+            transaction.atomic(using=self.using, savepoint=False),
+            connection.cursor() as cursor,
+            connection.wrap_database_errors,
+            cursor.cursor.copy(self._sql) as copy,
+        ):
+            copy.write("".join(lines))
+        return len(lines)
+
+
+_COPY_SPECIAL = re.compile(r"[\\\n\r]")
+_COPY_SPECIAL_OR_TAB = re.compile(r"[\\\t\n\r]")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+_AS_STR = (int, Decimal, UUID, date, ipaddress.IPv4Address, ipaddress.IPv6Address)
+
+
+def _text(value) -> str:
+    """A database value (what _Cell gives: what psycopg would be handed) in COPY's text
+    format, as psycopg's text dumpers write it."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):  # TextChoices members too: their text, as psycopg dumps them
+        # translate() looks up every character; most values have none to escape.
+        if _COPY_SPECIAL_OR_TAB.search(value):
+            return value.translate(_COPY_ESCAPES)
+        return str(value)
+    if value.__class__ is bool:
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise TypeError("a naive datetime has no COPY text here")
+        return str(value)
+    if isinstance(value, _AS_STR) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"no COPY text for {type(value).__name__}")
 
 
 class _Cell:

@@ -45,7 +45,13 @@ class AnyOf(Lookup):
 
 
 def stored_values(
-    queryset: QuerySet, field: str, values: Iterable, *, where: dict, expression: str = ""
+    queryset: QuerySet,
+    field: str,
+    values: Iterable,
+    *,
+    where: dict,
+    expression: str = "",
+    where_indexed: bool = False,
 ) -> set:
     """Those of `values` that a row of `queryset`'s model matching `where` ({field: value},
     equalities) holds in `field`, for the imports' duplicate checks.
@@ -58,7 +64,13 @@ def stored_values(
     slower with every batch; a value's own index finds its few rows whatever the statistics
     say. `expression` is the SQL of a computed column instead of `field` (what an expression
     index holds, as `custom_fields ->> 'external_id'`); `field` then names the annotation the
-    other databases filter `queryset` on."""
+    other databases filter `queryset` on.
+
+    `where_indexed` says an index holds the `where` fields and then `field` (the audience and
+    the phone: recipient_audience_phone_idx): they are then compared with `=` (a NULL in `where`
+    matches nothing), so each value is one probe of that index, found or not without reading
+    the table, whereas the value's own index reads every row of other audiences that holds it
+    (the same people imported into each campaign's audience) to compare their audience."""
     model = queryset.model
     values = list(dict.fromkeys(value for value in values if value))
     if not values:
@@ -79,9 +91,10 @@ def stored_values(
         column, kind = quote(target.column), target.cast_db_type(connection)
     array, param = json_array(values, kind)
     conditions, params = [f"{column} = v.value"], [param]
+    compare = "=" if where_indexed else "IS NOT DISTINCT FROM"
     for name, value in where.items():
         target = meta.get_field(name)
-        conditions.append(f"{quote(target.column)} IS NOT DISTINCT FROM %s")
+        conditions.append(f"{quote(target.column)} {compare} %s")
         params.append(target.get_db_prep_value(value, connection))
     # Only quoted names and placeholders go into the text; the values are parameters.
     sql = (

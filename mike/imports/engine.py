@@ -5,10 +5,10 @@ in IMPORTERS; it says how a row becomes an object (`parse`), what makes two rows
 same (`keys`) and how a batch is written (`write`, inside the batch's transaction, reporting what
 the database already has). The engine does the rest, the same for every kind:
 
-- reads the file (mike.core.imports.CsvFile: encodings, delimiters, refusals) once to count its
-  rows, then streams it, parsing it in a forked reader process (_Reader) while this one writes
-  the batches before: the two halves of the work run on two cores instead of one after the
-  other;
+- streams the file (mike.core.imports.CsvFile: encodings, delimiters, refusals), parsing it in
+  a forked reader process (_Reader) while this one writes the batches before: the two halves of
+  the work run on two cores instead of one after the other; its rows are counted (for the
+  progress) in a second pass while the reader makes the first batches;
 - every BATCH_ROWS rows read, in ONE transaction: the batch's objects, the problems found since
   the last batch, the job's counters and `resume_line` (the last line settled). A crash loses at
   most the batch being read; `run_job` on a job that stopped (a killed worker, a restarted
@@ -77,6 +77,9 @@ class Importer:
     fields: tuple[Field, ...] = ()
     # Columns not mapped to a field: kept (as the recipients' custom_fields) or ignored.
     keeps_other_columns = False
+    # How many times the batch being written was tried before (write draws anew what parse drew
+    # when a conflict rolled the batch back).
+    attempt = 0
 
     def __init__(self, job: ImportJob):
         self.job = job
@@ -178,38 +181,54 @@ class _Run:
 
     def run(self) -> ImportJob:
         job = self.job
-        with job.file.open("rb") as raw, CsvFile(raw, count_rows=job.rows_total is None) as file:
+        with job.file.open("rb") as raw, CsvFile(raw) as file:
             if job.rows_total is None or not job.header:
                 mapping = job.mapping or self.importer.guess_mapping(file.header)
                 self.importer.check_mapping(mapping, file.header)
                 ImportJob.objects.filter(pk=job.pk).update(
-                    rows_total=file.row_count,
-                    header=file.header,
-                    mapping=mapping,
-                    heartbeat_at=timezone.now(),
+                    header=file.header, mapping=mapping, heartbeat_at=timezone.now()
                 )
-                job.rows_total, job.header, job.mapping = file.row_count, file.header, mapping
+                job.header, job.mapping = file.header, mapping
             self.importer.check_mapping(job.mapping, file.header)
             self.importer.prepare()
-            if self.progress:
-                self.progress(job.rows_done, total=job.rows_total)
             self._rows(file)
         return self._end(ImportStatus.DONE)
+
+    def _count(self) -> None:
+        """The file's rows into `rows_total` (the progress bar's end), counted in one more
+        pass over its own handle: the reader process shares the offset of the one it reads."""
+        job = self.job
+        with (
+            job.file.storage.open(job.file.name, "rb") as raw,
+            CsvFile(raw, count_rows=True) as file,
+        ):
+            job.rows_total = file.row_count
+        ImportJob.objects.filter(pk=job.pk).update(rows_total=job.rows_total)
 
     def _rows(self, file: CsvFile) -> None:
         """Commit the file's batches as a reader process (_Reader) makes them: the next batch
         is read and parsed while this one is written, so the parsing and the writing overlap
-        instead of adding up."""
+        instead of adding up. The rows are counted (for a job not counted yet) once the reader
+        has started, while it makes the first batches."""
         batches = _batches(
             file, self.importer, self.job.mapping, self.job.resume_line, self.batch_rows
         )
         reader = _Reader(batches)
+        # What this process holds now (Django, the app's modules, the importer) lives as long as
+        # the run: the collector leaves it out instead of going through it again whenever the
+        # batches' objects set off a full collection.
+        gc.freeze()
         try:
+            if self.job.rows_total is None:
+                self._count()
+            if self.progress:
+                self.progress(self.job.rows_done, total=self.job.rows_total)
             for batch, delta, last_line in reader:
                 with _collector_paused():
                     self._commit(batch, delta, last_line)
         finally:
             reader.stop()
+            gc.unfreeze()
 
     def _commit(self, batch, delta: ImportReport, last_line: int) -> None:
         for attempt in range(3):
@@ -221,6 +240,7 @@ class _Run:
                     if current.cancel_requested:
                         raise _Cancelled
                     if batch:
+                        self.importer.attempt = attempt
                         self.importer.write(batch, report)
                     ImportProblem.objects.bulk_create(
                         ImportProblem(job_id=self.job.pk, line=line, kind=kind, message=message)
@@ -273,8 +293,8 @@ class _Reader:
     rows (and, for cards, encrypting and hashing the codes) is most of an import's Python work,
     and a thread would hold the interpreter lock for it while this process writes; a forked
     child runs it on another core while the batches before are written. Each batch comes
-    through a pipe, pickled; the pipe's buffer holds little, so the child is at most about one
-    batch ahead and memory stays flat.
+    through a pipe, pickled; the pipe's buffer holds a few batches (PIPE_BYTES), so the child is
+    at most that far ahead and memory stays flat.
 
     The importer's `parse` and `keys` run in the child: they read nothing from the database
     (the child never uses the connection it inherits, and leaves by os._exit, so nothing of
@@ -287,6 +307,7 @@ class _Reader:
         if not hasattr(os, "fork"):
             return
         read_end, write_end = os.pipe()
+        _widen(write_end)
         pid = os.fork()
         if pid == 0:  # the child
             os.close(read_end)
@@ -323,6 +344,23 @@ class _Reader:
             os.kill(self.pid, signal.SIGKILL)
         os.waitpid(self.pid, 0)
         self.pid = None
+
+
+# How far ahead of the runner the reader may get: a few batches (a pickled batch of 2,000 rows
+# is a few hundred KiB) instead of the 64 KiB a pipe holds by default, so a batch that the
+# database takes longer over does not stop the reader, nor one the reader takes longer over the
+# runner. Linux's default ceiling for an unprivileged process (/proc/sys/fs/pipe-max-size).
+PIPE_BYTES = 1024 * 1024
+
+
+def _widen(pipe: int) -> None:
+    """The pipe's buffer at PIPE_BYTES where the system allows it (Linux), else as it is."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):
+        pass
 
 
 def _feed(batches: Iterator[tuple], write_end: int) -> None:

@@ -7,11 +7,12 @@ a row error, and the others get their codes and tokens and are inserted in one s
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db.models import Count, Q
 from django.db.models.fields.json import KT
 
 from mike import webhooks
-from mike.core.bulk import insert_values
+from mike.core.bulk import PreparedRows
 from mike.core.imports import ImportReport, Row
 from mike.core.lookups import stored_values
 from mike.core.models import uuid7_many
@@ -21,7 +22,7 @@ from mike.imports.models import ImportJob, ImportKind
 from mike.webhooks import payloads
 from mike.webhooks.catalogue import WebhookEventType
 from recipients.codes import draw_codes, draw_tokens
-from recipients.imports import ALIASES, RECIPIENT_FIELDS, ParsedRecipient, parse_recipient
+from recipients.imports import ALIASES, RECIPIENT_FIELDS, parse_recipient
 from recipients.models import Audience, AudienceStatus, Recipient, ValidationStatus
 from recipients.selectors import mailing_campaign_id
 
@@ -42,24 +43,34 @@ LABELS = {
 }
 
 
-def _existing_keys(audience: Audience, batch: list[ParsedRecipient]) -> set[tuple[str, str]]:
-    """The (kind, value) keys of the batch that recipients of the audience already have."""
+def _existing_keys(audience: Audience, batch: list[tuple]) -> set[tuple[str, str]]:
+    """The (kind, value) keys of the batch (each row's identity keys) that recipients of the
+    audience already have."""
     where = {"audience": audience.pk}
-    found = set()
-    for kind, values in (
-        ("phone", [p.fields["phone"] for p in batch]),
-        ("email", [p.fields["email"] for p in batch]),
-    ):
-        found |= {(kind, v) for v in stored_values(Recipient.objects, kind, values, where=where)}
-    external_ids = [p.external_id for p in batch if p.external_id]
-    if external_ids:
+    values = {"phone": [], "email": [], "external_id": []}
+    for keys in batch:
+        for kind, value in keys:
+            values[kind].append(value)
+    # The phone by the audience's own index (audience, phone); the email by its index, the
+    # audience compared on the rows found.
+    found = {
+        ("phone", v)
+        for v in stored_values(
+            Recipient.objects, "phone", values["phone"], where=where, where_indexed=True
+        )
+    }
+    found |= {
+        ("email", v)
+        for v in stored_values(Recipient.objects, "email", values["email"], where=where)
+    }
+    if values["external_id"]:
         # The expression recipient_extid_idx indexes; elsewhere the annotation.
         found |= {
             ("external_id", v)
             for v in stored_values(
                 Recipient.objects.annotate(external_id=KT("custom_fields__external_id")),
                 "external_id",
-                external_ids,
+                values["external_id"],
                 where=where,
                 expression="(\"custom_fields\" ->> 'external_id')",
             )
@@ -75,8 +86,11 @@ def _codes_taken(codes: list[str]) -> set[str]:
     )
 
 
-# What the importer writes of each recipient; every other column takes its default.
-_COLUMNS = ("id", "redemption_code", "token", "custom_fields", *RECIPIENT_FIELDS)
+# What the importer writes of each recipient, every other column taking its default: the fields
+# the row gives and those drawn for it (key, code, token), made ready for COPY in the reader
+# process (parse); write draws the latter anew if the batch is tried again.
+_GIVEN = ("custom_fields", *RECIPIENT_FIELDS)
+_DRAWN = ("id", "redemption_code", "token")
 
 
 class RecipientImporter(Importer):
@@ -89,64 +103,83 @@ class RecipientImporter(Importer):
         # Recipients added while a campaign mails the audience are that campaign's (as those
         # there before it went out: recipients.services.adopt_mailing_campaign).
         self.campaign_id = mailing_campaign_id(self.audience.pk)
-
-    def parse(self, row: Row, mapping: dict[str, str]) -> ParsedRecipient:
-        return parse_recipient(row, mapping, self.region)
-
-    def keys(self, item: ParsedRecipient) -> list:
-        keys = item.identity_keys()
-        if item.code:
-            keys.append(("code", item.code))
-        return keys
-
-    def write(self, items: list[tuple[int, ParsedRecipient]], report: ImportReport) -> None:
-        """Insert the batch's new recipients (the engine holds the transaction and retries the
-        batch when a concurrent import takes a code between the check and the insert).
-        Generated codes are drawn for the whole batch and checked in one query
-        (generate_redemption_code would query once per row); the unique constraints stay the
-        guarantee."""
-        batch = [parsed for _, parsed in items]
-        in_audience = _existing_keys(self.audience, batch)
-        fresh = []
-        for parsed in batch:
-            hit = next((key for key in parsed.identity_keys() if key in in_audience), None)
-            if hit:
-                report.duplicate(parsed.line, f"already in the audience ({hit[0]} {hit[1]})")
-            else:
-                fresh.append(parsed)
-        taken = _codes_taken([p.code for p in fresh if p.code])
-        kept = []
-        for parsed in fresh:
-            if parsed.code in taken:
-                report.error(parsed.line, f"redemption code '{parsed.code}' is already in use")
-            else:
-                kept.append(parsed)
-        # Drawn for the batch, unchecked: a code that is already taken (all but impossible with
-        # 2**50 of them) fails the unique constraint, and the engine rolls the batch back and
-        # runs it again, with new codes.
-        generated = iter(draw_codes(sum(1 for p in kept if not p.code)))
-        codes = [parsed.code or next(generated) for parsed in kept]
-        # Keys and tokens as the model's defaults make them, drawn for the batch at once.
-        keys, tokens = uuid7_many(len(kept)), draw_tokens(len(kept))
-        report.imported += insert_values(
+        self.rows = PreparedRows(
             Recipient,
-            _COLUMNS,
-            (
-                (
-                    key,
-                    code,
-                    token,
-                    parsed.custom_fields,
-                    *map(parsed.fields.__getitem__, RECIPIENT_FIELDS),
-                )
-                for key, code, token, parsed in zip(keys, codes, tokens, kept, strict=True)
-            ),
+            _GIVEN,
+            late=_DRAWN,
             constants={
                 "audience_id": self.audience.pk,
                 "campaign_id": self.campaign_id,
                 "validation_status": ValidationStatus.VALID,
             },
         )
+        self._drawn: list[tuple] = []
+
+    def _draw(self) -> tuple:
+        """A key, a code and a token for the next row, as the model's defaults make them, drawn
+        a batch's worth at a time."""
+        if not self._drawn:
+            count = settings.IMPORT_BATCH_ROWS
+            drawn = zip(uuid7_many(count), draw_codes(count), draw_tokens(count), strict=True)
+            self._drawn = list(drawn)[::-1]  # popped in the keys' order
+        return self._drawn.pop()
+
+    def parse(self, row: Row, mapping: dict[str, str]) -> tuple:
+        """(identity keys, the file's code or "", the row's code, the row ready for its
+        insert, with its key, code and token): plain values, cheap to send from the reader
+        process, which draws the key, code and token too."""
+        parsed = parse_recipient(row, mapping, self.region)
+        key, code, token = self._draw()
+        code = parsed.code or code
+        fields = parsed.fields
+        return (
+            tuple(parsed.identity_keys()),
+            parsed.code,
+            code,
+            self.rows.prepare(
+                (parsed.custom_fields, *[fields[name] for name in RECIPIENT_FIELDS]),
+                late=(key, code, token),
+            ),
+        )
+
+    def keys(self, item: tuple) -> list:
+        identity, code = item[0], item[1]
+        return [*identity, ("code", code)] if code else list(identity)
+
+    def write(self, items: list[tuple[int, tuple]], report: ImportReport) -> None:
+        """Insert the batch's new recipients (the engine holds the transaction and retries the
+        batch when a concurrent import takes a code between the check and the insert).
+        Generated codes are drawn unchecked (generate_redemption_code would query once per
+        row); the unique constraints stay the guarantee."""
+        in_audience = _existing_keys(self.audience, [item[0] for _, item in items])
+        fresh = []
+        for line, item in items:
+            hit = next((key for key in item[0] if key in in_audience), None)
+            if hit:
+                report.duplicate(line, f"already in the audience ({hit[0]} {hit[1]})")
+            else:
+                fresh.append((line, item))
+        taken = _codes_taken([item[1] for _, item in fresh if item[1]])
+        kept = []
+        for line, item in fresh:
+            if item[1] and item[1] in taken:
+                report.error(line, f"redemption code '{item[1]}' is already in use")
+            else:
+                kept.append(item)
+        if self.attempt:
+            # A drawn code that was already taken (all but impossible with 2**50 of them) failed
+            # the unique constraint and rolled the batch back: new keys, codes and tokens.
+            generated = iter(draw_codes(sum(1 for item in kept if not item[1])))
+            late = [
+                (key, item[1] or next(generated), token)
+                for key, token, item in zip(
+                    uuid7_many(len(kept)), draw_tokens(len(kept)), kept, strict=True
+                )
+            ]
+            codes = [code for _, code, _ in late]
+        else:
+            late, codes = [None] * len(kept), [item[2] for item in kept]
+        report.imported += self.rows.insert(zip(late, [item[3] for item in kept], strict=True))
         audience = self.audience
         webhooks.emit_many(
             WebhookEventType.RECIPIENT_CREATED,

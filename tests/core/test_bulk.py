@@ -1,5 +1,7 @@
 """insert_rows: COPY on PostgreSQL writes exactly what bulk_create writes, in the caller's
-transaction, and a unique conflict is Django's IntegrityError with nothing of the call kept."""
+transaction, and a unique conflict is Django's IntegrityError with nothing of the call kept;
+insert_values and PreparedRows (rows rendered as COPY text ahead of the insert) write what a new
+instance with those values writes."""
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -8,9 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from uuid6 import uuid7
 
 from giftcards.models import GiftCard, GiftCardPool
-from mike.core.bulk import insert_rows, insert_values
+from mike.core.bulk import PreparedRows, insert_rows, insert_values
 from recipients.models import ApprovalStatus, Recipient, SmsOptInStatus
 from tests.factories import (
     AudienceFactory,
@@ -329,5 +332,126 @@ def test_insert_values_keeps_nothing_of_a_call_that_conflicts():
                 (*_values(9, redemption_code="VALUES0007"), "t" * 24),
             ],
             constants={"audience_id": audience.pk},
+        )
+    assert Recipient.objects.filter(audience=audience).count() == 1
+
+
+# PreparedRows: the same rows as insert_values, their COPY text made ahead, the late fields added
+# at the insert.
+
+AWKWARD = (
+    "tab\there",
+    "line\nbreak",
+    "carriage\rreturn",
+    "back\\slash \\N",
+    "\\.",
+    "Zoë O’Brien «VIP» 東京",
+    "",
+)
+
+
+def _given(n, text, **extra):
+    values = {
+        "first_name": text,
+        "last_name": f"{text} {n}",
+        "email": f"p{n}@example.com",
+        "phone": f"+1555203{n:04d}",
+        "custom_fields": {**CUSTOM, "text": text, "quote": 'say "hi" \\ there'},
+        "approved_at": None
+        if n % 2
+        else datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=ZoneInfo("America/New_York")),
+        **extra,
+    }
+    return tuple(values[name] for name in PREPARED_FIELDS)
+
+
+PREPARED_FIELDS = ("first_name", "last_name", "email", "phone", "custom_fields", "approved_at")
+
+
+def test_prepared_rows_write_what_insert_values_writes():
+    audience = AudienceFactory()
+    constants = {"audience_id": audience.pk, "sms_opt_in_status": SmsOptInStatus.OPTED_IN}
+    rows = PreparedRows(
+        Recipient, PREPARED_FIELDS, late=("redemption_code", "token"), constants=constants
+    )
+    # Prepared as the reader process does, written later; the late values given to prepare
+    # (odd rows) or to insert (even rows).
+    late = [(f"PREP{n:04d}", f"token-of-prepared-row-{n:04d}") for n in range(len(AWKWARD))]
+    prepared = [
+        rows.prepare(_given(n, text), late=late[n] if n % 2 else None)
+        for n, text in enumerate(AWKWARD)
+    ]
+    before = timezone.now()
+    with transaction.atomic():
+        count = rows.insert((None if n % 2 else late[n], row) for n, row in enumerate(prepared))
+        insert_values(
+            Recipient,
+            ("redemption_code", "token", *PREPARED_FIELDS),
+            [
+                (f"VALS{n:04d}", f"token-of-values-row-{n:04d}", *_given(n, text))
+                for n, text in enumerate(AWKWARD)
+            ],
+            constants=constants,
+        )
+    assert count == len(AWKWARD)
+    stored = {r.redemption_code: _row(r) for r in Recipient.objects.filter(audience=audience)}
+    varying = {"id", "created_at", "updated_at", "token", "redemption_code"}
+    for n, text in enumerate(AWKWARD):
+        mine, theirs = stored[f"PREP{n:04d}"], stored[f"VALS{n:04d}"]
+        assert mine["first_name"] == text
+        assert mine["custom_fields"]["text"] == text
+        assert {k: v for k, v in mine.items() if k not in varying} == {
+            k: v for k, v in theirs.items() if k not in varying
+        }
+        assert mine["token"] == f"token-of-prepared-row-{n:04d}"
+        assert before <= mine["created_at"] == mine["updated_at"] <= timezone.now()
+    # The key, a callable default, is drawn for each row.
+    assert len({row["id"] for row in stored.values()}) == 2 * len(AWKWARD)
+
+
+def test_prepared_rows_convert_what_is_not_already_the_columns_type():
+    pool = GiftCardPoolFactory(card_value=Decimal("25.00"))
+    names = ("code_encrypted", "code_hash", "code_last4", "current_balance", "expiration_date")
+    constants = {"pool_id": pool.pk, "brand_id": pool.brand_id, "card_value": pool.card_value}
+    rows = PreparedRows(GiftCard, names, late=("id",), constants=constants)
+    sealed = [GiftCard.sealed_code(f"PREP-{n:04d}") for n in range(3)]
+    prepared = [
+        rows.prepare((*sealed[0], Decimal("12.345"), date(2027, 1, 31))),
+        rows.prepare((*sealed[1], "7.5", "2027-02-28")),
+        rows.prepare((*sealed[2], None, None)),
+    ]
+    keys = [uuid7() for _ in prepared]
+    rows.insert(zip([(str(keys[0]),), (keys[1],), (keys[2],)], prepared, strict=True))
+    stored = {card.code: card for card in GiftCard.objects.filter(pool=pool)}
+    assert {card.pk for card in stored.values()} == set(keys)
+    assert stored["PREP-0000"].current_balance == Decimal("12.35")
+    assert stored["PREP-0000"].expiration_date == date(2027, 1, 31)
+    assert stored["PREP-0001"].current_balance == Decimal("7.50")
+    assert stored["PREP-0001"].expiration_date == date(2027, 2, 28)
+    assert stored["PREP-0002"].current_balance is None
+    assert {card.status for card in stored.values()} == {"available"}
+    assert {card.card_value for card in stored.values()} == {Decimal("25.00")}
+
+
+def test_prepared_rows_refuse_a_field_the_model_does_not_have():
+    with pytest.raises(ValueError, match="no concrete field 'nickname'"):
+        PreparedRows(Recipient, ("nickname",))
+
+
+def test_prepared_rows_keep_nothing_of_an_insert_that_conflicts():
+    audience = AudienceFactory()
+    rows = PreparedRows(
+        Recipient,
+        PREPARED_FIELDS,
+        late=("redemption_code",),
+        constants={"audience_id": audience.pk},
+    )
+    rows.insert([(("PREP0007",), rows.prepare(_given(7, "first")))])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows.insert(
+            [
+                (("PREP0008",), rows.prepare(_given(8, "second"))),
+                (("PREP0007",), rows.prepare(_given(9, "third"))),
+            ]
         )
     assert Recipient.objects.filter(audience=audience).count() == 1

@@ -39,6 +39,11 @@ def test_stored_values_of_an_audience_by_column_and_by_expression():
     phones = stored_values(Recipient.objects, "phone", [mine.phone, theirs.phone, ""], where=where)
     assert phones == {mine.phone}
     assert stored_values(Recipient.objects, "phone", [], where=where) == set()
+    # Through recipient_audience_phone_idx: the same answer.
+    indexed = stored_values(
+        Recipient.objects, "phone", [mine.phone, theirs.phone], where=where, where_indexed=True
+    )
+    assert indexed == {mine.phone}
 
     from django.db.models.fields.json import KT
 

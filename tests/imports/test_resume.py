@@ -166,7 +166,16 @@ def test_a_card_import_killed_half_way_keeps_the_pool_counters_and_resumes_to_a_
     with pytest.raises(CommandError, match="running elsewhere"):
         call_command("resume_import", str(job.pk), stdout=StringIO(), stderr=StringIO())
     out = StringIO()
-    call_command("resume_import", str(job.pk), "--force", stdout=out, stderr=StringIO())
+    report = tmp_path / "resumed.errors.csv"  # not beside the job's file name in the work tree
+    call_command(
+        "resume_import",
+        str(job.pk),
+        "--force",
+        "--errors",
+        str(report),
+        stdout=out,
+        stderr=StringIO(),
+    )
     job.refresh_from_db()
     assert job.status == ImportStatus.DONE
     assert f"{clean.rows_done} rows, {clean.imported} imported" in out.getvalue()

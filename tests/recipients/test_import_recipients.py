@@ -208,3 +208,29 @@ def test_numbers_without_a_country_code_are_read_as_the_clients_country(tmp_path
     }
     report = import_recipients(audience=american, source=_write(tmp_path, text, "us.csv"))
     assert report.problems == [(2, "phone '020 7946 0018' is not a valid number")]
+
+
+def test_a_drawn_code_already_taken_rolls_the_batch_back_and_it_is_drawn_anew(
+    tmp_path, monkeypatch
+):
+    from recipients.services import imports
+
+    RecipientFactory(redemption_code="TAKEN00000")
+    real = imports.draw_codes
+
+    def draws_a_taken_code(count):
+        # The reader draws a batch's worth ahead, the first of them for the first row; the
+        # write that follows the conflict draws its own, fewer.
+        codes = real(count)
+        return ["TAKEN00000", *codes[1:]] if count >= 100 else codes
+
+    monkeypatch.setattr(imports, "draw_codes", draws_a_taken_code)
+    audience = AudienceFactory()
+    text = "name,phone\r\n" + "".join(f"P{n},555201{n:04d}\r\n" for n in range(3))
+    report = import_recipients(audience=audience, source=_write(tmp_path, text))
+
+    assert (report.rows, report.imported, report.errors) == (3, 3, 0)
+    codes = set(
+        Recipient.objects.filter(audience=audience).values_list("redemption_code", flat=True)
+    )
+    assert len(codes) == 3 and "TAKEN00000" not in codes

@@ -11,6 +11,9 @@ from mike.imports.services import import_file
 
 
 class Command(BaseCommand):
+    # A data command: `manage.py check` and the server run the system checks; an import does not
+    # wait for them (they import every URL, view and admin module, most of its start-up).
+    requires_system_checks = []
     help = (
         "Import the contacts of a CSV file into a client's CRM, optionally adding them to one of "
         "its contact lists, as an import job (resume a stopped one with "

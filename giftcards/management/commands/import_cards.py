@@ -10,6 +10,9 @@ from mike.imports.services import import_file
 
 
 class Command(BaseCommand):
+    # A data command: `manage.py check` and the server run the system checks; an import does not
+    # wait for them (they import every URL, view and admin module, most of its start-up).
+    requires_system_checks = []
     help = (
         "Import the gift cards of a CSV file into a pool, as an import job (resume a stopped "
         "one with `manage.py resume_import JOB`)."

@@ -9,6 +9,9 @@ from mike.imports.services import ImportRefused, run_in_foreground
 
 
 class Command(BaseCommand):
+    # A data command: `manage.py check` and the server run the system checks; an import does not
+    # wait for them (they import every URL, view and admin module, most of its start-up).
+    requires_system_checks = []
     help = (
         "Resume an import job that stopped (its process was killed, its worker died) after its "
         "last committed batch; a finished job only prints its counts."
