@@ -11,7 +11,8 @@ import json
 from collections.abc import Iterable
 
 from django.db import connections, router
-from django.db.models import Field, QuerySet
+from django.db.models import Field, QuerySet, TextField
+from django.db.models.functions import Cast
 from django.db.models.lookups import In, Lookup
 
 
@@ -78,6 +79,11 @@ def stored_values(
     connection = connections[router.db_for_read(model)]
     meta = model._meta
     if connection.vendor != "postgresql":
+        if expression:
+            # A JSON key's text (KT) compared with `__in` takes each value for JSON on SQLite
+            # ("malformed JSON" for plain text): compare the key's text as text.
+            queryset = queryset.annotate(_stored=Cast(field, TextField()))
+            field = "_stored"
         return set(
             queryset.filter(**where, **{f"{field}__in": values})
             .order_by()
