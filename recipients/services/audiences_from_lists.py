@@ -58,6 +58,7 @@ CONTACT_FIELDS = (
     "customer_code",
     "custom_fields",
     "sms_opt_out",
+    "email_opt_out",
 )
 
 
@@ -65,10 +66,15 @@ class AudienceBuildError(DomainError):
     """The audience cannot be built as asked (no name …); nothing was written."""
 
 
+# A contact with no phone and no email Mike may use (none, or one they opted out of).
+_NO_ADDRESS = Q(phone="", mobile_phone="") & (Q(email="") | Q(email_opt_out=True))
+
+
 def _reachable(contact_list: ContactList):
-    """The list's contacts an audience takes: not do-not-contact, with a phone or an email."""
+    """The list's contacts an audience takes: not do-not-contact, with a phone or an email (one
+    they have not opted out of)."""
     return Contact.objects.filter(list_memberships__contact_list=contact_list).filter(
-        Q(do_not_contact=False) & ~Q(phone="", mobile_phone="", email="")
+        Q(do_not_contact=False) & ~_NO_ADDRESS
     )
 
 
@@ -79,9 +85,10 @@ def _phone(stored: str) -> str:
 
 def _recipient_fields(contact: Contact) -> dict | None:
     """The fields of the recipient a contact becomes, or None when neither its phone nor its
-    email is one Mike can use. The mobile number first: the reward comes by text."""
+    email is one Mike can use. The mobile number first: the reward comes by text. A contact who
+    opted out of email comes without it: nothing (a card, its copy) is emailed to them."""
     phone = _phone(contact.mobile_phone) or _phone(contact.phone)
-    email = (contact.email or "").strip().lower()
+    email = "" if contact.email_opt_out else (contact.email or "").strip().lower()
     if not (phone or email):
         return None
     zip5, zip4 = "", ""
@@ -218,7 +225,7 @@ def build_audience_from_list(contact_list: ContactList, *, name: str, by=None) -
     do_not_contact = contact_list.memberships.filter(contact__do_not_contact=True).count()
     no_address = unusable + (
         Contact.objects.filter(list_memberships__contact_list=contact_list, do_not_contact=False)
-        .filter(phone="", mobile_phone="", email="")
+        .filter(_NO_ADDRESS)
         .count()
     )
     Audience.objects.filter(pk=audience.pk).update(

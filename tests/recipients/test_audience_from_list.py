@@ -116,6 +116,24 @@ def test_members_become_recipients_and_the_rest_is_left_out(contact_list):
     }
 
 
+def test_a_contact_who_opted_out_of_email_comes_without_it():
+    contact_list = ContactListFactory(name="Newsletter refusers")
+    _member(
+        contact_list,
+        first_name="Jo",
+        phone="+15552020001",
+        email="jo@example.com",
+        email_opt_out=True,
+    )
+    _member(contact_list, first_name="Kim", phone="", email="kim@example.com", email_opt_out=True)
+
+    audience = build_audience_from_list(contact_list, name="Autumn")
+
+    (jo,) = Recipient.objects.filter(audience=audience)
+    assert (jo.first_name, jo.phone, jo.email) == ("Jo", "+15552020001", "")
+    assert audience.hygiene_json["no_phone_or_email"] == 1  # Kim: no email Mike may use
+
+
 def test_every_recipient_gets_its_own_code_and_token(contact_list):
     RecipientFactory(phone="+15552010001")  # another audience's: not a duplicate here
     first = build_audience_from_list(contact_list, name="One")
