@@ -436,7 +436,9 @@ _csp_directives = {
     "default-src": [SELF],
     "script-src": [SELF, NONCE],
     "style-src": [SELF, NONCE],
-    "img-src": [SELF, "data:"],
+    # Images also from CSP_IMG_SRC (default any https: source): clients' and brands' logos are
+    # addresses on their own sites (logo_url), shown on the public pages and the dashboards.
+    "img-src": [SELF, "data:", *env.str("CSP_IMG_SRC", default="https:").split()],
     "connect-src": [SELF],
     "frame-ancestors": [NONE],
     "form-action": [SELF],

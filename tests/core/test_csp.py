@@ -8,7 +8,7 @@ from tests import factories
 
 POLICY = (
     "default-src 'self'",
-    "img-src 'self' data:",
+    "img-src 'self' data: https:",
     "frame-ancestors 'none'",
     "form-action 'self'",
     "base-uri 'self'",
