@@ -4,6 +4,8 @@ Both are signed by Twilio (`@twilio_webhook` answers 403 otherwise) and do their
 `mike.rewards.inbound`, which makes a repeated delivery of the same callback harmless.
 """
 
+import logging
+
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseBadRequest
 from twilio.twiml.messaging_response import MessagingResponse
@@ -11,6 +13,8 @@ from twilio.twiml.messaging_response import MessagingResponse
 from mike.accounts import twilio_accounts
 from mike.core.webhooks import twilio_webhook, twiml_response
 from mike.rewards import inbound
+
+logger = logging.getLogger(__name__)
 
 
 @twilio_webhook
@@ -38,6 +42,15 @@ def sms_inbound(request):
 
 @twilio_webhook
 def sms_status(request):
+    if request.twilio_account_sid != settings.TWILIO_ACCOUNT_SID:
+        # Mike texts (opt-in questions, cards) from the platform's account only, so a callback
+        # signed with a client's or agency's own token is about no text of Mike's: its admins
+        # know that token, and it must not move another client's delivery.
+        logger.info(
+            "SMS status callback of account %s ignored: Mike sends no texts from it",
+            request.twilio_account_sid,
+        )
+        return HttpResponse(status=204)
     inbound.apply_sms_status(
         message_sid=request.POST.get("MessageSid", "") or request.POST.get("SmsSid", ""),
         status=request.POST.get("MessageStatus", "") or request.POST.get("SmsStatus", ""),

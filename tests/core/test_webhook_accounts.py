@@ -158,6 +158,28 @@ def test_sms_webhooks_use_the_same_accounts(client, client_org):
     )
 
 
+def test_a_status_callback_signed_by_a_clients_own_account_moves_no_delivery(client, client_org):
+    """Mike texts from the platform's account only; the client's admins know their own token,
+    so a callback signed with it must not mark another client's card delivered or failed."""
+    delivery = factories.GiftCardDeliveryFactory(twilio_message_sid="SM" + "7" * 32, status="sent")
+    params = {
+        "MessageSid": delivery.twilio_message_sid,
+        "MessageStatus": "undelivered",
+        "ErrorCode": "30003",
+    }
+
+    assert (
+        _post(client, SMS_STATUS, {**params, "AccountSid": CLIENT_SID}, CLIENT_TOKEN).status_code
+        == 204
+    )
+    delivery.refresh_from_db()
+    assert delivery.status == "sent" and not delivery.error_message
+
+    _post(client, SMS_STATUS, {**params, "MessageStatus": "delivered"}, fake_twilio.AUTH_TOKEN)
+    delivery.refresh_from_db()
+    assert delivery.status == "delivered"  # the platform's own callback applies
+
+
 def test_after_the_clients_account_is_removed_its_webhooks_are_refused(client, tracked, client_org):
     from mike.accounts.twilio_accounts import clear_twilio_credentials
 
