@@ -131,6 +131,17 @@ class LandingPageGeneration(models.TextChoices):
     FELL_BACK = "fell_back", "Built-in page (the AI generator failed)"
 
 
+def check_campaign_of_client(obj) -> None:
+    """A page or form of one client cannot point to another client's campaign (the admin and
+    every form that calls full_clean(); the dashboard's services check it too)."""
+    if obj.campaign_id is not None and obj.client_id is not None:
+        campaign_client = (
+            Campaign.objects.filter(pk=obj.campaign_id).values_list("client_id", flat=True).first()
+        )
+        if campaign_client is not None and campaign_client != obj.client_id:
+            raise ValidationError({"campaign": "Choose a campaign of this client."})
+
+
 class LandingPage(BaseModel):
     """A public page at `/p/<slug>/`, personalised by a recipient's token (seed: `landing_pages`).
 
@@ -218,6 +229,10 @@ class LandingPage(BaseModel):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        super().clean()
+        check_campaign_of_client(self)
 
 
 # --- Campaigns -----------------------------------------------------------------------------------
@@ -578,6 +593,10 @@ class AceForm(BaseModel):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        super().clean()
+        check_campaign_of_client(self)
 
     @property
     def is_live(self) -> bool:
