@@ -7,9 +7,11 @@ cannot match or process is never lost; processing is idempotent on `(integration
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from mike.accounts.models import Organization
 from mike.accounts.querysets import TenantQuerySet
 from mike.core.models import (
     CLIENT_ONLY,
@@ -17,6 +19,7 @@ from mike.core.models import (
     TimeOrderedModel,
     choices_constraint,
 )
+from mike.core.phones import DEFAULT_REGION, normalize_phone
 
 
 def generate_webhook_token() -> str:
@@ -106,6 +109,32 @@ class Contact(TimeOrderedModel):
             models.Index(fields=["client", "mobile_phone"], name="contact_client_mobile"),
             models.Index(fields=["client", "lifecycle_stage"], name="contact_client_stage"),
         ]
+
+    def clean(self):
+        """Phones in E.164 (the client's region for numbers written without a country code) and
+        the email in lower case, as the contacts import stores them: the import's duplicate
+        check compares stored values, so a contact typed in the admin as "(512) 555-0101" or
+        "Bob@Example.com" is still the contact a file's "+15125550101" or "bob@example.com" is."""
+        super().clean()
+        region = DEFAULT_REGION
+        if self.client_id is not None:
+            region = (
+                Organization.objects.filter(pk=self.client_id)
+                .values_list("phone_region", flat=True)
+                .first()
+            ) or DEFAULT_REGION
+        errors = {}
+        for name in ("phone", "mobile_phone"):
+            raw = getattr(self, name)
+            if raw:
+                normalized = normalize_phone(raw, region)
+                if normalized:
+                    setattr(self, name, normalized)
+                else:
+                    errors[name] = f"{raw!r} is not a phone number."
+        self.email = (self.email or "").strip().lower()
+        if errors:
+            raise ValidationError(errors)
 
     def __str__(self):
         name = f"{self.first_name} {self.last_name}".strip()

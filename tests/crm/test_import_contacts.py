@@ -240,6 +240,32 @@ def test_customer_code_of_a_contact_already_there_is_a_duplicate(tmp_path):
     ]
 
 
+def test_a_contact_typed_in_as_people_write_it_is_stored_as_the_import_compares_it(tmp_path):
+    """The admin's form (full_clean) stores a contact's phones in E.164 and its email in lower
+    case, so a file naming the same person is a duplicate, not a second contact."""
+    client = ClientFactory()
+    typed = Contact(
+        client=client, first_name="Ines", phone="(512) 555-0141", email="Ines@Example.COM"
+    )
+    typed.full_clean()
+    typed.save()
+    assert (typed.phone, typed.email) == ("+15125550141", "ines@example.com")
+
+    text = "first_name,phone,email\nInes,512.555.0141,\nInes,,INES@example.com\n"
+    report = _import(client, _write(tmp_path, text))
+    assert (report.imported, report.duplicates) == (0, 2)
+    assert Contact.objects.filter(client=client).count() == 1
+
+
+def test_a_phone_that_is_no_number_is_refused_by_the_contacts_form():
+    from django.core.exceptions import ValidationError
+
+    contact = Contact(client=ClientFactory(), phone="call me maybe")
+    with pytest.raises(ValidationError) as refused:
+        contact.full_clean()
+    assert "is not a phone number" in refused.value.message_dict["phone"][0]
+
+
 def test_one_mobile_column_windows_1252_and_semicolons(tmp_path):
     client = ClientFactory()
     text = "Full Name;Mobile;Job Title;Stage\r\nRené Côté;555 201 0001;Chef;Opportunity\r\n"
