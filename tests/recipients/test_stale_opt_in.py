@@ -2,12 +2,10 @@
 recipient with a stale opt-in is not claimed or texted; the recipient is asked to opt in again,
 and the reward goes out when they reply YES."""
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from calls.models import ConditionMetSource
@@ -37,6 +35,7 @@ from tests.factories import (
     RecipientGiftCardFactory,
 )
 from tests.fakes import twilio as fake_twilio
+from tests.rewards.concurrency import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -351,23 +350,7 @@ def test_concurrent_claims_of_a_stale_recipient_ask_again_once(sms_outbox):
         sms_opt_in_response_at=timezone.now() - timedelta(days=181),
     )
     reward = RecipientGiftCardFactory(recipient=recipient, condition=condition)
-    barrier = threading.Barrier(4)
-    results, errors = [], []
-
-    def claim():
-        try:
-            barrier.wait(timeout=10)
-            results.append(claim_pending_rewards(recipient=recipient))
-        except Exception as exc:  # surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=claim) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results, errors = at_once(lambda: claim_pending_rewards(recipient=recipient))
 
     assert errors == []
     assert results == [[]] * 4

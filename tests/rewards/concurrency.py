@@ -37,6 +37,29 @@ def in_thread(target) -> Run:
     return run
 
 
+def at_once(target, *, threads: int = 4, timeout: float = 30) -> tuple[list, list]:
+    """Run `target()` in `threads` threads released together (a barrier), each with its own
+    database connection; returns (what they returned, what they raised)."""
+    barrier = threading.Barrier(threads)
+    results, errors = [], []
+
+    def step():
+        try:
+            barrier.wait(timeout=10)
+            results.append(target())
+        except Exception as exc:  # reported by the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    started = [threading.Thread(target=step) for _ in range(threads)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join(timeout=timeout)
+    return results, errors
+
+
 def another_backend_waits_for_a_lock(cursor, timeout: float = 20) -> bool:
     """Whether, within `timeout` seconds, some other backend of this database waits for a lock.
     `cursor` may be inside a transaction: the activity view is then a snapshot, taken anew on

@@ -3,7 +3,6 @@ answer never comes: the attempt is taken (a `queued` log row with no SID, commit
 text is sent, and an attempt whose outcome is unknown is settled by asking Twilio's message list
 before texting again (recipients.services.request_opt_in)."""
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -25,6 +24,7 @@ from recipients.models import (
 from recipients.services import opt_in as opt_in_service
 from recipients.services.opt_in import OUTCOME_UNKNOWN_PREFIX, request_opt_in
 from tests.factories import CampaignFactory, RecipientFactory
+from tests.rewards.concurrency import at_once
 
 PHONE = "+15551239876"
 
@@ -157,24 +157,9 @@ def test_a_send_that_timed_out_is_checked_before_the_retry(late_twilio):
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_at_once_text_once(twilio_server):
     recipient = approved()
-    barrier = threading.Barrier(4)
-    results = []
+    results, errors = at_once(lambda: request_opt_in(recipient=recipient))
 
-    def work():
-        from django.db import connection
-
-        try:
-            barrier.wait(timeout=10)
-            results.append(request_opt_in(recipient=recipient))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
+    assert errors == []
     assert len(twilio_server.messages) == 1
     assert len([log for log in results if log is not None]) == 1
     assert outbound(recipient).count() == 1
