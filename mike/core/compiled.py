@@ -104,8 +104,9 @@ class CompiledQuery:
         )
 
     def _compiled_for(self, alias: str) -> _Compiled:
-        # Keyed by the connection object too: a test that swaps a database's settings gets a
-        # new connection, and so a new compilation.
+        # Keyed by the connection object too (each thread has its own): a test that swaps a
+        # database's settings gets a new connection, and so a new compilation. The compiler kept
+        # holds its connection, so an id here is never reused by another connection.
         key = (alias, id(connections[alias]))
         compiled = self._compiled.get(key)
         if compiled is None:
