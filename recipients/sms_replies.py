@@ -79,8 +79,13 @@ UNKNOWN_NUMBER = (
 _NOT_LETTERS = re.compile(r"[^A-Z]")
 
 
+def _word(body: str) -> str:
+    """The message's letters, upper-cased: what the keywords are matched on."""
+    return _NOT_LETTERS.sub("", (body or "").upper())
+
+
 def classify(body: str) -> Keyword:
-    word = _NOT_LETTERS.sub("", (body or "").upper())
+    word = _word(body)
     if word in OPT_IN_WORDS:
         return Keyword.OPT_IN
     if word in OPT_OUT_WORDS:
@@ -94,7 +99,7 @@ def classify(body: str) -> Keyword:
 
 def lifts_carrier_block(body: str) -> bool:
     """Whether this text lifts the carrier's block of a number that sent a stop word."""
-    return _NOT_LETTERS.sub("", (body or "").upper()) in CARRIER_OPT_IN_WORDS
+    return _word(body) in CARRIER_OPT_IN_WORDS
 
 
 def render(template: str, *, client_name: str) -> str:

@@ -219,6 +219,16 @@ class InboundSms:
     came_back: list = field(default_factory=list)
 
 
+def _still_blocked(keyword: Keyword, body: str, recipient: Recipient) -> bool:
+    """An opt-in word other than YES (SURE, OK…) from a recipient who sent STOP: the carrier
+    still blocks the number, so it does not opt them back in (recipients.sms_replies)."""
+    return (
+        keyword == Keyword.OPT_IN
+        and recipient.sms_opt_in_status == SmsOptInStatus.OPTED_OUT
+        and not sms_replies.lifts_carrier_block(body)
+    )
+
+
 def _apply_keyword(
     keyword: Keyword, recipients: list[Recipient], *, body, message_sid, outcome: InboundSms
 ) -> None:
@@ -230,11 +240,7 @@ def _apply_keyword(
     for recipient in recipients:
         status = recipient.sms_opt_in_status
         approved = recipient.is_approved
-        if (
-            status == SmsOptInStatus.OPTED_OUT
-            and keyword == Keyword.OPT_IN
-            and not sms_replies.lifts_carrier_block(body)
-        ):
+        if _still_blocked(keyword, body, recipient):
             continue  # still blocked by the carrier: only START, UNSTOP or YES bring it back
         if status == SmsOptInStatus.OPTED_OUT and keyword in (Keyword.OPT_IN, Keyword.START):
             outcome.came_back.append(recipient)
@@ -313,11 +319,7 @@ def handle_inbound_sms(
             recipients = _recipients_of(phone, from_number, client_ids=client_ids)
         if not recipients:
             return InboundSms(keyword, phone or from_number)
-        if (
-            keyword == Keyword.OPT_IN
-            and not sms_replies.lifts_carrier_block(body)
-            and all(r.sms_opt_in_status == SmsOptInStatus.OPTED_OUT for r in recipients)
-        ):
+        if all(_still_blocked(keyword, body, r) for r in recipients):
             # "SURE" from a number that sent STOP: nothing changes (the carrier still blocks
             # it), and it is answered as any other reply, with the hint to reply YES.
             keyword = Keyword.OTHER
